@@ -1,0 +1,336 @@
+"""The engine's public commands and queries: everything an adapter or the CLI may call.
+
+Each command is one write transaction; refusals are audited in a transaction of their own
+(the command's was rolled back). After a commit that wrote notifications, listeners (the
+outbox dispatcher) are woken.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from engine import artifacts as artifact_rows
+from engine import flow, human, runs
+from engine.actors import Actor, Conversation
+from engine.clock import Clock, utcnow
+from engine.definitions import InputField, Pipeline, load_pipeline_file, parse_pipeline, pipeline_from_json
+from engine.errors import NotAllowed, NotFound, Refused
+from engine.forms import DEFAULT_MAX_FILE_BYTES
+from engine.human import Outcome
+from engine.models import ArtifactRow, CheckpointDefinitionRow, ExecutionRow, InteractionRow, PipelineRow, RunRow
+from engine.notifications import ArtifactInfo, Button, RunInfo
+from engine.outbox import Dispatcher
+from engine.permissions import is_approver
+from engine.states import ExecStatus as E
+from engine.states import RunStatus as R
+from engine.store import Store, sqlite_url
+from engine.tx import Definitions, Tx
+from engine.workspace import Workspace
+
+log = logging.getLogger("pipebot.engine")
+T = TypeVar("T")
+
+
+class PipelineSummary(BaseModel):
+    slug: str
+    version: int
+    title: str
+    description: str
+    checkpoints: int
+    changed: bool = False
+
+
+class ExecutionView(BaseModel):
+    execution_id: int
+    checkpoint_id: str
+    title: str
+    mode: str
+    status: str
+    attempt: int
+    revision: int
+    error: str | None = None
+
+
+class RunView(BaseModel):
+    info: RunInfo
+    extends: str | None
+    executions: list[ExecutionView]
+
+
+class FormSpec(BaseModel):
+    execution_id: int
+    run: str
+    checkpoint: str
+    instructions: str
+    feedback: str | None
+    inputs: list[InputField]
+    values: dict[str, Any]
+
+
+class PendingItem(BaseModel):
+    execution_id: int
+    run: str
+    checkpoint: str
+    stage: str
+    buttons: list[Button]
+
+
+@dataclass
+class EngineConfig:
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+
+
+class Engine:
+    def __init__(self, store: Store, workspace: Workspace, clock: Clock = utcnow,
+                 config: EngineConfig | None = None) -> None:
+        self.store, self.ws, self.clock = store, workspace, clock
+        self.config = config or EngineConfig()
+        self.definitions = Definitions()
+        self.outbox = Dispatcher(store, clock)
+        self.listeners: list[Callable[[], None]] = [self.outbox.wake]
+
+    @classmethod
+    def open(cls, base_path: Path, database_url: str | None = None, clock: Clock = utcnow,
+             config: EngineConfig | None = None) -> Engine:
+        base_path.mkdir(parents=True, exist_ok=True)
+        store = Store(database_url or sqlite_url(base_path))
+        store.migrate()
+        return cls(store, Workspace(base_path), clock, config)
+
+    def close(self) -> None:
+        self.store.dispose()
+
+    # -- transactions ----------------------------------------------------------------------
+
+    def _write(self, fn: Callable[[Tx], T], audit: tuple[str, int | None, str | None, Actor] | None = None) -> T:
+        try:
+            with self.store.write() as session:
+                tx = Tx(session, self.clock, self.definitions)
+                result = fn(tx)
+        except (NotAllowed, Refused) as exc:
+            if audit is not None:
+                self._audit_refusal(audit, str(exc))
+            raise
+        for action in tx.after_commit:
+            action()
+        if tx.notified:
+            for listener in self.listeners:
+                listener()
+        return result
+
+    def _audit_refusal(self, audit: tuple[str, int | None, str | None, Actor], reason: str) -> None:
+        kind, execution_id, run_name, actor = audit
+        with self.store.write() as s:
+            if execution_id is not None:
+                ex = s.get(ExecutionRow, execution_id)
+                run_id = ex.run_id if ex else None
+            else:
+                run_id = runs.find_run(s, run_name).id if run_name else None
+            if run_id is None:
+                return
+            s.add(InteractionRow(run_id=run_id, execution_id=execution_id, kind=kind, outcome="refused",
+                                 actor_platform=actor.platform, actor_id=actor.user_id, actor_name=actor.name,
+                                 data_json=json.dumps({"reason": reason}), created_at=self.clock()))
+
+    # -- pipelines ---------------------------------------------------------------------------
+
+    def import_pipeline(self, path: Path) -> PipelineSummary:
+        return self._import(load_pipeline_file(path), path.resolve().parent)
+
+    def import_pipeline_text(self, text: str, filename: str = "<chat>") -> PipelineSummary:
+        return self._import(parse_pipeline(text, filename), None)
+
+    def _import(self, pipeline: Pipeline, source_dir: Path | None) -> PipelineSummary:
+        body = pipeline.model_dump_json(by_alias=True, exclude_defaults=True)
+        checksum = hashlib.sha256(body.encode()).hexdigest()
+
+        def do(tx: Tx) -> PipelineSummary:
+            latest = tx.session.scalar(select(PipelineRow).where(PipelineRow.slug == pipeline.id)
+                                       .order_by(PipelineRow.version.desc()).limit(1))
+            if latest is not None and latest.checksum == checksum:
+                return _summary(latest, pipeline)
+            row = PipelineRow(slug=pipeline.id, version=(latest.version + 1) if latest else 1,
+                              name=pipeline.title, definition_json=body, checksum=checksum,
+                              source_dir=str(source_dir) if source_dir else None, created_at=tx.now())
+            tx.session.add(row)
+            tx.session.flush()
+            for i, cp in enumerate(pipeline.checkpoints):
+                tx.session.add(CheckpointDefinitionRow(
+                    pipeline_id=row.id, position=i, checkpoint_id=cp.id, mode=cp.mode,
+                    definition_json=cp.model_dump_json(by_alias=True, exclude_defaults=True)))
+            self.ws.write_definitions(pipeline)
+            self.ws.log(pipeline.id, tx.now(), f"imported version {row.version} ({checksum[:12]})")
+            return _summary(row, pipeline, changed=True)
+
+        return self._write(do)
+
+    def pipelines(self) -> list[PipelineSummary]:
+        with self.store.read() as s:
+            rows = s.scalars(select(PipelineRow).order_by(PipelineRow.slug, PipelineRow.version.desc())).all()
+            latest: dict[str, PipelineRow] = {}
+            for row in rows:
+                latest.setdefault(row.slug, row)
+            return [_summary(r, self.definitions.get(s, r.id)) for r in latest.values()]
+
+    def pipeline(self, slug: str, version: int | None = None) -> Pipeline:
+        with self.store.read() as s:
+            q = select(PipelineRow).where(PipelineRow.slug == slug)
+            q = q.where(PipelineRow.version == version) if version else q.order_by(PipelineRow.version.desc())
+            row = s.scalar(q.limit(1))
+            if row is None:
+                raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
+            return self.definitions.get(s, row.id)
+
+    def export_pipeline(self, slug: str, version: int | None = None) -> str:
+        data = self.pipeline(slug, version).model_dump(by_alias=True, exclude_defaults=True, mode="json")
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def start_run(self, slug: str, actor: Actor, where: Conversation, extend: int | None = None) -> RunInfo:
+        return self._write(lambda tx: tx.run_info(runs.start(tx, self.ws, slug, actor, where, extend)))
+
+    def pause(self, run: str, actor: Actor) -> Outcome:
+        return self._write(lambda tx: runs.pause(tx, run, actor), ("pause", None, run, actor))
+
+    def resume(self, run: str, actor: Actor) -> Outcome:
+        return self._write(lambda tx: runs.resume(tx, self.ws, run, actor), ("resume", None, run, actor))
+
+    def cancel(self, run: str, actor: Actor) -> Outcome:
+        return self._write(lambda tx: runs.cancel(tx, run, actor), ("cancel", None, run, actor))
+
+    def rollback(self, run: str, checkpoint_id: str, actor: Actor) -> Outcome:
+        return self._write(lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor),
+                           ("rollback", None, run, actor))
+
+    # -- human commands on an execution -------------------------------------------------------
+
+    def approve_start(self, execution_id: int, actor: Actor) -> Outcome:
+        return self._write(lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
+                           ("approve_start", execution_id, None, actor))
+
+    def approve_complete(self, execution_id: int, actor: Actor) -> Outcome:
+        return self._write(lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
+                           ("approve_complete", execution_id, None, actor))
+
+    def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+        return self._write(lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
+                           ("request_revision", execution_id, None, actor))
+
+    def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
+        return self._write(lambda tx: human.submit_form(tx, self.ws, execution_id, actor, values,
+                                                        self.config.max_file_bytes),
+                           ("submit_form", execution_id, None, actor))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def _read(self, fn: Callable[[Tx], T]) -> T:
+        with self.store.read() as session:
+            return fn(Tx(session, self.clock, self.definitions))
+
+    def run(self, name: str) -> RunView:
+        def q(tx: Tx) -> RunView:
+            run = runs.find_run(tx.session, name)
+            pipeline = tx.pipeline(run)
+            titles = {cp.id: cp.title for cp in pipeline.checkpoints}
+            execs = tx.session.scalars(select(ExecutionRow).where(ExecutionRow.run_id == run.id)
+                                       .order_by(ExecutionRow.id)).all()
+            extends = tx.session.get(RunRow, run.extends_run_id) if run.extends_run_id else None
+            return RunView(info=tx.run_info(run), extends=extends.name if extends else None, executions=[
+                ExecutionView(execution_id=e.id, checkpoint_id=e.checkpoint_id, title=titles[e.checkpoint_id],
+                              mode=e.mode, status=e.status, attempt=e.attempt, revision=e.revision,
+                              error=e.error) for e in execs])
+        return self._read(q)
+
+    def runs(self, slug: str | None = None, active_only: bool = False, limit: int = 20) -> list[RunInfo]:
+        def q(tx: Tx) -> list[RunInfo]:
+            stmt = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
+            if slug:
+                stmt = stmt.where(RunRow.pipeline_slug == slug)
+            if active_only:
+                stmt = stmt.where(RunRow.status.in_([R.IN_PROGRESS, R.PAUSED]))
+            return [tx.run_info(r) for r in tx.session.scalars(stmt)]
+        return self._read(q)
+
+    def form(self, execution_id: int) -> FormSpec:
+        def q(tx: Tx) -> FormSpec:
+            ex = tx.session.get(ExecutionRow, execution_id)
+            if ex is None:
+                raise NotFound(f"There is no checkpoint execution {execution_id}.")
+            run = tx.session.get(RunRow, ex.run_id)
+            assert run is not None
+            cp = flow.checkpoint_of(tx, run, ex)
+            if ex.status != E.WAITING_FOR_INPUT:
+                raise Refused(f"The form of {cp.title} is not open (it is {ex.status.replace('_', ' ')}).")
+            values = {k: v for k, v in flow.form_values(ex).items() if not isinstance(v, dict)}
+            return FormSpec(execution_id=ex.id, run=run.name, checkpoint=cp.title, instructions=cp.instructions,
+                            feedback=ex.feedback if ex.revision else None, inputs=list(cp.inputs), values=values)
+        return self._read(q)
+
+    def pending(self, actor: Actor, limit: int = 25) -> list[PendingItem]:
+        """What waits for this person: approvals they may give and forms to fill."""
+        def q(tx: Tx) -> list[PendingItem]:
+            stmt = (select(ExecutionRow, RunRow).join(RunRow, RunRow.id == ExecutionRow.run_id)
+                    .where(RunRow.platform == actor.platform, RunRow.status == R.IN_PROGRESS,
+                           ExecutionRow.status.in_([E.WAITING_APPROVAL_TO_START, E.WAITING_FOR_INPUT,
+                                                    E.WAITING_APPROVAL_TO_COMPLETE]))
+                    .order_by(ExecutionRow.id).limit(limit * 4))
+            items: list[PendingItem] = []
+            for ex, run in tx.session.execute(stmt).tuples():
+                pipeline = tx.pipeline(run)
+                cp = pipeline.checkpoint(ex.checkpoint_id)
+                if ex.status == E.WAITING_FOR_INPUT:
+                    card = flow.form_card(tx, run, ex, cp)
+                    stage, buttons = "form", card.buttons
+                else:
+                    may = is_approver(pipeline, actor) and not (
+                        pipeline.prevent_self_approval and run.started_by == actor.key)
+                    if not may:
+                        continue
+                    stage = "start" if ex.status == E.WAITING_APPROVAL_TO_START else "complete"
+                    buttons = flow.approval_card(tx, run, ex, cp, stage).buttons
+                items.append(PendingItem(execution_id=ex.id, run=run.name, checkpoint=cp.title, stage=stage,
+                                         buttons=buttons))
+            return items[:limit]
+        return self._read(q)
+
+    def artifacts(self, run_name: str, execution_id: int | None = None,
+                  include_extended: bool = True) -> list[ArtifactInfo]:
+        """A run's artifacts (and those of the version it extends), newest checkpoint last."""
+        def q(tx: Tx) -> list[ArtifactInfo]:
+            run = runs.find_run(tx.session, run_name)
+            run_ids = [run.id]
+            if include_extended and run.extends_run_id:
+                run_ids.insert(0, run.extends_run_id)
+            stmt = select(ArtifactRow).where(ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False))
+            if execution_id is not None:
+                stmt = stmt.where(ArtifactRow.execution_id == execution_id)
+            return [artifact_rows.info(self.ws, r) for r in tx.session.scalars(stmt.order_by(ArtifactRow.id))]
+        return self._read(q)
+
+    def artifact_path(self, artifact_id: int) -> Path:
+        with self.store.read() as s:
+            row = s.get(ArtifactRow, artifact_id)
+            if row is None:
+                raise NotFound(f"There is no artifact {artifact_id}.")
+            return self.ws.absolute(row.path)
+
+
+def _summary(row: PipelineRow, pipeline: Pipeline, changed: bool = False) -> PipelineSummary:
+    return PipelineSummary(slug=row.slug, version=row.version, title=pipeline.title,
+                           description=pipeline.description, checkpoints=len(pipeline.checkpoints),
+                           changed=changed)
+
+
+__all__ = ["Engine", "EngineConfig", "FormSpec", "PendingItem", "PipelineSummary", "RunView",
+           "pipeline_from_json"]

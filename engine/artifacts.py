@@ -1,0 +1,59 @@
+"""Artifact rows and the files behind them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from engine.models import ArtifactRow, ExecutionRow, RunRow
+from engine.notifications import ArtifactInfo
+from engine.tx import Tx
+from engine.workspace import Workspace, sha256_of
+
+PREVIEW_FORMATS = {"md", "txt", "json", "csv", "yaml", "html", "py"}
+PREVIEW_CHARS = 1500
+
+
+def record(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, name: str, fmt: str, path: Path) -> ArtifactRow:
+    """Add or replace (on a revision) the artifact ``name`` of an execution."""
+    row = tx.session.scalar(
+        select(ArtifactRow).where(ArtifactRow.execution_id == ex.id, ArtifactRow.name == name)
+    )
+    if row is None:
+        row = ArtifactRow(run_id=run.id, execution_id=ex.id, checkpoint_id=ex.checkpoint_id, name=name,
+                          format=fmt, path="", size=0, sha256="", created_at=tx.now())
+        tx.session.add(row)
+    row.format, row.path = fmt, ws.relative(path)
+    row.size, row.sha256 = path.stat().st_size, sha256_of(path)
+    row.promoted, row.archived = False, False
+    tx.session.flush()
+    return row
+
+
+def of_execution(tx: Tx, execution_id: int) -> list[ArtifactRow]:
+    return list(tx.session.scalars(
+        select(ArtifactRow).where(ArtifactRow.execution_id == execution_id, ArtifactRow.archived.is_(False))
+        .order_by(ArtifactRow.id)
+    ))
+
+
+def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[ArtifactRow]:
+    rows = of_execution(tx, ex.id)
+    files = [ws.absolute(r.path) for r in rows]
+    for row, dst in zip(rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True):
+        row.path, row.promoted = ws.relative(dst), True
+    return rows
+
+
+def info(ws: Workspace, row: ArtifactRow, preview_chars: int = PREVIEW_CHARS) -> ArtifactInfo:
+    preview = None
+    if row.format in PREVIEW_FORMATS:
+        path = ws.absolute(row.path)
+        if path.exists():
+            with path.open("rb") as f:
+                head = f.read(preview_chars + 1)
+            text = head.decode("utf-8", errors="replace")
+            preview = text[:preview_chars] + ("…" if len(text) > preview_chars else "")
+    return ArtifactInfo(artifact_id=row.id, name=row.name, format=row.format, size=row.size, path=row.path,
+                        preview=preview)

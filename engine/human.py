@@ -1,0 +1,174 @@
+"""Human commands on a checkpoint execution: approve start, submit form, approve completion,
+request revision. Each is idempotent: when it already took effect, it says who acted first.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from engine import artifacts, flow, messages
+from engine.actors import Actor
+from engine.definitions import Checkpoint
+from engine.errors import AlreadyDone, NotFound, Refused
+from engine.forms import FileUpload, validate_form
+from engine.models import ExecutionRow, InteractionRow, RunRow
+from engine.permissions import check_approval
+from engine.states import ExecStatus as E
+from engine.states import RunStatus as R
+from engine.states import move_execution
+from engine.tx import Tx
+from engine.workspace import Workspace, safe_filename
+
+
+@dataclass(frozen=True)
+class Outcome:
+    message: str
+    changed: bool = True
+
+
+VERBS = {"approve_start": "Approved", "approve_complete": "Approved", "submit_form": "Submitted",
+         "request_revision": "Revision requested"}
+# A click on a decided message answers with the decision taken there, whichever button it was.
+SAME_DECISION = {"approve_start": ("approve_start",), "submit_form": ("submit_form",),
+                 "approve_complete": ("approve_complete", "request_revision"),
+                 "request_revision": ("approve_complete", "request_revision")}
+
+
+def load(tx: Tx, execution_id: int) -> tuple[ExecutionRow, RunRow, Checkpoint]:
+    ex = tx.session.get(ExecutionRow, execution_id, with_for_update=True)
+    if ex is None:
+        raise NotFound(f"There is no checkpoint execution {execution_id}.")
+    run = tx.session.get(RunRow, ex.run_id)
+    assert run is not None
+    return ex, run, flow.checkpoint_of(tx, run, ex)
+
+
+def _expect(tx: Tx, ex: ExecutionRow, run: RunRow, cp: Checkpoint, kind: str, status: E) -> None:
+    """Refuse unless the execution waits for exactly this; say who acted first if it is done."""
+    if ex.status != status:
+        first = tx.session.scalar(
+            select(InteractionRow).where(InteractionRow.execution_id == ex.id,
+                                         InteractionRow.kind.in_(SAME_DECISION[kind]),
+                                         InteractionRow.outcome == "accepted")
+            .order_by(InteractionRow.id.desc()).limit(1)
+        )
+        if first is not None:
+            raise AlreadyDone(messages.already(VERBS[first.kind], first.actor_name, first.created_at),
+                              by=first.actor_name)
+        raise Refused(messages.NOT_WAITING.format(checkpoint=cp.title, status=ex.status.replace("_", " ")))
+    if run.status == R.PAUSED:
+        raise Refused(messages.RUN_PAUSED.format(run=run.name))
+    if run.status != R.IN_PROGRESS:
+        raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+
+
+def _record(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor, data: Any = None) -> None:
+    tx.session.add(InteractionRow(
+        run_id=run.id, execution_id=ex.id, kind=kind, outcome="accepted", actor_platform=actor.platform,
+        actor_id=actor.user_id, actor_name=actor.name, revision=ex.revision,
+        data_json=json.dumps(data) if data is not None else None, created_at=tx.now()))
+
+
+def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> tuple[int, list[str]] | None:
+    """Count this approval; the names of the approvers once enough distinct people approved."""
+    rows = list(tx.session.scalars(
+        select(InteractionRow).where(InteractionRow.execution_id == ex.id, InteractionRow.kind == kind,
+                                     InteractionRow.revision == ex.revision,
+                                     InteractionRow.outcome == "approval")))
+    keys = {f"{r.actor_platform}:{r.actor_id}" for r in rows}
+    required = tx.pipeline(run).required_approvals
+    if actor.key in keys:
+        raise AlreadyDone(f"You already approved this ({len(keys)} of {required} approvals).", by=actor.name)
+    tx.session.add(InteractionRow(
+        run_id=run.id, execution_id=ex.id, kind=kind, outcome="approval", actor_platform=actor.platform,
+        actor_id=actor.user_id, actor_name=actor.name, revision=ex.revision, created_at=tx.now()))
+    names = [r.actor_name for r in rows] + [actor.name]
+    return (len(names), names) if len(names) >= required else (len(names), [])
+
+
+def approve_start(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
+    ex, run, cp = load(tx, execution_id)
+    _expect(tx, ex, run, cp, "approve_start", E.WAITING_APPROVAL_TO_START)
+    check_approval(tx.pipeline(run), run, actor)
+    count, names = _approve(tx, run, ex, "approve_start", actor) or (0, [])
+    if not names:
+        tx.notify(run, flow.approval_card(tx, run, ex, cp, "start", approvals=count))
+        return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
+    _record(tx, run, ex, "approve_start", actor)
+    who = ", ".join(names)
+    tx.notify(run, flow.approval_card(tx, run, ex, cp, "start", count, flow.decided_text("Approved", who, tx)))
+    flow.begin(tx, ws, run, ex, actor=actor.key)
+    flow.show_run(tx, run)
+    return Outcome(f"Started {cp.title}.")
+
+
+def approve_complete(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
+    ex, run, cp = load(tx, execution_id)
+    _expect(tx, ex, run, cp, "approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
+    check_approval(tx.pipeline(run), run, actor)
+    count, names = _approve(tx, run, ex, "approve_complete", actor) or (0, [])
+    if not names:
+        tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete", approvals=count))
+        return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
+    _record(tx, run, ex, "approve_complete", actor)
+    who = ", ".join(names)
+    tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete", count,
+                                      flow.decided_text("Approved", who, tx)))
+    flow.complete(tx, ws, run, ex, actor=actor.key)
+    flow.show_run(tx, run)
+    return Outcome(f"Approved {cp.title}.")
+
+
+def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+    ex, run, cp = load(tx, execution_id)
+    _expect(tx, ex, run, cp, "request_revision", E.WAITING_APPROVAL_TO_COMPLETE)
+    check_approval(tx.pipeline(run), run, actor)
+    if ex.revision >= cp.human.max_revisions:
+        raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
+    feedback = feedback.strip()
+    if not feedback:
+        raise Refused("Say what should change: the feedback is empty.")
+    _record(tx, run, ex, "request_revision", actor, {"feedback": feedback})
+    tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete",
+                                      decided=flow.decided_text("Revision requested", actor.name, tx)))
+    move_execution(tx.session, tx.clock, ex, E.REVISION_REQUESTED, actor=actor.key, reason=feedback)
+    ex.revision += 1
+    ex.feedback = feedback
+    flow.notice(tx, run, f"Revision {ex.revision} of {cp.title} requested by {actor.name}: {feedback}",
+                "warning")
+    flow.begin(tx, ws, run, ex, actor=actor.key)
+    return Outcome(f"Revision requested for {cp.title}.")
+
+
+def submit_form(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, values: dict[str, Any],
+                max_file_bytes: int) -> Outcome:
+    ex, run, cp = load(tx, execution_id)
+    _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
+    clean = validate_form(cp.inputs, values, max_file_bytes)
+    stored: dict[str, Any] = {}
+    for key, value in clean.items():
+        if isinstance(value, FileUpload):
+            path = ws.write_output(run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}",
+                                   value.data)
+            artifacts.record(tx, ws, run, ex, key, path.suffix.lstrip(".") or "bin", path)
+            stored[key] = {"file": path.name, "size": len(value.data)}
+        else:
+            stored[key] = value
+    ex.form_json = json.dumps(stored)
+    if cp.save_form_as_artifact:
+        name = next((o.name for o in cp.outputs if o.format == "json"), f"{cp.id}_form")
+        path = ws.write_output(run.pipeline_slug, ex.id, f"{name}.json",
+                               json.dumps(stored, indent=2).encode())
+        artifacts.record(tx, ws, run, ex, name, "json", path)
+    _record(tx, run, ex, "submit_form", actor, stored)
+    tx.notify(run, flow.form_card(tx, run, ex, cp, decided=flow.decided_text("Submitted", actor.name, tx)))
+    if cp.mode == "human_only":
+        flow.work_done(tx, ws, run, ex, actor=actor.key)
+    else:
+        move_execution(tx.session, tx.clock, ex, E.RUNNING, actor=actor.key)
+    flow.show_run(tx, run)
+    return Outcome(f"Form for {cp.title} submitted.")

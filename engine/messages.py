@@ -1,0 +1,30 @@
+"""User-facing wording, in one place, so every platform says the same thing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+NOT_APPROVER = "You may not approve this: you are not one of this pipeline's approvers."
+SELF_APPROVAL = "You may not approve this: you started this run, and this pipeline asks for someone else."
+NOT_RUN_CONTROLLER = "You may not do this: only the person who started the run or an approver can."
+RUN_PAUSED = "{run} is paused: resume it first (/pipeline resume {run})."
+RUN_OVER = "{run} is {status}: nothing more can be done in it."
+NO_REVISIONS_LEFT = "No revisions left for {checkpoint} (at most {max} allowed)."
+NOT_WAITING = "{checkpoint} is not waiting for this (it is {status})."
+
+
+def at(when: datetime) -> str:
+    return when.strftime("%H:%M")
+
+
+def decided(verb: str, who: str, when: datetime) -> str:
+    return f"{verb} by {who} at {at(when)}"
+
+
+def already(verb: str, who: str, when: datetime) -> str:
+    return f"Already {verb.lower()} by {who} at {at(when)}."
+
+
+def progress_bar(done: int, total: int, width: int = 10) -> str:
+    filled = round(width * done / total) if total else 0
+    return "▰" * filled + "▱" * (width - filled) + f" {done}/{total}"

@@ -1,0 +1,207 @@
+"""SQLAlchemy 2.0 typed models: the database is the source of truth.
+
+Times are naive UTC. JSON payloads are stored as text so SQLite and PostgreSQL agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class PipelineRow(Base):
+    """One imported version of a pipeline file; runs point at the version they started with."""
+
+    __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("slug", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    definition_json: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    source_dir: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class CheckpointDefinitionRow(Base):
+    __tablename__ = "checkpoint_definitions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int]
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(20))
+    definition_json: Mapped[str] = mapped_column(Text)
+
+
+class RunRow(Base):
+    __tablename__ = "pipeline_runs"
+    __table_args__ = (UniqueConstraint("pipeline_slug", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipelines.id"))
+    pipeline_slug: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(100))
+    thread: Mapped[str | None] = mapped_column(String(100))
+    started_by: Mapped[str] = mapped_column(String(120))
+    started_by_name: Mapped[str] = mapped_column(String(120))
+    extends_run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id"))
+    position: Mapped[int] = mapped_column(default=0)
+    tokens_in: Mapped[int] = mapped_column(default=0)
+    tokens_out: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+    @property
+    def name(self) -> str:
+        return f"{self.pipeline_slug}#v{self.version}"
+
+
+class ExecutionRow(Base):
+    __tablename__ = "checkpoint_executions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int]
+    mode: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(40), index=True)
+    attempt: Mapped[int] = mapped_column(default=1)
+    revision: Mapped[int] = mapped_column(default=0)
+    form_json: Mapped[str | None] = mapped_column(Text)
+    feedback: Mapped[str | None] = mapped_column(Text)
+    state_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    heartbeat_at: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    tokens_in: Mapped[int] = mapped_column(default=0)
+    tokens_out: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class ExecutionLogRow(Base):
+    __tablename__ = "execution_logs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    execution_id: Mapped[int] = mapped_column(
+        ForeignKey("checkpoint_executions.id", ondelete="CASCADE"), index=True
+    )
+    level: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class InteractionRow(Base):
+    """Every human command, accepted or refused (the audit trail)."""
+
+    __tablename__ = "human_interactions"
+    __table_args__ = (Index("ix_interactions_exec_kind", "execution_id", "kind", "revision"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    execution_id: Mapped[int | None] = mapped_column(
+        ForeignKey("checkpoint_executions.id", ondelete="CASCADE")
+    )
+    kind: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str] = mapped_column(String(20))
+    actor_platform: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    revision: Mapped[int] = mapped_column(default=0)
+    data_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ArtifactRow(Base):
+    __tablename__ = "artifacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    execution_id: Mapped[int] = mapped_column(
+        ForeignKey("checkpoint_executions.id", ondelete="CASCADE"), index=True
+    )
+    checkpoint_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(20))
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    promoted: Mapped[bool] = mapped_column(default=False)
+    archived: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class RollbackRow(Base):
+    __tablename__ = "rollback_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    to_checkpoint_id: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(120))
+    archive_path: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ArchivedItemRow(Base):
+    __tablename__ = "archived_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rollback_id: Mapped[int] = mapped_column(ForeignKey("rollback_events.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    item_id: Mapped[int]
+    path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class EventRow(Base):
+    """One row per state transition, written in the transaction that made it."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    entity: Mapped[str] = mapped_column(String(20))
+    entity_id: Mapped[int]
+    from_state: Mapped[str] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str | None] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A notification for chat, written with the state change, delivered after commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "delivered_at", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    message_key: Mapped[str] = mapped_column(String(120))
+    payload_json: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    dead: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class MessageRefRow(Base):
+    """Where a notification landed on the platform, so later ones edit the same message."""
+
+    __tablename__ = "message_refs"
+    __table_args__ = (UniqueConstraint("run_id", "message_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    message_key: Mapped[str] = mapped_column(String(120))
+    platform: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(100))
+    message_id: Mapped[str] = mapped_column(String(100))
+    thread_id: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime]

@@ -1,0 +1,102 @@
+"""Typed notifications: what chat should show, described without any platform.
+
+Each notification has a ``key``: the message it lives in. A later notification with the same
+key replaces that message (the adapter edits it), which is how "Approved by @ana" replaces
+the buttons of an approval request.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+Action = Literal["approve_start", "approve_complete", "request_revision", "open_form", "retry"]
+
+
+class RunInfo(BaseModel):
+    run_id: int
+    name: str
+    pipeline_title: str
+    status: str
+    done: int
+    total: int
+    current: str | None = None
+    started_by: str
+
+
+class Button(BaseModel):
+    action: Action
+    execution_id: int
+    label: str
+    style: Literal["primary", "danger"] | None = None
+
+
+class Field_(BaseModel):
+    label: str
+    value: str
+
+
+class ArtifactInfo(BaseModel):
+    artifact_id: int
+    name: str
+    format: str
+    size: int
+    path: str
+    preview: str | None = None
+
+
+class _Base(BaseModel):
+    key: str
+    run: RunInfo
+
+
+class RunStatusCard(_Base):
+    """The run's parent message (its thread holds everything else)."""
+
+    kind: Literal["run_status"] = "run_status"
+
+
+class ApprovalCard(_Base):
+    kind: Literal["approval"] = "approval"
+    execution_id: int
+    stage: Literal["start", "complete"]
+    checkpoint: str
+    text: str
+    fields: list[Field_] = []
+    approvals: int = 0
+    required: int = 1
+    buttons: list[Button] = []
+    decided: str | None = None
+
+
+class FormCard(_Base):
+    kind: Literal["form"] = "form"
+    execution_id: int
+    checkpoint: str
+    text: str
+    feedback: str | None = None
+    buttons: list[Button] = []
+    decided: str | None = None
+
+
+class ArtifactsCard(_Base):
+    kind: Literal["artifacts"] = "artifacts"
+    execution_id: int
+    checkpoint: str
+    artifacts: list[ArtifactInfo]
+
+
+class NoticeCard(_Base):
+    """A line in the run's thread: paused, resumed, revision asked, completed, failed..."""
+
+    kind: Literal["notice"] = "notice"
+    text: str
+    level: Literal["info", "success", "warning", "error"] = "info"
+    buttons: list[Button] = []
+
+
+Notification = Annotated[
+    RunStatusCard | ApprovalCard | FormCard | ArtifactsCard | NoticeCard, Field(discriminator="kind")
+]
+NOTIFICATION = TypeAdapter(Notification)

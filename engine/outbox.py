@@ -1,0 +1,176 @@
+"""Delivery of the outbox: notifications written with each state change, sent after commit.
+
+Rows are delivered in order per run, retried with backoff when the platform fails or rate
+limits, and survive restarts because they are rows. The platform's message reference is
+stored so a later notification with the same key edits the same message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import select, update
+
+from engine.actors import Conversation
+from engine.clock import Clock
+from engine.errors import PipebotError
+from engine.models import MessageRefRow, OutboxRow, RunRow
+from engine.notifications import NOTIFICATION, Notification
+from engine.store import Store
+
+log = logging.getLogger("pipebot.outbox")
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    channel: str
+    message_id: str
+    thread_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    note: Notification
+    conversation: Conversation
+    existing: MessageRef | None  # this key's message: edit it
+    parent: MessageRef | None  # the run's status message: post under it (its thread)
+
+
+class Deliverer(Protocol):
+    async def deliver(self, delivery: Delivery) -> MessageRef | None: ...
+
+
+class RetryLater(PipebotError):
+    """A deliverer's way to say 'rate limited: try again in retry_after seconds'."""
+
+    def __init__(self, retry_after: float, reason: str = "rate limited") -> None:
+        self.retry_after = retry_after
+        super().__init__(reason)
+
+
+class Dispatcher:
+    def __init__(self, store: Store, clock: Clock, *, max_attempts: int = 12, batch: int = 200) -> None:
+        self.store, self.clock = store, clock
+        self.max_attempts, self.batch = max_attempts, batch
+        self.deliverers: dict[str, Deliverer] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def register(self, platform: str, deliverer: Deliverer) -> None:
+        self.deliverers[platform] = deliverer
+
+    def wake(self) -> None:
+        """Thread-safe: called by the engine after a commit that wrote notifications."""
+        if self._loop is not None and self._wake is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # keep delivering whatever one bad row did
+                log.exception("outbox drain failed")
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+
+    async def drain(self) -> int:
+        """Deliver every row that is due now; return how many were delivered."""
+        by_run = self._pending()
+        if not by_run:
+            return 0
+        counts = await asyncio.gather(*(self._deliver_run(rows) for rows in by_run.values()))
+        return sum(counts)
+
+    def _pending(self) -> dict[int, list[OutboxRow]]:
+        with self.store.read() as s:
+            rows = s.scalars(
+                select(OutboxRow).where(OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False),
+                                        OutboxRow.platform.in_(list(self.deliverers)))
+                .order_by(OutboxRow.id).limit(self.batch)
+            ).all()
+        by_run: dict[int, list[OutboxRow]] = defaultdict(list)
+        for row in rows:
+            by_run[row.run_id].append(row)
+        return by_run
+
+    async def _deliver_run(self, rows: list[OutboxRow]) -> int:
+        now = self.clock()
+        if rows[0].not_before is not None and rows[0].not_before > now:
+            return 0  # keep this run's order: nothing overtakes a row that waits
+        latest = {row.message_key: row for row in rows}
+        sent_early: set[int] = set()
+        done = 0
+        for row in rows:
+            if row.id in sent_early:
+                continue
+            newest = latest[row.message_key]
+            if newest.id != row.id and self._ref(row.run_id, row.message_key) is not None:
+                self._mark_delivered([row.id])  # a later edit of the same message replaces it
+                continue
+            # A message's first appearance carries its newest content: one post, no edits.
+            if not await self._deliver_one(row, newest):
+                break
+            done += 1
+            if newest.id != row.id:
+                self._mark_delivered([newest.id])
+                sent_early.add(newest.id)
+        return done
+
+    def _ref(self, run_id: int, key: str) -> MessageRef | None:
+        with self.store.read() as s:
+            ref = s.scalar(select(MessageRefRow).where(MessageRefRow.run_id == run_id,
+                                                       MessageRefRow.message_key == key))
+            return MessageRef(ref.channel, ref.message_id, ref.thread_id) if ref else None
+
+    def _mark_delivered(self, ids: list[int]) -> None:
+        with self.store.write() as s:
+            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(delivered_at=self.clock()))
+
+    async def _deliver_one(self, row: OutboxRow, payload: OutboxRow) -> bool:
+        note = NOTIFICATION.validate_json(payload.payload_json)
+        with self.store.read() as s:
+            run = s.get(RunRow, row.run_id)
+            assert run is not None
+            where = Conversation(run.platform, run.channel, run.thread)
+        existing = self._ref(row.run_id, row.message_key)
+        parent = None if row.message_key == "run" else self._ref(row.run_id, "run")
+        deliverer = self.deliverers[row.platform]
+        try:
+            ref = await deliverer.deliver(Delivery(note, where, existing, parent))
+        except Exception as exc:
+            self._failed(row, exc)
+            return False
+        with self.store.write() as s:
+            if ref is not None:
+                current = s.scalar(select(MessageRefRow).where(MessageRefRow.run_id == row.run_id,
+                                                               MessageRefRow.message_key == row.message_key))
+                if current is None:
+                    s.add(MessageRefRow(run_id=row.run_id, message_key=row.message_key, platform=row.platform,
+                                        channel=ref.channel, message_id=ref.message_id, thread_id=ref.thread_id,
+                                        updated_at=self.clock()))
+                else:
+                    current.channel, current.message_id = ref.channel, ref.message_id
+                    current.thread_id, current.updated_at = ref.thread_id, self.clock()
+            s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(delivered_at=self.clock()))
+        return True
+
+    def _failed(self, row: OutboxRow, exc: Exception) -> None:
+        attempts = row.attempts + 1
+        delay = exc.retry_after if isinstance(exc, RetryLater) else min(2.0 ** attempts, 300.0)
+        dead = attempts >= self.max_attempts and not isinstance(exc, RetryLater)
+        (log.error if dead else log.warning)("delivery of outbox row %s failed (attempt %s): %r",
+                                            row.id, attempts, exc)
+        with self.store.write() as s:
+            s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(
+                attempts=attempts, last_error=repr(exc)[:2000], dead=dead,
+                not_before=self.clock() + timedelta(seconds=delay)))

@@ -1,0 +1,173 @@
+"""Run-level commands: start (or extend), pause, resume, cancel, rollback."""
+
+from __future__ import annotations
+
+import re
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import artifacts, flow, messages
+from engine.actors import Actor, Conversation
+from engine.errors import AlreadyDone, NotFound, Refused, UsageError
+from engine.human import Outcome
+from engine.models import (
+    ArchivedItemRow,
+    ExecutionRow,
+    PipelineRow,
+    RollbackRow,
+    RunRow,
+)
+from engine.permissions import check_run_control
+from engine.states import ExecStatus as E
+from engine.states import RunStatus as R
+from engine.states import move_execution, move_run
+from engine.tx import Tx
+from engine.workspace import Workspace
+
+RUN_NAME = re.compile(r"^(?P<slug>[a-z0-9][a-z0-9_-]*)(?:#v?(?P<version>\d+))?$")
+
+
+def find_run(session: Session, name: str) -> RunRow:
+    """``blog-post#v3`` (or ``blog-post#3``); a bare ``blog-post`` is its latest run."""
+    m = RUN_NAME.match(name.strip())
+    if not m:
+        raise UsageError(f"'{name}' is not a run name; runs are named like blog-post#v3.")
+    q = select(RunRow).where(RunRow.pipeline_slug == m["slug"])
+    q = q.where(RunRow.version == int(m["version"])) if m["version"] else q.order_by(RunRow.version.desc())
+    run = session.scalar(q.limit(1))
+    if run is None:
+        raise NotFound(f"There is no run {name}.")
+    return run
+
+
+def start(tx: Tx, ws: Workspace, slug: str, actor: Actor, where: Conversation,
+          extend: int | None = None) -> RunRow:
+    row = tx.session.scalar(
+        select(PipelineRow).where(PipelineRow.slug == slug).order_by(PipelineRow.version.desc()).limit(1))
+    if row is None:
+        raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
+    extends_id = None
+    if extend is not None:
+        extends_id = find_run(tx.session, f"{slug}#v{extend}").id
+    version = (tx.session.scalar(select(func.max(RunRow.version)).where(RunRow.pipeline_slug == slug)) or 0) + 1
+    now = tx.now()
+    run = RunRow(pipeline_id=row.id, pipeline_slug=slug, version=version, status=R.NOT_STARTED,
+                 platform=where.platform, channel=where.channel, thread=where.thread, started_by=actor.key,
+                 started_by_name=actor.name, extends_run_id=extends_id, position=0, created_at=now,
+                 updated_at=now, finished_at=None)
+    tx.session.add(run)
+    tx.session.flush()
+    move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key)
+    flow.show_run(tx, run)
+    extra = f" (extends v{extend})" if extend is not None else ""
+    flow.notice(tx, run, f"{run.name} started by {actor.name}{extra}.")
+    flow.enter(tx, ws, run, 0)
+    return run
+
+
+def _control(tx: Tx, name: str, actor: Actor) -> RunRow:
+    run = find_run(tx.session, name)
+    tx.session.refresh(run, with_for_update=True)
+    check_run_control(tx.pipeline(run), run, actor)
+    return run
+
+
+def pause(tx: Tx, name: str, actor: Actor) -> Outcome:
+    run = _control(tx, name, actor)
+    if run.status == R.PAUSED:
+        raise AlreadyDone(f"{run.name} is already paused.")
+    if run.status != R.IN_PROGRESS:
+        raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+    move_run(tx.session, tx.clock, run, R.PAUSED, actor=actor.key)
+    flow.notice(tx, run, f"{run.name} paused by {actor.name}.", "warning")
+    flow.show_run(tx, run)
+    return Outcome(f"Paused {run.name}.")
+
+
+def resume(tx: Tx, ws: Workspace, name: str, actor: Actor) -> Outcome:
+    run = _control(tx, name, actor)
+    if run.status == R.IN_PROGRESS:
+        raise AlreadyDone(f"{run.name} is not paused.")
+    if run.status != R.PAUSED:
+        raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+    move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key)
+    flow.notice(tx, run, f"{run.name} resumed by {actor.name}.")
+    if flow.active_execution(tx, run) is None and run.position < len(tx.pipeline(run).checkpoints):
+        flow.enter(tx, ws, run, run.position)
+    flow.show_run(tx, run)
+    return Outcome(f"Resumed {run.name}.")
+
+
+def close_open_card(tx: Tx, run: RunRow, ex: ExecutionRow, text: str) -> None:
+    """Replace the buttons of whatever the execution was waiting for with ``text``."""
+    cp = flow.checkpoint_of(tx, run, ex)
+    if ex.status == E.WAITING_APPROVAL_TO_START:
+        tx.notify(run, flow.approval_card(tx, run, ex, cp, "start", decided=text))
+    elif ex.status == E.WAITING_APPROVAL_TO_COMPLETE:
+        tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete", decided=text))
+    elif ex.status == E.WAITING_FOR_INPUT:
+        tx.notify(run, flow.form_card(tx, run, ex, cp, decided=text))
+
+
+def cancel(tx: Tx, name: str, actor: Actor) -> Outcome:
+    run = _control(tx, name, actor)
+    if run.status == R.CANCELLED:
+        raise AlreadyDone(f"{run.name} is already cancelled.")
+    if run.status not in (R.IN_PROGRESS, R.PAUSED, R.NOT_STARTED):
+        raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+    ex = flow.active_execution(tx, run)
+    if ex is not None:
+        close_open_card(tx, run, ex, flow.decided_text("Cancelled", actor.name, tx))
+        move_execution(tx.session, tx.clock, ex, E.CANCELLED, actor=actor.key)
+    move_run(tx.session, tx.clock, run, R.CANCELLED, actor=actor.key)
+    flow.notice(tx, run, f"{run.name} cancelled by {actor.name}.", "warning")
+    flow.show_run(tx, run)
+    return Outcome(f"Cancelled {run.name}.")
+
+
+def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor) -> Outcome:
+    """Archive the executions from ``checkpoint_id`` on and start that checkpoint again."""
+    run = _control(tx, name, actor)
+    pipeline = tx.pipeline(run)
+    ids = [cp.id for cp in pipeline.checkpoints]
+    if checkpoint_id not in ids:
+        raise UsageError(f"{run.name} has no checkpoint '{checkpoint_id}'; it has {', '.join(ids)}.")
+    if run.status == R.CANCELLED:
+        raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+    position = ids.index(checkpoint_id)
+    if position > run.position:
+        raise Refused(f"{run.name} has not reached {checkpoint_id} yet.")
+    now = tx.now()
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+    execs = list(tx.session.scalars(select(ExecutionRow).where(
+        ExecutionRow.run_id == run.id, ExecutionRow.position >= position,
+        ExecutionRow.status != E.ROLLED_BACK)))
+    rb = RollbackRow(run_id=run.id, to_checkpoint_id=checkpoint_id, actor=actor.key, archive_path="",
+                     created_at=now)
+    tx.session.add(rb)
+    tx.session.flush()
+    archive_name = f"rollback_{rb.id}_{stamp}"
+    moved = []
+    for ex in execs:
+        if ex.status in (E.WAITING_APPROVAL_TO_START, E.WAITING_APPROVAL_TO_COMPLETE, E.WAITING_FOR_INPUT):
+            close_open_card(tx, run, ex, flow.decided_text("Rolled back", actor.name, tx))
+        move_execution(tx.session, tx.clock, ex, E.ROLLED_BACK, actor=actor.key, reason=f"rollback {rb.id}")
+        tx.session.add(ArchivedItemRow(rollback_id=rb.id, kind="execution", item_id=ex.id, path=None,
+                                       created_at=now))
+        for art in artifacts.of_execution(tx, ex.id):
+            art.archived = True
+            moved.append(ws.absolute(art.path))
+            art.path = f"{run.pipeline_slug}/.archived/{archive_name}/{ws.absolute(art.path).name}"
+            tx.session.add(ArchivedItemRow(rollback_id=rb.id, kind="artifact", item_id=art.id,
+                                           path=art.path, created_at=now))
+    rb.archive_path = ws.relative(ws.pipeline_dir(run.pipeline_slug)) + f"/.archived/{archive_name}"
+    if run.status in (R.COMPLETED, R.FAILED):
+        move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key, reason=f"rollback {rb.id}")
+    run.position = position
+    flow.notice(tx, run, f"{run.name} rolled back to {checkpoint_id} by {actor.name}.", "warning")
+    if run.status == R.IN_PROGRESS:
+        flow.enter(tx, ws, run, position)
+    flow.show_run(tx, run)
+    # Files move only once the database has committed the rollback.
+    tx.after_commit.append(lambda: ws.set_aside(run.pipeline_slug, "archived", archive_name, moved))
+    return Outcome(f"Rolled back {run.name} to {checkpoint_id}.")

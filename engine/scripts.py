@@ -1,0 +1,268 @@
+"""Script checkpoints: run a Python script in its workspace, bounded in time, memory and output.
+
+Layout of ``workdir`` (the execution's temp workspace, kept across retries):
+``inputs.json`` (the form values), ``context/`` (earlier artifacts, read-only), ``outputs/``
+(emptied before each attempt: what the script writes there becomes artifacts), ``tmp/``.
+
+Limits (set in the child before exec):
+- wall clock ``timeout_seconds``: then SIGTERM to the whole process group, SIGKILL after a grace;
+  members of the group still alive when the script ends are killed too.
+- RLIMIT_AS from ``memory_mb`` (virtual memory: a big allocation fails with MemoryError).
+- RLIMIT_CPU = timeout x CPUs + 5 s: only a backstop for a process that left the group, never
+  earlier than the wall clock, even for multi-threaded scripts.
+- RLIMIT_FSIZE (``max_file_bytes``) and no core dumps.
+- No RLIMIT_NPROC: it counts every process of the user (the bot's included) and does not apply
+  to root, so it cannot bound one script's tree; the group kill does that.
+Read-only context and the environment without the bot's secrets guard against mistakes, not a
+hostile author: mode bits do not bind root, and a script running as the bot's user can read
+what that user can. Run the bot as a dedicated user to contain scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import json
+import math
+import os
+import resource
+import shlex
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from engine.definitions import ScriptConfig
+from engine.errors import ScriptProblem
+from engine.script_env import BoundedText, script_env
+
+TAIL_CHARS = 16 * 1024
+LOG_CHARS = 64 * 1024
+MAX_LINE_CHARS = 2000
+MAX_FILE_BYTES = 1 << 30
+KILL_GRACE_SECONDS = 2.0
+OnOutput = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    exit_code: int  # negative: killed by that signal
+    timed_out: bool
+    killed_reason: str | None
+    stdout_tail: str
+    stderr_tail: str
+    log: str  # command, interleaved output and what the engine did; bounded
+    outputs: dict[str, Path]  # path relative to outputs/ ("report.json") -> file
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out
+
+
+async def run_script(
+    config: ScriptConfig,
+    *,
+    source_dir: Path,
+    workdir: Path,
+    inputs: dict[str, Any],
+    context_files: list[tuple[str, Path]],
+    on_output: OnOutput | None = None,
+    secret_env: Collection[str] = (),
+    max_file_bytes: int = MAX_FILE_BYTES,
+    kill_grace: float = KILL_GRACE_SECONDS,
+) -> ScriptResult:
+    """Run one attempt. ``on_output`` gets each output line (stdout and stderr); keep it quick.
+
+    ``secret_env`` names variables never passed even if ``allow_env`` asks (secret-looking
+    names are refused anyway). Raises ScriptProblem when the script cannot start.
+    """
+    workdir = workdir.resolve()
+    paths = _prepare(workdir, inputs, context_files)
+    env, notes = script_env(config, workdir, paths, secret_env)
+    command = _command(config, source_dir, workdir, env["PATH"])
+    log = BoundedText(LOG_CHARS)
+    log.add("".join(f"[pipebot] {n}\n" for n in notes) + f"$ {shlex.join(command)}\n")
+    limits = _limits(config, max_file_bytes)
+    start = time.monotonic()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=workdir,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group: one killpg reaches grandchildren
+            preexec_fn=lambda: [resource.setrlimit(which, value) for which, value in limits],
+        )
+    except (OSError, ValueError) as exc:
+        raise ScriptProblem(f"cannot start {command[0]}: {exc}") from exc
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = BoundedText(TAIL_CHARS), BoundedText(TAIL_CHARS)
+    pumps = [
+        asyncio.create_task(_pump(proc.stdout, out, log, on_output)),
+        asyncio.create_task(_pump(proc.stderr, err, log, on_output)),
+    ]
+    timed_out = False
+    try:
+        try:
+            await asyncio.wait_for(proc.wait(), config.timeout_seconds)
+        except TimeoutError:
+            timed_out = True
+            log.add(f"\n[pipebot] timed out after {config.timeout_seconds:g}s: stopping the process group\n")
+            _killpg(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), kill_grace)
+            except TimeoutError:
+                log.add("[pipebot] still running: SIGKILL\n")
+    finally:  # also on cancellation: nothing of the script outlives its attempt
+        _killpg(proc.pid, signal.SIGKILL)
+        code = await proc.wait()
+        _, pending = await asyncio.wait(pumps, timeout=2)  # a process that left the group may hold a pipe
+        for task in pending:
+            task.cancel()
+    duration = time.monotonic() - start
+    reason = _killed_reason(config, code, timed_out, err.text())
+    log.add(f"\n[pipebot] exit code {code} after {duration:.1f}s" + (f" ({reason})" if reason else "") + "\n")
+    outputs = _collect(paths["outputs"], log)
+    return ScriptResult(code, timed_out, reason, out.text(), err.text(), log.text(), outputs, duration)
+
+
+def _prepare(workdir: Path, inputs: dict[str, Any], context_files: list[tuple[str, Path]]) -> dict[str, Path]:
+    paths = {"inputs": workdir / "inputs.json", "outputs": workdir / "outputs", "context": workdir / "context"}
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "tmp").mkdir(exist_ok=True)
+    paths["inputs"].write_text(json.dumps(inputs, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
+    for key in ("outputs", "context"):  # a retry starts from what this attempt is given, not the last one's files
+        if paths[key].exists() or paths[key].is_symlink():
+            _remove(paths[key])
+        paths[key].mkdir()
+    for name, source in context_files:
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ScriptProblem(f"context file name {name!r} must be a relative path inside context/")
+        target = paths["context"].joinpath(*rel.parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    for root, dirs, files in os.walk(paths["context"], topdown=False):
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o444)
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o555)
+    os.chmod(paths["context"], 0o555)
+    return paths
+
+
+def _command(config: ScriptConfig, source_dir: Path, workdir: Path, search_path: str) -> list[str]:
+    if config.code is not None:
+        script = workdir / "script.py"
+        script.write_text(config.code, encoding="utf-8")
+    elif config.path is not None:
+        base = source_dir.resolve()
+        script = (base / config.path).resolve()
+        if not script.is_relative_to(base):
+            raise ScriptProblem(f"script {config.path} is outside the pipeline's folder")
+        if not script.is_file():
+            raise ScriptProblem(f"script {config.path} not found in {base}")
+    else:
+        raise ScriptProblem("a script checkpoint needs a path or code")
+    interpreter = config.interpreter or sys.executable
+    found = shutil.which(interpreter, path=search_path) if os.sep not in interpreter else interpreter
+    if not found or not os.access(found, os.X_OK):
+        raise ScriptProblem(f"interpreter {interpreter} not found")
+    return [found, str(script), *config.args]
+
+
+def _limits(config: ScriptConfig, max_file_bytes: int) -> list[tuple[int, tuple[int, int]]]:
+    """Computed in the parent: the child only calls setrlimit (little work between fork and exec)."""
+    cpu = math.ceil(config.timeout_seconds * (os.cpu_count() or 1)) + 5
+    wanted = [(resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_FSIZE, max_file_bytes, max_file_bytes)]
+    wanted.append((resource.RLIMIT_CORE, 0, 0))
+    if config.memory_mb is not None:
+        size = config.memory_mb * 1024 * 1024
+        wanted.append((resource.RLIMIT_AS, size, size))
+    out = []
+    for which, soft, hard in wanted:
+        _, current_hard = resource.getrlimit(which)
+        if current_hard != resource.RLIM_INFINITY:  # without privilege a limit can only go down
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
+        out.append((which, (soft, hard)))
+    return out
+
+
+async def _pump(stream: asyncio.StreamReader, tail: BoundedText, log: BoundedText, on_output: OnOutput | None) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    pending = ""
+    while True:
+        chunk = await stream.read(65536)
+        text = decoder.decode(chunk, final=not chunk)
+        tail.add(text)
+        log.add(text)
+        if on_output is not None:
+            *lines, pending = (pending + text).split("\n")
+            if not chunk and pending:
+                lines.append(pending)
+            for line in lines:
+                try:
+                    await on_output(line[:MAX_LINE_CHARS])
+                except Exception as exc:  # best effort: a chat hiccup must not fail the script
+                    log.add(f"\n[pipebot] output forwarding stopped: {exc!r}\n")
+                    on_output = None
+                    break
+            pending = pending[-MAX_LINE_CHARS:]
+        if not chunk:
+            return
+
+
+def _killpg(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # the group is gone already
+        pass
+
+
+def _killed_reason(config: ScriptConfig, code: int, timed_out: bool, stderr: str) -> str | None:
+    if timed_out:
+        return f"timed out after {config.timeout_seconds:g}s"
+    if code < 0:
+        sig = signal.Signals(-code)
+        known = {signal.SIGXCPU: "CPU time limit", signal.SIGXFSZ: "file size limit"}
+        return known.get(sig, f"killed by {sig.name}")
+    if code != 0 and config.memory_mb is not None and "MemoryError" in stderr[-2000:]:
+        return f"out of memory (limit {config.memory_mb} MB)"
+    return None
+
+
+def _collect(outputs: Path, log: BoundedText) -> dict[str, Path]:
+    """Regular files only: a symlink could point at the bot's own files and leak them as artifacts."""
+    found: dict[str, Path] = {}
+    if outputs.is_symlink() or not outputs.is_dir():
+        log.add("[pipebot] outputs/ was replaced: no outputs collected\n")
+        return found
+    for root, dirs, files in os.walk(outputs):
+        for name in [*files, *dirs]:
+            path = Path(root, name)
+            if path.is_symlink():
+                log.add(f"[pipebot] ignored symlink outputs/{path.relative_to(outputs)}\n")
+            elif path.is_file():
+                found[path.relative_to(outputs).as_posix()] = path
+    return dict(sorted(found.items()))
+
+
+def _remove(path: Path) -> None:
+    """rmtree that first gives back the write permission the read-only context took away."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+        return
+    for root, dirs, _ in os.walk(path):
+        os.chmod(root, 0o755)
+        for d in dirs:
+            p = os.path.join(root, d)
+            if not os.path.islink(p):
+                os.chmod(p, 0o755)
+    shutil.rmtree(path)

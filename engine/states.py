@@ -1,0 +1,130 @@
+"""The state machines of runs and checkpoint executions: the only place states change.
+
+Each rule names the states it leaves FROM and the states it may go TO; a transition no rule
+allows raises ``IllegalTransition``. Every transition writes an ``events`` row in the caller's
+transaction, so the state and its history commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from engine.clock import Clock
+from engine.errors import IllegalTransition
+from engine.models import EventRow, ExecutionRow, RunRow
+
+
+class RunStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    IN_PROGRESS = "in_progress"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ExecStatus(StrEnum):
+    PENDING = "pending"
+    WAITING_APPROVAL_TO_START = "waiting_approval_to_start"
+    RUNNING = "running"
+    WAITING_FOR_INPUT = "waiting_for_input"
+    WAITING_APPROVAL_TO_COMPLETE = "waiting_approval_to_complete"
+    REVISION_REQUESTED = "revision_requested"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+    CANCELLED = "cancelled"
+
+
+R, E = RunStatus, ExecStatus
+RUN_FINAL = frozenset({R.COMPLETED, R.FAILED, R.CANCELLED})
+EXEC_FINAL = frozenset({E.COMPLETED, E.FAILED, E.ROLLED_BACK, E.CANCELLED})
+EXEC_ACTIVE = frozenset(set(E) - EXEC_FINAL)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    from_states: frozenset[str]
+    to_states: frozenset[str]
+
+    def allows(self, from_state: str, to_state: str) -> bool:
+        return from_state in self.from_states and to_state in self.to_states
+
+
+def _rule(name: str, frm: set[str], to: set[str]) -> Rule:
+    return Rule(name, frozenset(frm), frozenset(to))
+
+
+RUN_POLICY: tuple[Rule, ...] = (
+    _rule("start", {R.NOT_STARTED}, {R.IN_PROGRESS}),
+    _rule("pause", {R.IN_PROGRESS}, {R.PAUSED}),
+    _rule("resume", {R.PAUSED}, {R.IN_PROGRESS}),
+    _rule("finish", {R.IN_PROGRESS}, {R.COMPLETED, R.FAILED}),
+    _rule("cancel", {R.NOT_STARTED, R.IN_PROGRESS, R.PAUSED}, {R.CANCELLED}),
+    # A rollback or a retry brings a run that stopped back to work at an earlier checkpoint.
+    _rule("reopen", {R.COMPLETED, R.FAILED, R.PAUSED}, {R.IN_PROGRESS}),
+)
+
+EXEC_POLICY: tuple[Rule, ...] = (
+    _rule("ask_to_start", {E.PENDING}, {E.WAITING_APPROVAL_TO_START}),
+    _rule(
+        "begin",
+        {E.PENDING, E.WAITING_APPROVAL_TO_START, E.REVISION_REQUESTED},
+        {E.RUNNING, E.WAITING_FOR_INPUT},
+    ),
+    _rule("form_to_work", {E.WAITING_FOR_INPUT}, {E.RUNNING}),
+    _rule("retry", {E.RUNNING, E.FAILED}, {E.RUNNING}),
+    _rule(
+        "ask_to_complete",
+        {E.PENDING, E.RUNNING, E.WAITING_FOR_INPUT, E.REVISION_REQUESTED},
+        {E.WAITING_APPROVAL_TO_COMPLETE},
+    ),
+    _rule("revise", {E.WAITING_APPROVAL_TO_COMPLETE}, {E.REVISION_REQUESTED}),
+    _rule(
+        "complete",
+        {E.PENDING, E.RUNNING, E.WAITING_FOR_INPUT, E.WAITING_APPROVAL_TO_COMPLETE, E.REVISION_REQUESTED},
+        {E.COMPLETED},
+    ),
+    _rule("fail", {E.RUNNING, E.WAITING_APPROVAL_TO_START}, {E.FAILED}),
+    _rule("cancel", set(EXEC_ACTIVE), {E.CANCELLED}),
+    _rule("roll_back", set(E) - {E.ROLLED_BACK}, {E.ROLLED_BACK}),
+)
+
+
+def _check(policy: tuple[Rule, ...], entity: str, entity_id: int, frm: str, to: str) -> Rule:
+    for rule in policy:
+        if rule.allows(frm, to):
+            return rule
+    raise IllegalTransition(entity, entity_id, frm, to)
+
+
+def move_run(
+    session: Session, clock: Clock, run: RunRow, to: RunStatus, *, actor: str | None = None,
+    reason: str | None = None,
+) -> None:
+    _check(RUN_POLICY, "run", run.id, run.status, to)
+    now = clock()
+    session.add(EventRow(run_id=run.id, entity="run", entity_id=run.id, from_state=run.status,
+                         to_state=to, actor=actor, reason=reason, created_at=now))
+    run.status = to
+    run.updated_at = now
+    if to in RUN_FINAL:
+        run.finished_at = now
+
+
+def move_execution(
+    session: Session, clock: Clock, ex: ExecutionRow, to: ExecStatus, *, actor: str | None = None,
+    reason: str | None = None,
+) -> None:
+    _check(EXEC_POLICY, "execution", ex.id, ex.status, to)
+    now = clock()
+    session.add(EventRow(run_id=ex.run_id, entity="execution", entity_id=ex.id, from_state=ex.status,
+                         to_state=to, actor=actor, reason=reason, created_at=now))
+    ex.status = to
+    ex.updated_at = now
+    if to in EXEC_FINAL:
+        ex.finished_at = now
