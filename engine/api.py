@@ -252,11 +252,14 @@ class Engine:
                               error=e.error) for e in execs])
         return self._read(q)
 
-    def runs(self, slug: str | None = None, active_only: bool = False, limit: int = 20) -> list[RunInfo]:
+    def runs(self, slug: str | None = None, active_only: bool = False, limit: int = 20,
+             channel: str | None = None) -> list[RunInfo]:
         def q(tx: Tx) -> list[RunInfo]:
             stmt = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
             if slug:
                 stmt = stmt.where(RunRow.pipeline_slug == slug)
+            if channel:
+                stmt = stmt.where(RunRow.channel == channel)
             if active_only:
                 stmt = stmt.where(RunRow.status.in_([R.IN_PROGRESS, R.PAUSED]))
             return [tx.run_info(r) for r in tx.session.scalars(stmt)]

@@ -22,23 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import json
+import contextlib
 import math
 import os
 import resource
 import shlex
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from engine.definitions import ScriptConfig
 from engine.errors import ScriptProblem
-from engine.script_env import BoundedText, script_env
+from engine.script_support import BoundedText, collect_outputs, prepare_workspace, script_env
 
 TAIL_CHARS = 16 * 1024
 LOG_CHARS = 64 * 1024
@@ -82,7 +83,7 @@ async def run_script(
     names are refused anyway). Raises ScriptProblem when the script cannot start.
     """
     workdir = workdir.resolve()
-    paths = _prepare(workdir, inputs, context_files)
+    paths = prepare_workspace(workdir, inputs, context_files)
     env, notes = script_env(config, workdir, paths, secret_env)
     command = _command(config, source_dir, workdir, env["PATH"])
     log = BoundedText(LOG_CHARS)
@@ -98,9 +99,9 @@ async def run_script(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group: one killpg reaches grandchildren
-            preexec_fn=lambda: [resource.setrlimit(which, value) for which, value in limits],
+            preexec_fn=lambda: _apply(limits),
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
         raise ScriptProblem(f"cannot start {command[0]}: {exc}") from exc
     assert proc.stdout is not None and proc.stderr is not None
     out, err = BoundedText(TAIL_CHARS), BoundedText(TAIL_CHARS)
@@ -129,33 +130,8 @@ async def run_script(
     duration = time.monotonic() - start
     reason = _killed_reason(config, code, timed_out, err.text())
     log.add(f"\n[pipebot] exit code {code} after {duration:.1f}s" + (f" ({reason})" if reason else "") + "\n")
-    outputs = _collect(paths["outputs"], log)
+    outputs = collect_outputs(paths["outputs"], log)
     return ScriptResult(code, timed_out, reason, out.text(), err.text(), log.text(), outputs, duration)
-
-
-def _prepare(workdir: Path, inputs: dict[str, Any], context_files: list[tuple[str, Path]]) -> dict[str, Path]:
-    paths = {"inputs": workdir / "inputs.json", "outputs": workdir / "outputs", "context": workdir / "context"}
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "tmp").mkdir(exist_ok=True)
-    paths["inputs"].write_text(json.dumps(inputs, indent=2, ensure_ascii=False, default=str), encoding="utf-8")
-    for key in ("outputs", "context"):  # a retry starts from what this attempt is given, not the last one's files
-        if paths[key].exists() or paths[key].is_symlink():
-            _remove(paths[key])
-        paths[key].mkdir()
-    for name, source in context_files:
-        rel = PurePosixPath(name)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
-            raise ScriptProblem(f"context file name {name!r} must be a relative path inside context/")
-        target = paths["context"].joinpath(*rel.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
-    for root, dirs, files in os.walk(paths["context"], topdown=False):
-        for f in files:
-            os.chmod(os.path.join(root, f), 0o444)
-        for d in dirs:
-            os.chmod(os.path.join(root, d), 0o555)
-    os.chmod(paths["context"], 0o555)
-    return paths
 
 
 def _command(config: ScriptConfig, source_dir: Path, workdir: Path, search_path: str) -> list[str]:
@@ -195,7 +171,9 @@ def _limits(config: ScriptConfig, max_file_bytes: int) -> list[tuple[int, tuple[
     return out
 
 
-async def _pump(stream: asyncio.StreamReader, tail: BoundedText, log: BoundedText, on_output: OnOutput | None) -> None:
+async def _pump(
+    stream: asyncio.StreamReader, tail: BoundedText, log: BoundedText, on_output: OnOutput | None
+) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     pending = ""
     while True:
@@ -219,50 +197,26 @@ async def _pump(stream: asyncio.StreamReader, tail: BoundedText, log: BoundedTex
             return
 
 
+def _apply(limits: list[tuple[int, tuple[int, int]]]) -> None:
+    for which, value in limits:
+        resource.setrlimit(which, value)
+
+
 def _killpg(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):  # the group is gone already
-        pass
 
 
 def _killed_reason(config: ScriptConfig, code: int, timed_out: bool, stderr: str) -> str | None:
     if timed_out:
         return f"timed out after {config.timeout_seconds:g}s"
     if code < 0:
-        sig = signal.Signals(-code)
         known = {signal.SIGXCPU: "CPU time limit", signal.SIGXFSZ: "file size limit"}
+        try:
+            sig = signal.Signals(-code)
+        except ValueError:
+            return f"killed by signal {-code}"
         return known.get(sig, f"killed by {sig.name}")
     if code != 0 and config.memory_mb is not None and "MemoryError" in stderr[-2000:]:
         return f"out of memory (limit {config.memory_mb} MB)"
     return None
-
-
-def _collect(outputs: Path, log: BoundedText) -> dict[str, Path]:
-    """Regular files only: a symlink could point at the bot's own files and leak them as artifacts."""
-    found: dict[str, Path] = {}
-    if outputs.is_symlink() or not outputs.is_dir():
-        log.add("[pipebot] outputs/ was replaced: no outputs collected\n")
-        return found
-    for root, dirs, files in os.walk(outputs):
-        for name in [*files, *dirs]:
-            path = Path(root, name)
-            if path.is_symlink():
-                log.add(f"[pipebot] ignored symlink outputs/{path.relative_to(outputs)}\n")
-            elif path.is_file():
-                found[path.relative_to(outputs).as_posix()] = path
-    return dict(sorted(found.items()))
-
-
-def _remove(path: Path) -> None:
-    """rmtree that first gives back the write permission the read-only context took away."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-        return
-    for root, dirs, _ in os.walk(path):
-        os.chmod(root, 0o755)
-        for d in dirs:
-            p = os.path.join(root, d)
-            if not os.path.islink(p):
-                os.chmod(p, 0o755)
-    shutil.rmtree(path)

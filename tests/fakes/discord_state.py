@@ -10,6 +10,7 @@ members, guilds, channels, threads, messages, attachments).  The REST routes
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import mimetypes
 import secrets
@@ -20,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tests.fakes.discord_limits import (
-    DEFAULT_UPLOAD_LIMIT,
     FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
     FLAG_LOADING,
@@ -390,7 +390,6 @@ class FakeState:
         self.errors: list[Violation] = []
         self.identifies: list[JSON] = []
         self._changed = asyncio.Event()
-        self._component_ids = itertools.count(1)
 
     # -- waiting -----------------------------------------------------------------------------
 
@@ -576,8 +575,6 @@ class FakeState:
 
     def normalize_components(self, components: Any) -> list[JSON]:
         """Copy components and give each the numeric ``id`` Discord assigns."""
-        import copy
-
         return self._assign_component_ids(copy.deepcopy(list(components or [])))
 
     def store_attachment(self, channel_id: int, filename: str, data: bytes, content_type: str | None, description: str | None) -> StoredAttachment:
@@ -810,11 +807,3 @@ def ensure_guild_defaults(guild: GuildState, roles: Iterable[FakeRole]) -> None:
     if guild.id not in guild.roles:
         everyone = FakeRole(guild.id, "@everyone", EVERYONE_DEFAULT_PERMISSIONS, position=0)
         guild.roles = {guild.id: role_payload(everyone), **guild.roles}
-
-
-def user_locale_default(_: Any = None) -> str:
-    """Locale used for guilds and users unless configured."""
-    return "en-US"
-
-
-DEFAULT_UPLOAD = DEFAULT_UPLOAD_LIMIT

@@ -21,10 +21,8 @@ Every function returns a list of violation strings (empty when valid); it never 
 from __future__ import annotations
 
 import copy
-import itertools
 import json
-import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from slack_sdk.errors import SlackObjectFormationError
@@ -55,29 +53,11 @@ PLAIN_TEXT_INPUT_MAX = 3000
 FILE_INPUT_MAX_FILES = 10
 
 INPUT_ELEMENT_TYPES = frozenset(
-    {
-        "plain_text_input",
-        "number_input",
-        "email_text_input",
-        "url_text_input",
-        "rich_text_input",
-        "checkboxes",
-        "radio_buttons",
-        "static_select",
-        "multi_static_select",
-        "external_select",
-        "multi_external_select",
-        "users_select",
-        "multi_users_select",
-        "conversations_select",
-        "multi_conversations_select",
-        "channels_select",
-        "multi_channels_select",
-        "datepicker",
-        "timepicker",
-        "datetimepicker",
-        "file_input",
-    }
+    {"plain_text_input", "number_input", "email_text_input", "url_text_input", "rich_text_input"}
+    | {"checkboxes", "radio_buttons", "static_select", "multi_static_select", "external_select"}
+    | {"multi_external_select", "users_select", "multi_users_select", "conversations_select"}
+    | {"multi_conversations_select", "channels_select", "multi_channels_select", "file_input"}
+    | {"datepicker", "timepicker", "datetimepicker"}
 )
 # Elements that only make sense inside an input block (not in actions blocks or as accessories).
 INPUT_ONLY_ELEMENT_TYPES = frozenset(
@@ -86,19 +66,8 @@ INPUT_ONLY_ELEMENT_TYPES = frozenset(
 # Fields a client may send in views.open/push/update/publish. `id`, `hash`, `state`, `team_id`...
 # come back in responses and payloads but are rejected when sent.
 VIEW_REQUEST_FIELDS = frozenset(
-    {
-        "type",
-        "title",
-        "blocks",
-        "close",
-        "submit",
-        "private_metadata",
-        "callback_id",
-        "clear_on_close",
-        "notify_on_close",
-        "external_id",
-        "submit_disabled",
-    }
+    {"type", "title", "blocks", "close", "submit", "private_metadata", "callback_id", "external_id"}
+    | {"clear_on_close", "notify_on_close", "submit_disabled"}
 )
 _OPTION_LIMITS: dict[str, int] = {
     "checkboxes": 10,
@@ -107,9 +76,6 @@ _OPTION_LIMITS: dict[str, int] = {
     "multi_static_select": 100,
     "overflow": 5,
 }
-
-# slack_sdk logs a warning for every unknown block/element; the fake reports those itself.
-logging.getLogger("slack_sdk.models").setLevel(logging.ERROR)
 
 
 def _at(reason: str, pointer: str) -> str:
@@ -361,7 +327,9 @@ class _Checker:
             self.text_obj(opt.get("text"), f"{op}/text", max_len=OPTION_TEXT_MAX, plain_only=plain_only)
             value = opt.get("value")
             if not isinstance(value, str) or not 0 < len(value) <= OPTION_VALUE_MAX:
-                self.add(f"option value must be a string of 1 to {OPTION_VALUE_MAX} characters", f"{op}/value")
+                self.add(
+                    f"option value must be a string of 1 to {OPTION_VALUE_MAX} characters", f"{op}/value"
+                )
             elif value in values:
                 self.add(f"duplicate option value {value!r}", f"{op}/value")
             else:
@@ -383,7 +351,9 @@ class _Checker:
                 continue
             low = 1 if key == "max_length" else 0
             if not isinstance(value, int) or not low <= value <= PLAIN_TEXT_INPUT_MAX:
-                self.add(f"{key} must be an integer between {low} and {PLAIN_TEXT_INPUT_MAX}", f"{pointer}/{key}")
+                self.add(
+                    f"{key} must be an integer between {low} and {PLAIN_TEXT_INPUT_MAX}", f"{pointer}/{key}"
+                )
             else:
                 bounds[key] = value
         if bounds.get("min_length", 0) > bounds.get("max_length", PLAIN_TEXT_INPUT_MAX):
@@ -435,7 +405,9 @@ def validate_view(view: object, pointer: str = "/view") -> list[str]:
     checker = _Checker("modal" if kind == "modal" else "home")
     for key in view:
         if key not in VIEW_REQUEST_FIELDS:
-            checker.add(f"unsupported field {key!r} (only {sorted(VIEW_REQUEST_FIELDS)} may be sent)", pointer)
+            checker.add(
+                f"unsupported field {key!r} (only {sorted(VIEW_REQUEST_FIELDS)} may be sent)", pointer
+            )
     try:
         View(**copy.deepcopy(dict(view))).validate_json()
     except SlackObjectFormationError as exc:
@@ -469,43 +441,3 @@ def validate_view(view: object, pointer: str = "/view") -> list[str]:
     if external_id is not None and (not isinstance(external_id, str) or len(external_id) > 255):
         checker.add("must be a string of at most 255 characters", f"{pointer}/external_id")
     return checker.errors
-
-
-def iter_elements(blocks: object) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(block, element) for every interactive element: actions elements, accessories, inputs."""
-    if not isinstance(blocks, list):
-        return
-    for block in blocks:
-        if not isinstance(block, dict):
-            continue
-        candidates: list[object] = []
-        if isinstance(block.get("elements"), list) and block.get("type") == "actions":
-            candidates.extend(block["elements"])
-        candidates.extend(block[k] for k in ("accessory", "element") if k in block)
-        for el in candidates:
-            if isinstance(el, dict) and el.get("type") not in ("image", "plain_text", "mrkdwn"):
-                yield block, el
-
-
-_id_counter = itertools.count(1)
-
-
-def _generated_id(prefix: str) -> str:
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-    n, out = next(_id_counter), ""
-    while n:
-        n, rem = divmod(n, len(alphabet))
-        out = alphabet[rem] + out
-    return f"{prefix}{out}"
-
-
-def with_generated_ids(blocks: list[Any]) -> list[Any]:
-    """Copy of `blocks` where missing block_id/action_id are filled in, as Slack does on save."""
-    result: list[Any] = json.loads(json.dumps(blocks))
-    for block in result:
-        if isinstance(block, dict) and "block_id" not in block:
-            block["block_id"] = _generated_id("b")
-    for _, el in iter_elements(result):
-        if "action_id" not in el:
-            el["action_id"] = _generated_id("a")
-    return result

@@ -1,4 +1,4 @@
-"""Workspace state and call records of the fake Slack Web API (`tests.fakes.slack_api`).
+"""Workspace state of the fake Slack Web API (`tests.fakes.slack_api`).
 
 `SlackWorkspace` is the data model behind `FakeSlack`: users, channels, user groups, messages
 (current text/blocks plus edit history), ephemeral messages, files, modal/home views, trigger ids
@@ -15,144 +15,23 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.slack_blocks import with_generated_ids
+from tests.fakes.slack_payloads import with_generated_ids
+from tests.fakes.slack_records import (
+    ApiError,
+    Ephemeral,
+    FileRecord,
+    Message,
+    ResponseUrlTarget,
+    Trigger,
+    UploadedFile,
+)
 
 TS_RE = re.compile(r"^\d{10}\.\d{6}$")
 CHANNEL_ID_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 USER_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _TS_BASE_US = 1_700_000_000_000_000
-
-
-class ApiError(Exception):
-    """A Slack error response: ``{"ok": false, "error": error}`` plus `details` in the messages."""
-
-    def __init__(self, error: str, *details: str, status: int = 200) -> None:
-        super().__init__(f"{error}: {'; '.join(details)}" if details else error)
-        self.error = error
-        self.details = list(details)
-        self.status = status
-
-
-@dataclass
-class Call:
-    """One Web API request. `time` is `time.monotonic()`; `args` excludes the token."""
-
-    method: str
-    args: dict[str, Any]
-    time: float
-    status: int = 200
-    response: dict[str, Any] = field(default_factory=dict)
-    injected: bool = False  # answered by rate_limit()/fail_next(), not by the method
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 200 and self.response.get("ok") is True
-
-    @property
-    def error(self) -> str | None:
-        return None if self.ok else str(self.response.get("error", f"http_{self.status}"))
-
-
-@dataclass
-class Message:
-    """Current state of a channel message (chat.update edits replace text/blocks in place)."""
-
-    channel: str
-    ts: str
-    text: str
-    blocks: list[dict[str, Any]]
-    user: str
-    thread_ts: str | None = None
-    bot_id: str | None = None
-    files: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] | None = None
-    history: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # previous (text, blocks)
-    deleted: bool = False
-
-    @property
-    def edited(self) -> bool:
-        return bool(self.history)
-
-    def to_api(self, team_id: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
-        out["team"] = team_id
-        if self.bot_id:
-            out["bot_id"] = self.bot_id
-        if self.blocks:
-            out["blocks"] = self.blocks
-        if self.thread_ts:
-            out["thread_ts"] = self.thread_ts
-        if self.history:
-            out["edited"] = {"user": self.user, "ts": self.ts}
-        if self.metadata is not None:
-            out["metadata"] = self.metadata
-        return out
-
-
-@dataclass
-class Ephemeral:
-    channel: str
-    user: str
-    ts: str
-    text: str
-    blocks: list[dict[str, Any]]
-    thread_ts: str | None = None
-
-
-@dataclass
-class UploadedFile:
-    """A file shared through getUploadURLExternal → upload URL → completeUploadExternal."""
-
-    id: str
-    name: str
-    content: bytes
-    title: str
-    channel: str | None
-    thread_ts: str | None
-    initial_comment: str | None = None
-
-
-@dataclass
-class FileRecord:
-    id: str
-    name: str
-    title: str
-    length: int
-    mimetype: str
-    user: str
-    created: int
-    content: bytes | None = None  # None until the bytes reach the upload URL
-    completed: bool = False
-    channels: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ResponseUrlPost:
-    """A POST the app made to a response_url the fake issued."""
-
-    url: str
-    body: dict[str, Any]
-    time: float
-    status: int
-    error: str | None = None
-
-
-@dataclass
-class ResponseUrlTarget:
-    channel_id: str
-    user_id: str
-    message_ts: str | None
-    uses: int = 0
-
-
-@dataclass
-class _Trigger:
-    issued_at: float
-    view_id: str | None
-    used: bool = False
 
 
 class SlackWorkspace:
@@ -186,7 +65,7 @@ class SlackWorkspace:
         self.opened_views: dict[str, dict[str, Any]] = {}  # modals by view id (current version)
         self.home_views: dict[str, dict[str, Any]] = {}  # published home tab by user id
         self.response_targets: dict[str, ResponseUrlTarget] = {}
-        self._triggers: dict[str, _Trigger] = {}
+        self._triggers: dict[str, Trigger] = {}
         self._uploads: dict[str, str] = {}  # upload key → file id
         self._ts = itertools.count(100, 100)
         self._ids = itertools.count(1)
@@ -339,7 +218,11 @@ class SlackWorkspace:
             for (ch, _), m in self.messages.items()
             if ch == channel
             and not m.deleted
-            and ((m.thread_ts is None or m.thread_ts == m.ts) if thread_ts is None else m.thread_ts == thread_ts)
+            and (
+                (m.thread_ts is None or m.thread_ts == m.ts)
+                if thread_ts is None
+                else m.thread_ts == thread_ts
+            )
             and m.ts != thread_ts
         ]
         return sorted(found, key=lambda m: m.ts)
@@ -348,10 +231,10 @@ class SlackWorkspace:
     def issue_trigger_id(self, view_id: str | None = None) -> str:
         """A fresh trigger id, valid once for `trigger_ttl` seconds (`view_id`: issued inside a modal)."""
         trigger_id = f"{int(time.time())}.{next(self._ids)}.{secrets.token_hex(16)}"
-        self._triggers[trigger_id] = _Trigger(self.clock(), view_id)
+        self._triggers[trigger_id] = Trigger(self.clock(), view_id)
         return trigger_id
 
-    def consume_trigger(self, trigger_id: str) -> _Trigger:
+    def consume_trigger(self, trigger_id: str) -> Trigger:
         trigger = self._triggers.get(trigger_id)
         if trigger is None:
             raise ApiError("invalid_trigger_id", f"trigger_id {trigger_id!r} was never issued")
@@ -419,7 +302,9 @@ class SlackWorkspace:
         file_id = self._uploads.get(key)
         return self.files.get(file_id) if file_id else None
 
-    def add_file(self, name: str, content: bytes, *, mimetype: str | None = None, user: str = "U0USER") -> dict[str, Any]:
+    def add_file(
+        self, name: str, content: bytes, *, mimetype: str | None = None, user: str = "U0USER"
+    ) -> dict[str, Any]:
         """Register a file a user shared (e.g. through a file_input); returns its Slack file object."""
         kind = mimetype or mimetypes.guess_type(name)[0] or "application/octet-stream"
         record = FileRecord(

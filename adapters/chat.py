@@ -1,0 +1,196 @@
+"""The `/pipeline` command, shared by every chat adapter: parsing, help and dispatch.
+
+An adapter turns its platform's slash command into ``(actor, conversation, text)`` and renders
+the ``Reply``; everything else about the command lives here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from engine.actors import Actor, Conversation
+from engine.api import Engine
+from engine.errors import AlreadyDone, PipebotError, UsageError
+from engine.messages import progress_bar
+from engine.notifications import Button, RunInfo
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "help": ("", "this help"),
+    "list": ("", "the pipelines you can run"),
+    "show": ("<pipeline>", "a pipeline's checkpoints"),
+    "run": ("<pipeline> [extend:<version>]", "start a run (extend: build on an earlier version)"),
+    "status": ("[<run>]", "where a run stands (default: the latest here)"),
+    "runs": ("[<pipeline>]", "recent runs"),
+    "pause": ("<run>", "pause a run between checkpoints"),
+    "resume": ("<run>", "resume a paused run"),
+    "rollback": ("<run> <checkpoint>", "archive from a checkpoint on and redo it"),
+    "cancel": ("<run>", "cancel a run"),
+    "artifacts": ("<run>", "a run's files"),
+    "pending": ("", "what waits for you"),
+    "import": ("<yaml>", "add or update a pipeline from YAML text"),
+}
+EXTEND = re.compile(r"^extend:v?(\d+)$")
+
+
+@dataclass
+class Reply:
+    text: str
+    ephemeral: bool = True
+    buttons: list[Button] = field(default_factory=list)
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: list[str]
+    raw: str = ""
+
+
+def help_text(command: str = "/pipeline") -> str:
+    width = max(len(f"{n} {a}".strip()) for n, (a, _) in SUBCOMMANDS.items())
+    lines = [f"`{command} {f'{n} {a}'.strip():<{width}}`  {d}" for n, (a, d) in SUBCOMMANDS.items()]
+    return "Usage:\n" + "\n".join(lines) + "\nRuns are named like blog-post#v3."
+
+
+def parse(text: str) -> Command:
+    text = text.strip()
+    if text.startswith("/pipeline"):
+        text = text.removeprefix("/pipeline").strip()
+    if not text:
+        return Command("help", [])
+    name, _, rest = text.partition(" ")
+    if name not in SUBCOMMANDS:
+        raise UsageError(f"Unknown subcommand '{name}'. Valid: {', '.join(SUBCOMMANDS)}.")
+    if name == "import":
+        return Command(name, [], rest.strip().strip("`").removeprefix("yaml").strip())
+    try:
+        args = shlex.split(rest)
+    except ValueError as exc:
+        raise UsageError(f"Cannot read the arguments: {exc}.") from None
+    usage, _ = SUBCOMMANDS[name]
+    needed = len([a for a in usage.split() if a.startswith("<")])
+    allowed = len(usage.split())
+    if not needed <= len(args) <= allowed:
+        raise UsageError(f"Usage: /pipeline {name} {usage}".rstrip())
+    return Command(name, args)
+
+
+def run_line(info: RunInfo) -> str:
+    now = f" · now: {info.current}" if info.current and info.status in ("in_progress", "paused") else ""
+    return f"*{info.name}* — {info.status.replace('_', ' ')} {progress_bar(info.done, info.total)}{now}"
+
+
+async def handle(engine: Engine, actor: Actor, where: Conversation, text: str) -> Reply:
+    """Run one `/pipeline` command; every engine refusal becomes a reply, never an exception."""
+    try:
+        cmd = parse(text)
+        return await asyncio.to_thread(_dispatch, engine, actor, where, cmd)
+    except AlreadyDone as exc:
+        return Reply(str(exc), ok=False)
+    except PipebotError as exc:
+        return Reply(str(exc), ok=False)
+
+
+def _dispatch(engine: Engine, actor: Actor, where: Conversation, cmd: Command) -> Reply:
+    handlers: dict[str, Callable[[], Reply]] = {
+        "help": lambda: Reply(help_text()),
+        "list": lambda: _list(engine),
+        "show": lambda: _show(engine, cmd.args[0]),
+        "run": lambda: _run(engine, actor, where, cmd.args),
+        "status": lambda: _status(engine, where, cmd.args),
+        "runs": lambda: _runs(engine, cmd.args),
+        "pause": lambda: Reply(engine.pause(cmd.args[0], actor).message, ephemeral=False),
+        "resume": lambda: Reply(engine.resume(cmd.args[0], actor).message, ephemeral=False),
+        "cancel": lambda: Reply(engine.cancel(cmd.args[0], actor).message, ephemeral=False),
+        "rollback": lambda: Reply(engine.rollback(cmd.args[0], cmd.args[1], actor).message, ephemeral=False),
+        "artifacts": lambda: _artifacts(engine, cmd.args[0]),
+        "pending": lambda: _pending(engine, actor),
+        "import": lambda: _import(engine, cmd.raw),
+    }
+    return handlers[cmd.name]()
+
+
+def _list(engine: Engine) -> Reply:
+    items = engine.pipelines()
+    if not items:
+        return Reply("No pipelines yet. Import one with /pipeline import or `pipebot pipelines import`.")
+    return Reply("\n".join(f"• *{p.slug}* (v{p.version}) — {p.title}: {p.description or 'no description'}"
+                           f" · {p.checkpoints} checkpoints" for p in items))
+
+
+def _show(engine: Engine, slug: str) -> Reply:
+    p = engine.pipeline(slug)
+    lines = [f"*{p.title}* (`{p.id}`) — {p.description}".rstrip(" —")]
+    for i, cp in enumerate(p.checkpoints, 1):
+        gates = [g for g, on in (("approve start", cp.human.approval_to_start),
+                                 ("approve result", cp.human.approval_to_complete)) if on]
+        inputs = f", {len(cp.inputs)} inputs" if cp.inputs else ""
+        lines.append(f"{i}. *{cp.title}* [{cp.mode}{inputs}]" + (f" — {', '.join(gates)}" if gates else ""))
+    return Reply("\n".join(lines))
+
+
+def _run(engine: Engine, actor: Actor, where: Conversation, args: list[str]) -> Reply:
+    extend = None
+    if len(args) == 2:
+        m = EXTEND.match(args[1])
+        if not m:
+            raise UsageError("Usage: /pipeline run <pipeline> [extend:<version>], e.g. extend:2")
+        extend = int(m[1])
+    info = engine.start_run(args[0], actor, where, extend)
+    return Reply(f"Started {info.name}.", ephemeral=True)
+
+
+def _status(engine: Engine, where: Conversation, args: list[str]) -> Reply:
+    if args:
+        name = args[0]
+    else:
+        here = engine.runs(channel=where.channel, limit=1)
+        if not here:
+            return Reply("No run in this conversation yet. Start one with /pipeline run <pipeline>.")
+        name = here[0].name
+    view = engine.run(name)
+    lines = [run_line(view.info)]
+    if view.extends:
+        lines.append(f"extends {view.extends}")
+    for e in view.executions:
+        extra = f" (revision {e.revision})" if e.revision else ""
+        extra += f" (attempt {e.attempt})" if e.attempt > 1 else ""
+        lines.append(f"• {e.title}: {e.status.replace('_', ' ')}{extra}")
+    return Reply("\n".join(lines))
+
+
+def _runs(engine: Engine, args: list[str]) -> Reply:
+    items = engine.runs(args[0] if args else None)
+    return Reply("\n".join(run_line(i) for i in items) if items else "No runs yet.")
+
+
+def _artifacts(engine: Engine, run: str) -> Reply:
+    items = engine.artifacts(run)
+    if not items:
+        return Reply(f"{run} has no artifacts yet.")
+    return Reply("\n".join(f"• {a.name}.{a.format} ({a.size} bytes) — `pipebot artifacts get {a.artifact_id}`"
+                           for a in items))
+
+
+def _pending(engine: Engine, actor: Actor) -> Reply:
+    items = engine.pending(actor)
+    if not items:
+        return Reply("Nothing waits for you.")
+    text = "\n".join(f"• {i.run} · {i.checkpoint}: {_STAGES[i.stage]}" for i in items)
+    return Reply(text, buttons=[b for i in items for b in i.buttons])
+
+
+_STAGES = {"start": "approve start", "form": "fill in the form", "complete": "review the result"}
+
+
+def _import(engine: Engine, text: str) -> Reply:
+    if not text:
+        raise UsageError("Usage: /pipeline import <yaml text of the pipeline>")
+    s = engine.import_pipeline_text(text, "<chat>")
+    state = f"imported as version {s.version}" if s.changed else f"unchanged (version {s.version})"
+    return Reply(f"Pipeline *{s.slug}* {state}.", ephemeral=False)

@@ -1,0 +1,180 @@
+"""`pipebot console`: a terminal chat over the same engine and notifications as Slack and Discord.
+
+It reads lines from a text stream, so it can be scripted: `/pipeline ...` commands, button ids
+such as ``a12`` (shown as ``[a12] Approve``), and answers to form questions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any, TextIO
+
+from adapters import chat
+from adapters.console.render import LONG, buttons_line, render
+from engine.actors import Actor, Conversation
+from engine.api import Engine
+from engine.definitions import InputField
+from engine.errors import FormInvalid, PipebotError
+from engine.forms import FileUpload, validate_form
+from engine.outbox import Delivery, MessageRef
+
+BUTTON = re.compile(r"^\[?([a-z])(\d+)\]?$")
+PLATFORM = "console"
+
+
+class ConsoleDeliverer:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    async def deliver(self, delivery: Delivery) -> MessageRef:
+        self.out.write(render(delivery.note, edited=delivery.existing is not None) + "\n")
+        self.out.flush()
+        return MessageRef(delivery.conversation.channel, delivery.note.key)
+
+
+class Console:
+    def __init__(self, engine: Engine, user: str, inp: TextIO, out: TextIO, *, channel: str = "terminal",
+                 echo: bool = False) -> None:
+        self.engine, self.inp, self.out, self.echo = engine, inp, out, echo
+        self.actor = Actor(PLATFORM, user, user)
+        self.where = Conversation(PLATFORM, channel)
+        self.loop = asyncio.new_event_loop()
+        engine.outbox.register(PLATFORM, ConsoleDeliverer(out))
+
+    def say(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def ask(self, prompt: str) -> str | None:
+        self.out.write(prompt)
+        self.out.flush()
+        line = self.inp.readline()
+        if not line:
+            return None
+        line = line.rstrip("\n")
+        if self.echo:
+            self.out.write(line + "\n")
+        return line
+
+    def run(self) -> int:
+        self.say(f"pipebot console — you are {self.actor.name}. Type /pipeline help; Ctrl-D to quit.")
+        self.flush_outbox()
+        try:
+            while (line := self.ask("> ")) is not None:
+                if line.strip() in ("quit", "exit"):
+                    break
+                self.handle(line.strip())
+                self.flush_outbox()
+        finally:
+            self.loop.close()
+        return 0
+
+    def flush_outbox(self) -> None:
+        while self.loop.run_until_complete(self.engine.outbox.drain()):
+            pass
+
+    def handle(self, line: str) -> None:
+        if not line or line.startswith("#"):
+            return
+        if line.startswith("/"):
+            if not line.startswith("/pipeline"):
+                self.say("Only /pipeline commands here. Try /pipeline help.")
+                return
+            reply = self.loop.run_until_complete(chat.handle(self.engine, self.actor, self.where, line))
+            self.say(("" if reply.ok else "✖ ") + reply.text.replace("*", "").replace("`", ""))
+            if reply.buttons:
+                self.say("    " + buttons_line(reply.buttons))
+            return
+        m = BUTTON.match(line)
+        if m and m[1] in LONG:
+            self.click(LONG[m[1]], int(m[2]))
+            return
+        self.say("Type /pipeline help, or a button id such as a12.")
+
+    def click(self, action: str, execution_id: int) -> None:
+        try:
+            if action == "approve_start":
+                self.say(self.engine.approve_start(execution_id, self.actor).message)
+            elif action == "approve_complete":
+                self.say(self.engine.approve_complete(execution_id, self.actor).message)
+            elif action == "request_revision":
+                feedback = self.ask("  What should change? ")
+                if feedback is None:
+                    return
+                self.say(self.engine.request_revision(execution_id, self.actor, feedback).message)
+            elif action == "open_form":
+                self.fill_form(execution_id)
+            else:
+                self.say(f"✖ {action} is not available here.")
+        except PipebotError as exc:
+            self.say(f"✖ {exc}")
+
+    def fill_form(self, execution_id: int) -> None:
+        spec = self.engine.form(execution_id)
+        self.say(f"  Form: {spec.checkpoint} ({spec.run})" + (f"\n  {spec.instructions}" if spec.instructions else ""))
+        if spec.feedback:
+            self.say(f"  Feedback to address: {spec.feedback}")
+        values: dict[str, Any] = {}
+        todo = list(spec.inputs)
+        while todo:
+            for field in todo:
+                value = self.ask_field(field, spec.values.get(field.id))
+                if value is _EOF:
+                    self.say("  Form not submitted.")
+                    return
+                values[field.id] = value
+            try:
+                self.say(self.engine.submit_form(execution_id, self.actor, values).message)
+                return
+            except FormInvalid as exc:
+                for name, msg in exc.errors.items():
+                    self.say(f"  ✖ {name}: {msg}")
+                todo = [f for f in spec.inputs if f.id in exc.errors]
+
+    def ask_field(self, field: InputField, current: Any) -> Any:
+        hint = _hint(field, current)
+        while True:
+            raw = self.ask(f"  {field.label} ({hint}): ")
+            if raw is None:
+                return _EOF
+            value: Any = raw.replace("\\n", "\n") if field.type == "multiline_text" else raw
+            if not raw.strip() and current is not None:
+                value = current
+            elif field.type == "file" and raw.strip():
+                path = Path(raw.strip()).expanduser()
+                if not path.is_file():
+                    self.say(f"  ✖ no such file: {path}")
+                    continue
+                value = FileUpload(path.name, path.read_bytes())
+            try:
+                validate_form([field], {field.id: value}, self.engine.config.max_file_bytes)
+            except FormInvalid as exc:
+                self.say(f"  ✖ {exc.errors[field.id]}")
+                continue
+            return value
+
+
+_EOF = object()
+
+
+def _show(value: Any) -> str:
+    return ("yes" if value else "no") if isinstance(value, bool) else str(value)
+
+
+def _hint(field: InputField, current: Any) -> str:
+    parts = [{"multiline_text": "text", "boolean": "yes/no", "file": "path to a file"}.get(field.type, field.type)]
+    if field.type == "select":
+        parts = ["one of " + "/".join(field.choices or [])]
+    if field.required:
+        parts.append("required")
+    if field.min is not None or field.max is not None:
+        parts.append(f"{'' if field.min is None else f'{field.min:g}'}..{'' if field.max is None else f'{field.max:g}'}")
+    if field.max_length:
+        parts.append(f"max {field.max_length} chars")
+    if current is not None:
+        parts.append(f"now: {_show(current)}")
+    elif field.default is not None:
+        parts.append(f"default: {field.default}")
+    return ", ".join(parts)

@@ -1,0 +1,64 @@
+"""Notifications as terminal text. Buttons show a short id the user types to click."""
+
+from __future__ import annotations
+
+from engine.messages import progress_bar
+from engine.notifications import (
+    ApprovalCard,
+    ArtifactsCard,
+    Button,
+    FormCard,
+    NoticeCard,
+    Notification,
+    RunStatusCard,
+)
+
+SHORT = {"approve_start": "s", "approve_complete": "a", "request_revision": "r", "open_form": "f", "retry": "t"}
+LONG = {v: k for k, v in SHORT.items()}
+ICONS = {"info": "•", "success": "✔", "warning": "!", "error": "✖"}
+
+
+def button_id(b: Button) -> str:
+    return f"{SHORT[b.action]}{b.execution_id}"
+
+
+def buttons_line(buttons: list[Button]) -> str:
+    return "   ".join(f"[{button_id(b)}] {b.label}" for b in buttons)
+
+
+def render(note: Notification, edited: bool = False) -> str:
+    prefix = "  ↻ " if edited else "  "
+    lines: list[str]
+    match note:
+        case RunStatusCard(run=r):
+            now = f" · now: {r.current}" if r.current and r.status in ("in_progress", "paused") else ""
+            lines = [f"── {r.name} · {r.pipeline_title} ── {r.status.replace('_', ' ')} "
+                     f"{progress_bar(r.done, r.total)}{now}"]
+            prefix = "↻ " if edited else ""
+        case ApprovalCard():
+            count = f" ({note.approvals}/{note.required} approvals)" if note.required > 1 else ""
+            lines = [f"? {note.text}{count}"]
+            lines += [f"    {f.label}: {f.value}" for f in note.fields]
+        case FormCard():
+            lines = [f"✎ {note.text}"]
+            if note.feedback:
+                lines.append(f"    Feedback: {note.feedback}")
+        case ArtifactsCard():
+            lines = [f"📎 {note.checkpoint}: {len(note.artifacts)} artifact(s)"]
+            for a in note.artifacts:
+                lines.append(f"    {a.name}.{a.format} ({a.size} bytes) {a.path}")
+                if a.preview:
+                    lines += [f"      | {line}" for line in a.preview.splitlines()[:12]]
+        case NoticeCard():
+            lines = [f"{ICONS[note.level]} {note.text}"]
+    decided = getattr(note, "decided", None)
+    lines = [ln.replace("*", "") for text in lines for ln in text.splitlines()]
+    if edited and not isinstance(note, RunStatusCard):
+        lines = lines[:1]  # an edit only changes the outcome: do not repeat the whole card
+    if decided:
+        lines.append(f"    → {decided}")
+    buttons: list[Button] = getattr(note, "buttons", [])
+    if buttons:
+        lines.append("    " + buttons_line(buttons))
+    return "\n".join(prefix + (line if i == 0 else "  " + line.lstrip() if not line.startswith("    ") else line)
+                     for i, line in enumerate(lines))

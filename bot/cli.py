@@ -1,0 +1,156 @@
+"""The `pipebot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bot.settings import Settings
+from engine.api import Engine, EngineConfig
+from engine.definitions import load_pipeline_file, pipeline_json_schema
+from engine.errors import PipebotError
+
+
+def open_engine(settings: Settings) -> Engine:
+    return Engine.open(settings.base_pipelines_path, settings.database_url,
+                       config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes))
+
+
+def yaml_files(paths: Sequence[str]) -> list[Path]:
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out += sorted([*p.glob("*.yaml"), *p.glob("*.yml"), *p.glob("*.json")]) if p.is_dir() else [p]
+    return out
+
+
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.console.app import Console
+
+    engine = open_engine(settings)
+    paths = args.paths or (["examples"] if Path("examples").is_dir() else [])
+    for path in yaml_files(paths):
+        s = engine.import_pipeline(path)
+        print(f"loaded {s.slug} (v{s.version}) from {path}")
+    return Console(engine, args.user, sys.stdin, sys.stdout, channel=args.channel,
+                   echo=not sys.stdin.isatty()).run()
+
+
+def cmd_pipelines(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "schema":
+        print(json.dumps(pipeline_json_schema(), indent=2))
+        return 0
+    if args.action == "validate":
+        bad = 0
+        for path in yaml_files(args.paths):
+            try:
+                p = load_pipeline_file(path)
+                print(f"{path}: ok ({p.id}, {len(p.checkpoints)} checkpoints)")
+            except PipebotError as exc:
+                print(exc, file=sys.stderr)
+                bad += 1
+        return 1 if bad else 0
+    engine = open_engine(settings)
+    if args.action == "import":
+        for path in yaml_files(args.paths):
+            s = engine.import_pipeline(path)
+            print(f"{s.slug}: " + (f"imported as version {s.version}" if s.changed else f"unchanged (v{s.version})"))
+    elif args.action == "list":
+        for s in engine.pipelines():
+            print(f"{s.slug}\tv{s.version}\t{s.checkpoints} checkpoints\t{s.title}")
+    elif args.action == "export":
+        print(engine.export_pipeline(args.paths[0], args.version), end="")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_engine(settings)
+    if args.action == "list":
+        for r in engine.runs(args.pipeline, limit=args.limit):
+            print(f"{r.name}\t{r.status}\t{r.done}/{r.total}\t{r.current or ''}\tby {r.started_by}")
+    else:
+        view = engine.run(args.name)
+        print(view.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_engine(settings)
+    if args.action == "list":
+        for a in engine.artifacts(args.ref):
+            print(f"{a.artifact_id}\t{a.name}.{a.format}\t{a.size}\t{a.path}")
+        return 0
+    src = engine.artifact_path(int(args.ref))
+    if args.output:
+        shutil.copyfile(src, args.output)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.buffer.write(src.read_bytes())
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    engine = open_engine(settings)  # opening applies the migrations
+    print(f"database at head: {engine.store.url}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.serve import serve
+
+    return serve(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipebot", description="Pipelines of checkpoints, run from chat.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("console", help="a terminal chat (no credentials needed)")
+    p.add_argument("paths", nargs="*", help="pipeline files or folders to load first (default: ./examples)")
+    p.add_argument("--user", default="you", help="who you are in the chat")
+    p.add_argument("--channel", default="terminal")
+    p.set_defaults(fn=cmd_console)
+    p = sub.add_parser("pipelines", help="validate, import, list, export pipelines; print the JSON Schema")
+    p.add_argument("action", choices=["validate", "import", "list", "export", "schema"])
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--version", type=int)
+    p.set_defaults(fn=cmd_pipelines)
+    p = sub.add_parser("runs", help="list runs or show one")
+    p.add_argument("action", choices=["list", "show"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--pipeline")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(fn=cmd_runs)
+    p = sub.add_parser("artifacts", help="list a run's artifacts or fetch one")
+    p.add_argument("action", choices=["list", "get"])
+    p.add_argument("ref", help="a run name (list) or an artifact id (get)")
+    p.add_argument("-o", "--output")
+    p.set_defaults(fn=cmd_artifacts)
+    p = sub.add_parser("db", help="database maintenance")
+    p.add_argument("action", choices=["upgrade"])
+    p.set_defaults(fn=cmd_db)
+    p = sub.add_parser("serve", help="run the Slack and/or Discord adapters whose credentials are set")
+    p.set_defaults(fn=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "runs" and args.action == "show" and not args.name:
+        build_parser().error("runs show needs a run name, like blog-post#v1")
+    try:
+        return int(args.fn(args, settings))
+    except PipebotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

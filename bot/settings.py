@@ -1,0 +1,46 @@
+"""Configuration from the environment (and a .env file): the names are part of the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    base_pipelines_path: Path = Path("./pipelines")
+    database_url: str | None = None  # default: SQLite file under base_pipelines_path
+
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+
+    discord_token: str | None = None
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str | None = None  # default: the one Discord's REST API names
+    discord_guild_ids: str | None = None  # comma-separated, for instant command sync
+
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    default_model: str = "gpt-4o"
+    default_max_tokens: int = 8000
+    default_temperature: float = 0.7
+
+    pipebot_http_port: int = 3000
+    pipebot_max_upload_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+
+    @property
+    def guild_ids(self) -> list[int]:
+        return [int(g) for g in (self.discord_guild_ids or "").replace(" ", "").split(",") if g]
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def discord_enabled(self) -> bool:
+        return bool(self.discord_token)
