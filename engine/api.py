@@ -289,7 +289,7 @@ class Engine:
                                                     E.WAITING_APPROVAL_TO_COMPLETE]))
                     .order_by(ExecutionRow.id).limit(limit * 4))
             items: list[PendingItem] = []
-            for ex, run in tx.session.execute(stmt).tuples():
+            for ex, run in tx.session.execute(stmt):
                 pipeline = tx.pipeline(run)
                 cp = pipeline.checkpoint(ex.checkpoint_id)
                 if ex.status == E.WAITING_FOR_INPUT:

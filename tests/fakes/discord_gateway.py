@@ -76,7 +76,9 @@ class ConnectionInfo:
 class Connection:
     """One websocket connection, with its optional transport compression."""
 
-    def __init__(self, ws: web.WebSocketResponse, info: ConnectionInfo, compressor: Callable[[bytes], bytes] | None) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, info: ConnectionInfo, compressor: Callable[[bytes], bytes] | None
+    ) -> None:
         self.ws = ws
         self.info = info
         self._compressor = compressor
@@ -103,7 +105,9 @@ class Connection:
 class Gateway:
     """The fake gateway websocket and its sessions."""
 
-    def __init__(self, state: FakeState, *, heartbeat_interval_ms: int, allowed_privileged_intents: int) -> None:
+    def __init__(
+        self, state: FakeState, *, heartbeat_interval_ms: int, allowed_privileged_intents: int
+    ) -> None:
         self.state = state
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.allowed_privileged_intents = allowed_privileged_intents
@@ -126,13 +130,17 @@ class Gateway:
         return int(self.state.identifies[-1]["intents"]) if self.state.identifies else None
 
     async def dispatch(self, event: str, data: JSON, *, intent: int | None = None) -> int:
-        """Send a DISPATCH to every session (that has ``intent``); returns how many got it."""
+        """Send a DISPATCH to every session (that has ``intent``).
+
+        Sessions whose client is disconnected buffer the event for RESUME.  Returns how many
+        connected clients received it.
+        """
         reached = 0
         for session in list(self.sessions.values()):
             if intent is not None and not session.intents & intent:
                 continue
             await self._dispatch_to(session, event, data)
-            reached += 1
+            reached += session.connection is not None
         return reached
 
     async def send_op(self, op: int, data: Any = None) -> None:
@@ -195,7 +203,12 @@ class Gateway:
             await self._fail(conn, 4013, "Invalid intent(s).", f"intents={intents!r}")
             return False
         if intents & PRIVILEGED_INTENTS & ~self.allowed_privileged_intents:
-            await self._fail(conn, 4014, "Disallowed intent(s).", f"privileged intents {intents & PRIVILEGED_INTENTS:#x} not enabled")
+            await self._fail(
+                conn,
+                4014,
+                "Disallowed intent(s).",
+                f"privileged intents {intents & PRIVILEGED_INTENTS:#x} not enabled",
+            )
             return False
         shard = data.get("shard")
         if shard is not None and list(shard) != [0, 1]:
@@ -275,7 +288,9 @@ class Gateway:
                 return zlib_stream.compress(data) + zlib_stream.flush(zlib.Z_SYNC_FLUSH)
         elif compress == "zstd-stream":
             compressor = _zstd_compressor()
-            unsupported = None if compressor is not None else "zstd-stream needs the zstandard package in the fake"
+            unsupported = (
+                None if compressor is not None else "zstd-stream needs the zstandard package in the fake"
+            )
         elif compress is not None:
             unsupported = f"unknown compress={compress!r}"
         conn = Connection(ws, info, compressor)
@@ -285,17 +300,30 @@ class Gateway:
                 await self._fail(conn, 4012, "Invalid API version", f"v={query.get('v')!r}")
                 return ws
             if query.get("encoding", "json") != "json":
-                await self._fail(conn, 4002, "Decode error", f"encoding={query.get('encoding')!r} is not supported")
+                await self._fail(
+                    conn, 4002, "Decode error", f"encoding={query.get('encoding')!r} is not supported"
+                )
                 return ws
             if unsupported is not None:
                 await self._fail(conn, 4000, "Unknown error", unsupported)
                 return ws
-            await conn.send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": []}, "s": None, "t": None})
+            await conn.send(
+                {
+                    "op": 10,
+                    "d": {"heartbeat_interval": self.heartbeat_interval_ms, "_trace": []},
+                    "s": None,
+                    "t": None,
+                }
+            )
             await self._serve(conn)
         finally:
             self._live.discard(conn)
-            if conn.session is not None and conn.session.connection is conn:
-                conn.session.connection = None
+            session = conn.session
+            if session is not None and session.connection is conn:
+                session.connection = None
+                if ws.close_code in (1000, 1001):
+                    # A clean close by the client ends the session, as on Discord.
+                    self.sessions.pop(session.id, None)
             self.state.notify()
         return ws
 

@@ -140,8 +140,12 @@ def validate_embeds(embeds: Any, path: Path = ("embeds",)) -> list[Issue]:
             f_path = (*here, "fields", f_index)
             issues += _bad_len(field.get("name"), 1, MAX_EMBED_FIELD_NAME, (*f_path, "name"))
             issues += _bad_len(field.get("value"), 1, MAX_EMBED_FIELD_VALUE, (*f_path, "value"))
-        issues += _max_len((embed.get("footer") or {}).get("text"), MAX_EMBED_FOOTER, (*here, "footer", "text"))
-        issues += _max_len((embed.get("author") or {}).get("name"), MAX_EMBED_AUTHOR, (*here, "author", "name"))
+        issues += _max_len(
+            (embed.get("footer") or {}).get("text"), MAX_EMBED_FOOTER, (*here, "footer", "text")
+        )
+        issues += _max_len(
+            (embed.get("author") or {}).get("name"), MAX_EMBED_AUTHOR, (*here, "author", "name")
+        )
         total += embed_length(embed)
     if total > MAX_EMBED_TOTAL:
         issues.append(
@@ -175,7 +179,13 @@ def _validate_button(comp: Mapping[str, Any], path: Path) -> list[Issue]:
         if not comp.get("url"):
             issues.append(Issue((*path, "url"), "BASE_TYPE_REQUIRED", "This field is required"))
         if comp.get("custom_id") is not None:
-            issues.append(Issue((*path, "custom_id"), "COMPONENT_LINK_BUTTON_CUSTOM_ID", "Link buttons cannot have custom_id"))
+            issues.append(
+                Issue(
+                    (*path, "custom_id"),
+                    "COMPONENT_LINK_BUTTON_CUSTOM_ID",
+                    "Link buttons cannot have custom_id",
+                )
+            )
     elif style == 6:
         if comp.get("sku_id") is None:
             issues.append(Issue((*path, "sku_id"), "BASE_TYPE_REQUIRED", "This field is required"))
@@ -184,7 +194,13 @@ def _validate_button(comp: Mapping[str, Any], path: Path) -> list[Issue]:
         if comp.get("label") is None and comp.get("emoji") is None:
             issues.append(Issue((*path, "label"), "BASE_TYPE_REQUIRED", "A button needs a label or an emoji"))
     else:
-        issues.append(Issue((*path, "style"), "BASE_TYPE_CHOICES", f"Value must be one of (1, 2, 3, 4, 5, 6), got {style!r}."))
+        issues.append(
+            Issue(
+                (*path, "style"),
+                "BASE_TYPE_CHOICES",
+                f"Value must be one of (1, 2, 3, 4, 5, 6), got {style!r}.",
+            )
+        )
     return issues
 
 
@@ -208,7 +224,13 @@ def _duplicate_custom_ids(components: Any, path: Path) -> list[Issue]:
         custom_id = comp.get("custom_id")
         if isinstance(custom_id, str):
             if custom_id in seen:
-                issues.append(Issue(path, "COMPONENT_CUSTOM_ID_DUPLICATED", f"Component custom id {custom_id!r} is duplicated"))
+                issues.append(
+                    Issue(
+                        path,
+                        "COMPONENT_CUSTOM_ID_DUPLICATED",
+                        f"Component custom id {custom_id!r} is duplicated",
+                    )
+                )
             seen.add(custom_id)
     return issues
 
@@ -223,7 +245,9 @@ def validate_message_components(components: Any, flags: int, path: Path = ("comp
     if flags & FLAG_COMPONENTS_V2:
         total = sum(1 for _ in iter_components(components))
         if total > MAX_V2_COMPONENTS:
-            issues.append(Issue(path, "BASE_TYPE_BAD_LENGTH", f"Must be {MAX_V2_COMPONENTS} or fewer in total."))
+            issues.append(
+                Issue(path, "BASE_TYPE_BAD_LENGTH", f"Must be {MAX_V2_COMPONENTS} or fewer in total.")
+            )
         for comp in iter_components(components):
             if comp.get("type") == BUTTON:
                 issues += _validate_button(comp, path)
@@ -235,18 +259,36 @@ def validate_message_components(components: Any, flags: int, path: Path = ("comp
     for r_index, row in enumerate(components):
         r_path = (*path, r_index)
         if not isinstance(row, Mapping) or row.get("type") != 1:
-            issues.append(Issue((*r_path, "type"), "UNION_TYPE_CHOICES", "Top-level message components must be action rows (type 1)"))
+            issues.append(
+                Issue(
+                    (*r_path, "type"),
+                    "UNION_TYPE_CHOICES",
+                    "Top-level message components must be action rows (type 1)",
+                )
+            )
             continue
         children = row.get("components")
         if not isinstance(children, list) or not children:
-            issues.append(Issue((*r_path, "components"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length."))
+            issues.append(
+                Issue((*r_path, "components"), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 5 in length.")
+            )
             continue
         selects = [c for c in children if c.get("type") in SELECT_TYPES]
         if selects and len(children) > 1:
-            issues.append(Issue((*r_path, "components"), "COMPONENT_LAYOUT_WIDTH_EXCEEDED", "A select menu must be alone in its action row"))
+            issues.append(
+                Issue(
+                    (*r_path, "components"),
+                    "COMPONENT_LAYOUT_WIDTH_EXCEEDED",
+                    "A select menu must be alone in its action row",
+                )
+            )
         if len(children) > MAX_BUTTONS_PER_ROW:
             issues.append(
-                Issue((*r_path, "components"), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_BUTTONS_PER_ROW} in length.")
+                Issue(
+                    (*r_path, "components"),
+                    "BASE_TYPE_BAD_LENGTH",
+                    f"Must be between 1 and {MAX_BUTTONS_PER_ROW} in length.",
+                )
             )
         for c_index, comp in enumerate(children):
             c_path = (*r_path, "components", c_index)
@@ -256,7 +298,13 @@ def validate_message_components(components: Any, flags: int, path: Path = ("comp
             elif kind in SELECT_TYPES:
                 issues += _validate_select(comp, c_path)
             else:
-                issues.append(Issue((*c_path, "type"), "UNION_TYPE_CHOICES", f"Component type {kind!r} is not allowed in a message action row"))
+                issues.append(
+                    Issue(
+                        (*c_path, "type"),
+                        "UNION_TYPE_CHOICES",
+                        f"Component type {kind!r} is not allowed in a message action row",
+                    )
+                )
     return issues + _duplicate_custom_ids(components, path)
 
 
@@ -265,15 +313,29 @@ def validate_message(payload: Mapping[str, Any], path: Path = (), *, file_count:
     flags = payload.get("flags") or 0
     issues = _max_len(payload.get("content"), MAX_CONTENT, (*path, "content"))
     issues += validate_embeds(payload.get("embeds"), (*path, "embeds"))
-    issues += validate_message_components(payload.get("components"), flags if isinstance(flags, int) else 0, (*path, "components"))
+    issues += validate_message_components(
+        payload.get("components"), flags if isinstance(flags, int) else 0, (*path, "components")
+    )
     attachments = payload.get("attachments")
     count = max(file_count, len(attachments) if isinstance(attachments, list) else 0)
     if count > MAX_ATTACHMENTS:
-        issues.append(Issue((*path, "attachments"), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_ATTACHMENTS} or fewer in length."))
+        issues.append(
+            Issue(
+                (*path, "attachments"),
+                "BASE_TYPE_MAX_LENGTH",
+                f"Must be {MAX_ATTACHMENTS} or fewer in length.",
+            )
+        )
     if isinstance(flags, int) and flags & FLAG_COMPONENTS_V2:
         for key in ("content", "embeds"):
             if payload.get(key):
-                issues.append(Issue((*path, key), "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2", f"{key} cannot be used with IS_COMPONENTS_V2"))
+                issues.append(
+                    Issue(
+                        (*path, key),
+                        "MESSAGE_CANNOT_USE_LEGACY_FIELDS_WITH_COMPONENTS_V2",
+                        f"{key} cannot be used with IS_COMPONENTS_V2",
+                    )
+                )
     return issues
 
 
@@ -296,13 +358,21 @@ def _validate_text_input(comp: Mapping[str, Any], path: Path, *, in_label: bool)
     label = comp.get("label")
     if in_label:
         if label is not None:
-            issues.append(Issue((*path, "label"), "COMPONENT_INVALID_FIELD", "A text input inside a Label must not have its own label"))
+            issues.append(
+                Issue(
+                    (*path, "label"),
+                    "COMPONENT_INVALID_FIELD",
+                    "A text input inside a Label must not have its own label",
+                )
+            )
     else:
         issues += _bad_len(label, 1, MAX_TEXT_INPUT_LABEL, (*path, "label"))
     for key, low in (("min_length", 0), ("max_length", 1)):
         value = comp.get(key)
         if value is not None and not (isinstance(value, int) and low <= value <= MAX_TEXT_INPUT_LENGTH):
-            issues.append(Issue((*path, key), "NUMBER_TYPE_MAX", f"Must be between {low} and {MAX_TEXT_INPUT_LENGTH}."))
+            issues.append(
+                Issue((*path, key), "NUMBER_TYPE_MAX", f"Must be between {low} and {MAX_TEXT_INPUT_LENGTH}.")
+            )
     issues += _max_len(comp.get("value"), MAX_TEXT_INPUT_LENGTH, (*path, "value"))
     issues += _max_len(comp.get("placeholder"), MAX_TEXT_INPUT_PLACEHOLDER, (*path, "placeholder"))
     return issues
@@ -322,7 +392,9 @@ def _validate_modal_child(comp: Mapping[str, Any], path: Path) -> list[Issue]:
                 if value is not None and not (isinstance(value, int) and low <= value <= 10):
                     issues.append(Issue((*path, key), "NUMBER_TYPE_MAX", f"Must be between {low} and 10."))
         return issues
-    return [Issue((*path, "type"), "UNION_TYPE_CHOICES", f"Component type {kind!r} is not allowed inside a Label")]
+    return [
+        Issue((*path, "type"), "UNION_TYPE_CHOICES", f"Component type {kind!r} is not allowed inside a Label")
+    ]
 
 
 def validate_modal(payload: Mapping[str, Any], path: Path = ()) -> list[Issue]:
@@ -340,7 +412,13 @@ def validate_modal(payload: Mapping[str, Any], path: Path = ()) -> list[Issue]:
         if kind == 1:
             children = comp.get("components")
             if not isinstance(children, list) or len(children) != 1 or children[0].get("type") != TEXT_INPUT:
-                issues.append(Issue((*here, "components"), "BASE_TYPE_BAD_LENGTH", "A modal action row holds exactly one text input"))
+                issues.append(
+                    Issue(
+                        (*here, "components"),
+                        "BASE_TYPE_BAD_LENGTH",
+                        "A modal action row holds exactly one text input",
+                    )
+                )
                 continue
             issues += _validate_text_input(children[0], (*here, "components", 0), in_label=False)
         elif kind == 18:
@@ -354,7 +432,13 @@ def validate_modal(payload: Mapping[str, Any], path: Path = ()) -> list[Issue]:
         elif kind == 10:
             issues += _bad_len(comp.get("content"), 1, 4000, (*here, "content"))
         else:
-            issues.append(Issue((*here, "type"), "UNION_TYPE_CHOICES", f"Component type {kind!r} is not allowed at the top level of a modal"))
+            issues.append(
+                Issue(
+                    (*here, "type"),
+                    "UNION_TYPE_CHOICES",
+                    f"Component type {kind!r} is not allowed at the top level of a modal",
+                )
+            )
     return issues + _duplicate_custom_ids(components, c_path)
 
 
@@ -386,9 +470,17 @@ def _validate_command_options(options: Any, path: Path, depth: int) -> list[Issu
         name = option.get("name")
         issues += _bad_len(name, 1, MAX_COMMAND_NAME, (*here, "name"))
         if isinstance(name, str) and not _valid_chat_input_name(name):
-            issues.append(Issue((*here, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"))
+            issues.append(
+                Issue((*here, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            )
         if name in names:
-            issues.append(Issue((*here, "name"), "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS", "Option name already exists"))
+            issues.append(
+                Issue(
+                    (*here, "name"),
+                    "APPLICATION_COMMAND_OPTIONS_NAME_ALREADY_EXISTS",
+                    "Option name already exists",
+                )
+            )
         names.add(str(name))
         issues += _bad_len(option.get("description"), 1, MAX_COMMAND_DESCRIPTION, (*here, "description"))
         kind = option.get("type")
@@ -396,19 +488,35 @@ def _validate_command_options(options: Any, path: Path, depth: int) -> list[Issu
             issues.append(Issue((*here, "type"), "BASE_TYPE_CHOICES", "Value must be one of (1 .. 11)."))
         if kind in (1, 2):
             if depth >= 2 or (kind == 2 and depth >= 1):
-                issues.append(Issue((*here, "type"), "APPLICATION_COMMAND_OPTION_INVALID_NESTING", "Sub-command nesting is too deep"))
+                issues.append(
+                    Issue(
+                        (*here, "type"),
+                        "APPLICATION_COMMAND_OPTION_INVALID_NESTING",
+                        "Sub-command nesting is too deep",
+                    )
+                )
             issues += _validate_command_options(option.get("options"), (*here, "options"), depth + 1)
         else:
             if option.get("required"):
                 if seen_optional:
                     issues.append(
-                        Issue((*here, "required"), "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options")
+                        Issue(
+                            (*here, "required"),
+                            "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                            "Required options must be placed before non-required options",
+                        )
                     )
             else:
                 seen_optional = True
             issues += _list_len(option.get("choices"), MAX_COMMAND_CHOICES, (*here, "choices"))
             if option.get("choices") and option.get("autocomplete"):
-                issues.append(Issue((*here, "autocomplete"), "APPLICATION_COMMAND_AUTOCOMPLETE_CHOICES", "Autocomplete cannot be set with choices"))
+                issues.append(
+                    Issue(
+                        (*here, "autocomplete"),
+                        "APPLICATION_COMMAND_AUTOCOMPLETE_CHOICES",
+                        "Autocomplete cannot be set with choices",
+                    )
+                )
     return issues
 
 
@@ -419,14 +527,28 @@ def validate_command(payload: Mapping[str, Any], path: Path = ()) -> list[Issue]
     issues = _bad_len(name, 1, MAX_COMMAND_NAME, (*path, "name"))
     if kind == 1:
         if isinstance(name, str) and not _valid_chat_input_name(name):
-            issues.append(Issue((*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"))
+            issues.append(
+                Issue((*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            )
         issues += _bad_len(payload.get("description"), 1, MAX_COMMAND_DESCRIPTION, (*path, "description"))
         issues += _validate_command_options(payload.get("options"), (*path, "options"), 0)
     elif kind in (2, 3):
         if payload.get("description"):
-            issues.append(Issue((*path, "description"), "APPLICATION_COMMAND_INVALID_DESCRIPTION", "Context menu commands cannot have a description"))
+            issues.append(
+                Issue(
+                    (*path, "description"),
+                    "APPLICATION_COMMAND_INVALID_DESCRIPTION",
+                    "Context menu commands cannot have a description",
+                )
+            )
         if payload.get("options"):
-            issues.append(Issue((*path, "options"), "APPLICATION_COMMAND_INVALID_OPTIONS", "Context menu commands cannot have options"))
+            issues.append(
+                Issue(
+                    (*path, "options"),
+                    "APPLICATION_COMMAND_INVALID_OPTIONS",
+                    "Context menu commands cannot have options",
+                )
+            )
     else:
         issues.append(Issue((*path, "type"), "BASE_TYPE_CHOICES", "Value must be one of (1, 2, 3)."))
     return issues
@@ -443,6 +565,12 @@ def validate_command_list(commands: Sequence[Any]) -> list[Issue]:
         issues += validate_command(command, (index,))
         key = (command.get("type", 1), command.get("name"))
         if key in seen:
-            issues.append(Issue((index, "name"), "APPLICATION_COMMANDS_DUPLICATE_NAME", "Application command names must be unique"))
+            issues.append(
+                Issue(
+                    (index, "name"),
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    "Application command names must be unique",
+                )
+            )
         seen.add(key)
     return issues

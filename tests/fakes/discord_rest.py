@@ -185,7 +185,12 @@ class RestApi:
             add("GET", rf"{scope}/commands/(?P<command>\d+)", self.get_command)
             add("PATCH", rf"{scope}/commands/(?P<command>\d+)", self.edit_command)
             add("DELETE", rf"{scope}/commands/(?P<command>\d+)", self.delete_command)
-        add("POST", rf"/interactions/(?P<interaction>\d+)/{token}/callback", self.interaction_callback, bot_auth=False)
+        add(
+            "POST",
+            rf"/interactions/(?P<interaction>\d+)/{token}/callback",
+            self.interaction_callback,
+            bot_auth=False,
+        )
         add("POST", f"/webhooks/{app}/{token}", self.execute_webhook, bot_auth=False)
         webhook_message = rf"/webhooks/{app}/{token}/messages/(?P<message>@original|\d+)"
         add("GET", webhook_message, self.get_webhook_message, bot_auth=False)
@@ -218,7 +223,9 @@ class RestApi:
         attachment = self.state.attachments.get(int(request.match_info["attachment"]))
         if attachment is None or attachment.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
-        return web.Response(body=attachment.data, content_type=attachment.content_type or "application/octet-stream")
+        return web.Response(
+            body=attachment.data, content_type=attachment.content_type or "application/octet-stream"
+        )
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Entry point for every ``/api/v10`` request."""
@@ -252,7 +259,9 @@ class RestApi:
             reader = await request.multipart()
             async for part in reader:
                 if not isinstance(part, BodyPartReader):
-                    raise HttpError(400, 50035, "Invalid Form Body", details=("nested multipart is not supported",))
+                    raise HttpError(
+                        400, 50035, "Invalid Form Body", details=("nested multipart is not supported",)
+                    )
                 name = part.name or ""
                 data = await part.read(decode=False)
                 if name == "payload_json":
@@ -261,13 +270,19 @@ class RestApi:
                     except ValueError as exc:
                         raise HttpError(400, 50109, "The request body contains invalid JSON.") from exc
                 elif name.startswith("files["):
-                    record.files.append(RecordedFile(name, part.filename or name, bytes(data), part.headers.get("Content-Type")))
+                    record.files.append(
+                        RecordedFile(
+                            name, part.filename or name, bytes(data), part.headers.get("Content-Type")
+                        )
+                    )
             return
         raw = await request.read()
         if not raw:
             return
         if content_type != "application/json":
-            raise HttpError(400, 50035, "Invalid Form Body", details=(f"unsupported Content-Type {content_type!r}",))
+            raise HttpError(
+                400, 50035, "Invalid Form Body", details=(f"unsupported Content-Type {content_type!r}",)
+            )
         try:
             record.json = json.loads(raw)
         except ValueError as exc:
@@ -292,14 +307,21 @@ class RestApi:
             raise HttpError(405, 0, "405: Method Not Allowed")
         route, match = found[0]
         if route.bot_auth and record.authorization != f"Bot {self.state.token}":
-            raise HttpError(401, 0, "401: Unauthorized", details=(f"Authorization header {record.authorization!r}",))
+            raise HttpError(
+                401, 0, "401: Unauthorized", details=(f"Authorization header {record.authorization!r}",)
+            )
         await self._read_body(request, record)
         for part in record.files:
             if len(part.data) > self.state.upload_limit:
                 raise HttpError(
-                    413, 40005, "Request entity too large", details=(f"{part.filename}: {len(part.data)} bytes > {self.state.upload_limit}",)
+                    413,
+                    40005,
+                    "Request entity too large",
+                    details=(f"{part.filename}: {len(part.data)} bytes > {self.state.upload_limit}",),
                 )
-        rule = next((r for r in self.rate_limits if r.remaining > 0 and r.route_substring in record.route), None)
+        rule = next(
+            (r for r in self.rate_limits if r.remaining > 0 and r.route_substring in record.route), None
+        )
         if rule is not None:
             rule.remaining -= 1
             headers = self._ratelimit_headers(route, 0, rule.retry_after)
@@ -312,9 +334,15 @@ class RestApi:
             )
             if rule.is_global:
                 headers["X-RateLimit-Global"] = "true"
-            body = {"message": "You are being rate limited.", "retry_after": rule.retry_after, "global": rule.is_global}
+            body = {
+                "message": "You are being rate limited.",
+                "retry_after": rule.retry_after,
+                "global": rule.is_global,
+            }
             return json_response(body, 429, headers)
-        ctx = Ctx(request.method, record.path, record.query, record.json, record.files, match.groupdict(), record)
+        ctx = Ctx(
+            request.method, record.path, record.query, record.json, record.files, match.groupdict(), record
+        )
         reply = await route.handler(ctx)
         headers = {**self._ratelimit_headers(route, 4, 1.0), **reply.headers}
         if reply.body is None:
@@ -328,7 +356,14 @@ class RestApi:
         if not stored.ephemeral and stored.payload.get("guild_id") is not None:
             await self._dispatch(event, copy.deepcopy(stored.payload), GUILD_MESSAGES_INTENT)
 
-    def _check_message(self, payload: Mapping[str, Any], files: list[RecordedFile], *, creating: bool, path: tuple[str, ...] = ()) -> None:
+    def _check_message(
+        self,
+        payload: Mapping[str, Any],
+        files: list[RecordedFile],
+        *,
+        creating: bool,
+        path: tuple[str, ...] = (),
+    ) -> None:
         issues = validate_message(payload, path, file_count=len(files))
         if issues:
             raise HttpError.form(issues)
@@ -339,7 +374,15 @@ class RestApi:
 
     async def get_me(self, ctx: Ctx) -> Reply:
         """``GET /users/@me`` (discord.py's login)."""
-        return Reply({**self.state.bot_user.payload(), "verified": True, "mfa_enabled": False, "email": None, "locale": "en-US"})
+        return Reply(
+            {
+                **self.state.bot_user.payload(),
+                "verified": True,
+                "mfa_enabled": False,
+                "email": None,
+                "locale": "en-US",
+            }
+        )
 
     async def get_gateway(self, ctx: Ctx) -> Reply:
         """``GET /gateway``."""
@@ -404,7 +447,12 @@ class RestApi:
         """``PUT .../commands``: validate and replace the whole set (what ``tree.sync`` does)."""
         guild_id, scope = self._command_scope(ctx)
         if not isinstance(ctx.json, list):
-            raise HttpError(400, 50035, "Invalid Form Body", {"_errors": [{"code": "LIST_TYPE_CONVERT", "message": "Must be an array."}]})
+            raise HttpError(
+                400,
+                50035,
+                "Invalid Form Body",
+                {"_errors": [{"code": "LIST_TYPE_CONVERT", "message": "Must be an array."}]},
+            )
         issues = validate_command_list(ctx.json)
         if issues:
             raise HttpError.form(issues)
@@ -463,7 +511,9 @@ class RestApi:
             raise HttpError(400, 40060, "Interaction has already been acknowledged.")
         age = self.now() - record.created_at
         if age > self.state.interaction_deadline:
-            raise HttpError(404, 10062, "Unknown interaction", details=(f"callback {age:.3f}s after the interaction",))
+            raise HttpError(
+                404, 10062, "Unknown interaction", details=(f"callback {age:.3f}s after the interaction",)
+            )
         body = ctx.body()
         kind = body.get("type")
         data = body.get("data") or {}
@@ -474,7 +524,13 @@ class RestApi:
             allowed = allowed - {6, 7}
         if kind not in allowed:
             raise HttpError.form(
-                [Issue(("type",), "INTERACTION_RESPONSE_TYPE_INVALID", f"Callback type {kind} is invalid for interaction type {record.type}")]
+                [
+                    Issue(
+                        ("type",),
+                        "INTERACTION_RESPONSE_TYPE_INVALID",
+                        f"Callback type {kind} is invalid for interaction type {record.type}",
+                    )
+                ]
             )
         if kind == 4:
             self._check_message(data, ctx.files, creating=True, path=("data",))
@@ -564,10 +620,16 @@ class RestApi:
         """
         record = self._webhook_interaction(ctx)
         if record.response_type is None:
-            raise HttpError(404, 10015, "Unknown Webhook", details=("follow-up before the interaction was acknowledged",))
+            raise HttpError(
+                404, 10015, "Unknown Webhook", details=("follow-up before the interaction was acknowledged",)
+            )
         body = ctx.body()
         self._check_message(body, ctx.files, creating=True)
-        original = None if record.original_message_id is None else self.state.find_message(record.original_message_id)
+        original = (
+            None
+            if record.original_message_id is None
+            else self.state.find_message(record.original_message_id)
+        )
         if record.response_type == 5 and original is not None and original.flags & FLAG_LOADING:
             stored = self.state.edit_message(original, body, ctx.files)
             await self._dispatch_message("MESSAGE_UPDATE", stored)
@@ -622,7 +684,11 @@ class RestApi:
 
     async def _delete_event(self, stored: StoredMessage) -> None:
         if not stored.ephemeral and stored.payload.get("guild_id") is not None:
-            data = {"id": stored.payload["id"], "channel_id": stored.payload["channel_id"], "guild_id": stored.payload["guild_id"]}
+            data = {
+                "id": stored.payload["id"],
+                "channel_id": stored.payload["channel_id"],
+                "guild_id": stored.payload["guild_id"],
+            }
             await self._dispatch("MESSAGE_DELETE", data, GUILD_MESSAGES_INTENT)
 
     async def get_channel(self, ctx: Ctx) -> Reply:
@@ -637,8 +703,14 @@ class RestApi:
         body = ctx.body()
         self._check_message(body, ctx.files, creating=True)
         reference = body.get("message_reference")
-        if reference and reference.get("message_id") and self.state.find_message(int(reference["message_id"])) is None:
-            raise HttpError.form([Issue(("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")])
+        if (
+            reference
+            and reference.get("message_id")
+            and self.state.find_message(int(reference["message_id"])) is None
+        ):
+            raise HttpError.form(
+                [Issue(("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")]
+            )
         stored = self.state.create_message(int(channel["id"]), body, ctx.files)
         await self._dispatch_message("MESSAGE_CREATE", stored)
         return Reply(copy.deepcopy(stored.payload))
@@ -669,10 +741,20 @@ class RestApi:
         name = body.get("name")
         issues: list[Issue] = []
         if not isinstance(name, str) or not 1 <= len(name) <= MAX_THREAD_NAME:
-            issues.append(Issue(("name",), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_THREAD_NAME} in length."))
+            issues.append(
+                Issue(
+                    ("name",), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_THREAD_NAME} in length."
+                )
+            )
         archive = body.get("auto_archive_duration") or 1440
         if archive not in THREAD_ARCHIVE_DURATIONS:
-            issues.append(Issue(("auto_archive_duration",), "BASE_TYPE_CHOICES", "Value must be one of {60, 1440, 4320, 10080}."))
+            issues.append(
+                Issue(
+                    ("auto_archive_duration",),
+                    "BASE_TYPE_CHOICES",
+                    "Value must be one of {60, 1440, 4320, 10080}.",
+                )
+            )
         if issues:
             raise HttpError.form(issues)
         return str(name), int(archive)
@@ -695,7 +777,9 @@ class RestApi:
             raise HttpError(400, 160004, "A thread has already been created for this message")
         name, archive = self._thread_options(ctx.body())
         kind = 10 if channel["type"] == 5 else 11
-        thread = self.state.thread_payload(int(channel["guild_id"]), int(channel["id"]), stored.id, name, kind, archive)
+        thread = self.state.thread_payload(
+            int(channel["guild_id"]), int(channel["id"]), stored.id, name, kind, archive
+        )
         stored.payload["thread"] = copy.deepcopy(thread)
         await self._register_thread(thread)
         return Reply(copy.deepcopy(thread), 201)
@@ -711,7 +795,9 @@ class RestApi:
             if not isinstance(message, dict):
                 raise HttpError.form([Issue(("message",), "BASE_TYPE_REQUIRED", "This field is required")])
             self._check_message(message, ctx.files, creating=True, path=("message",))
-            thread = self.state.thread_payload(guild_id, int(channel["id"]), self.state.next_id(), name, 11, archive)
+            thread = self.state.thread_payload(
+                guild_id, int(channel["id"]), self.state.next_id(), name, 11, archive
+            )
             await self._register_thread(thread)
             stored = self.state.create_message(int(thread["id"]), message, ctx.files)
             stored.payload["id"] = thread["id"]
@@ -720,8 +806,12 @@ class RestApi:
             raise HttpError(400, 50024, "Cannot execute action on this channel type")
         kind = body.get("type", 12)
         if kind not in (10, 11, 12):
-            raise HttpError.form([Issue(("type",), "BASE_TYPE_CHOICES", "Value must be one of (10, 11, 12).")])
-        thread = self.state.thread_payload(guild_id, int(channel["id"]), self.state.next_id(), name, kind, archive)
+            raise HttpError.form(
+                [Issue(("type",), "BASE_TYPE_CHOICES", "Value must be one of (10, 11, 12).")]
+            )
+        thread = self.state.thread_payload(
+            guild_id, int(channel["id"]), self.state.next_id(), name, kind, archive
+        )
         await self._register_thread(thread)
         return Reply(copy.deepcopy(thread), 201)
 

@@ -163,7 +163,9 @@ class Violation:
 
     def __str__(self) -> str:
         extra = "; ".join(self.details)
-        return f"{self.method} {self.path} -> {self.status} {self.code} {self.message}" + (f" [{extra}]" if extra else "")
+        return f"{self.method} {self.path} -> {self.status} {self.code} {self.message}" + (
+            f" [{extra}]" if extra else ""
+        )
 
 
 @dataclass
@@ -343,11 +345,20 @@ def channel_payload(guild_id: int, channel: FakeChannel) -> JSON:
         "flags": 0,
     }
     if channel.type in (0, 5, 15):
-        result.update(topic=channel.topic, rate_limit_per_user=0, last_message_id=None, default_auto_archive_duration=1440)
+        result.update(
+            topic=channel.topic,
+            rate_limit_per_user=0,
+            last_message_id=None,
+            default_auto_archive_duration=1440,
+        )
     if channel.type == 15:
-        result.update(available_tags=[], default_reaction_emoji=None, default_sort_order=None, default_forum_layout=0)
+        result.update(
+            available_tags=[], default_reaction_emoji=None, default_sort_order=None, default_forum_layout=0
+        )
     if channel.type == 2:
-        result.update(bitrate=64000, user_limit=0, rtc_region=None, last_message_id=None, rate_limit_per_user=0)
+        result.update(
+            bitrate=64000, user_limit=0, rtc_region=None, last_message_id=None, rate_limit_per_user=0
+        )
     return result
 
 
@@ -398,7 +409,7 @@ class FakeState:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+    async def wait_for(self, predicate: Callable[[], T | None], timeout: float = 5.0) -> T:
         """Wait until ``predicate()`` is truthy (re-checked after every change) and return it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -532,7 +543,9 @@ class FakeState:
             "integration_types_config": {"0": {}},
         }
 
-    def thread_payload(self, guild_id: int, parent_id: int, thread_id: int, name: str, kind: int, archive: int) -> JSON:
+    def thread_payload(
+        self, guild_id: int, parent_id: int, thread_id: int, name: str, kind: int, archive: int
+    ) -> JSON:
         """A new thread channel object owned by the bot."""
         stamp = now_iso()
         return {
@@ -557,7 +570,12 @@ class FakeState:
                 "invitable": True,
                 "create_timestamp": stamp,
             },
-            "member": {"id": str(thread_id), "user_id": str(self.bot_user.id), "join_timestamp": stamp, "flags": 0},
+            "member": {
+                "id": str(thread_id),
+                "user_id": str(self.bot_user.id),
+                "join_timestamp": stamp,
+                "flags": 0,
+            },
         }
 
     # -- messages ----------------------------------------------------------------------------
@@ -577,7 +595,9 @@ class FakeState:
         """Copy components and give each the numeric ``id`` Discord assigns."""
         return self._assign_component_ids(copy.deepcopy(list(components or [])))
 
-    def store_attachment(self, channel_id: int, filename: str, data: bytes, content_type: str | None, description: str | None) -> StoredAttachment:
+    def store_attachment(
+        self, channel_id: int, filename: str, data: bytes, content_type: str | None, description: str | None
+    ) -> StoredAttachment:
         """Keep uploaded bytes and serve them at ``/attachments/...``."""
         attachment_id = self.next_id()
         guessed = content_type if content_type not in (None, "application/octet-stream") else None
@@ -587,7 +607,9 @@ class FakeState:
         self.attachments[attachment_id] = stored
         return stored
 
-    def _new_attachments(self, channel_id: int, payload: Mapping[str, Any], files: Sequence[RecordedFile]) -> dict[str, StoredAttachment]:
+    def _new_attachments(
+        self, channel_id: int, payload: Mapping[str, Any], files: Sequence[RecordedFile]
+    ) -> dict[str, StoredAttachment]:
         """Attachments for ``files[n]`` parts, keyed by the index ``n`` as a string."""
         described = {str(a.get("id")): a for a in payload.get("attachments") or [] if isinstance(a, Mapping)}
         result: dict[str, StoredAttachment] = {}
@@ -595,7 +617,9 @@ class FakeState:
             index = part.field[len("files[") : -1] if part.field.startswith("files[") else part.field
             meta = described.get(index, {})
             filename = str(meta.get("filename") or part.filename)
-            result[index] = self.store_attachment(channel_id, filename, part.data, part.content_type, meta.get("description"))
+            result[index] = self.store_attachment(
+                channel_id, filename, part.data, part.content_type, meta.get("description")
+            )
         return result
 
     def create_message(
@@ -662,7 +686,9 @@ class FakeState:
         self.notify()
         return stored
 
-    def edit_message(self, stored: StoredMessage, payload: Mapping[str, Any], files: Sequence[RecordedFile] = ()) -> StoredMessage:
+    def edit_message(
+        self, stored: StoredMessage, payload: Mapping[str, Any], files: Sequence[RecordedFile] = ()
+    ) -> StoredMessage:
         """Apply an edit-message payload (content, embeds, components, flags, attachments)."""
         data = stored.payload
         if "content" in payload:
@@ -673,7 +699,9 @@ class FakeState:
             data["components"] = self.normalize_components(payload["components"])
         if payload.get("flags") is not None:
             keep = stored.flags & ~CLIENT_MESSAGE_FLAGS
-            data["flags"] = keep | (int(payload["flags"]) & CLIENT_MESSAGE_FLAGS) | (stored.flags & FLAG_EPHEMERAL)
+            data["flags"] = (
+                keep | (int(payload["flags"]) & CLIENT_MESSAGE_FLAGS) | (stored.flags & FLAG_EPHEMERAL)
+            )
         data["flags"] = int(data.get("flags") or 0) & ~FLAG_LOADING
         new = self._new_attachments(stored.channel_id, payload, files)
         if "attachments" in payload and payload["attachments"] is not None:

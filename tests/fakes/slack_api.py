@@ -124,14 +124,30 @@ class FakeSlack(SlackWebApi):
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, predicate: Callable[[], _T], timeout: float = 5.0, what: str = "") -> _T:
-        """Wait until `predicate()` is truthy (re-checked on every request) and return its value."""
+    async def wait_for(
+        self,
+        predicate: Callable[[], _T | None],
+        timeout: float = 5.0,
+        *,
+        what: str = "",
+        fail_on_error: bool = True,
+    ) -> _T:
+        """Wait until `predicate()` is truthy (re-checked on every request) and return its value.
+
+        With `fail_on_error`, a request the fake rejects while waiting fails the wait at once
+        (instead of after `timeout`), with the reason.
+        """
         deadline = time.monotonic() + timeout
+        known_errors = len(self.errors)
         while True:
             changed = self._changed
             result = predicate()
             if result:
                 return result
+            if fail_on_error and len(self.errors) > known_errors:
+                raise AssertionError(
+                    f"Slack rejected a request while waiting for {what or predicate}\n{self.describe()}"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(

@@ -403,7 +403,9 @@ def validate_view(view: object, pointer: str = "/view") -> list[str]:
     if kind not in ("modal", "home"):
         return [_at(f"view type must be 'modal' or 'home', got {kind!r}", f"{pointer}/type")]
     checker = _Checker("modal" if kind == "modal" else "home")
-    for key in view:
+    for key, value in view.items():
+        if value is None:
+            checker.add(f"null is not allowed for {key!r}", f"{pointer}/{key}")
         if key not in VIEW_REQUEST_FIELDS:
             checker.add(
                 f"unsupported field {key!r} (only {sorted(VIEW_REQUEST_FIELDS)} may be sent)", pointer

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.fakes.slack_blocks import decode_json_arg, validate_blocks, validate_message_text, validate_view
-from tests.fakes.slack_records import ApiError, Ephemeral, ResponseUrlTarget, UploadedFile
+from tests.fakes.slack_records import ApiError, Ephemeral, FileRecord, ResponseUrlTarget, UploadedFile
 from tests.fakes.slack_state import SlackWorkspace
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -54,6 +54,16 @@ def _json_arg(args: dict[str, Any], name: str, error: str = "invalid_arguments")
         return decode_json_arg(args[name])
     except (json.JSONDecodeError, TypeError) as exc:
         raise ApiError(error, f"[ERROR] {name} is not valid JSON: {exc}") from None
+
+
+def _upload_problem(record: FileRecord | None) -> str | None:
+    if record is None:
+        return "unknown"
+    if record.content is None:
+        return "not uploaded yet"
+    if record.completed:
+        return "already completed"
+    return None
 
 
 class SlackWebApi(SlackWorkspace):
@@ -183,6 +193,8 @@ class SlackWebApi(SlackWorkspace):
         previous = self.opened_views.get(current["previous_view_id"] or "")
         stored = self.store_view(view, previous=previous, view_id=current["id"])
         stored["root_view_id"] = current["root_view_id"]
+        if "external_id" not in view:
+            stored["external_id"] = current["external_id"]
         self.opened_views[stored["id"]] = stored
         return {"view": stored}
 
@@ -222,15 +234,9 @@ class SlackWebApi(SlackWorkspace):
         records = []
         for entry in entries:
             record = self.files.get(str(entry.get("id")))
-            if record is None or record.content is None or record.completed:
-                state = (
-                    "unknown"
-                    if record is None
-                    else "not uploaded"
-                    if record.content is None
-                    else "already completed"
-                )
-                raise ApiError("file_not_found", f"file {entry.get('id')!r} is {state}")
+            problem = _upload_problem(record)
+            if record is None or problem:
+                raise ApiError("file_not_found", f"file {entry.get('id')!r} is {problem}")
             records.append((record, entry))
         comment = _optional(args, "initial_comment")
         for record, entry in records:

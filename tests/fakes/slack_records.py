@@ -71,6 +71,9 @@ class Message:
             out["thread_ts"] = self.thread_ts
         if self.history:
             out["edited"] = {"user": self.user, "ts": self.ts}
+        if self.files:
+            out["files"] = [{"id": file_id} for file_id in self.files]
+            out["upload"] = True
         if self.metadata is not None:
             out["metadata"] = self.metadata
         return out

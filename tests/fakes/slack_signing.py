@@ -264,7 +264,11 @@ class SlackClientSim:
         **delivery: Unpack[Delivery],
     ) -> SimResponse:
         """Submit `view` with `values` keyed by action_id (see `build_state_values` for value types)."""
-        if self.fake is not None and view.get("id") in self.fake.opened_views:
+        if self.fake is not None and "id" in view:
+            if view["id"] not in self.fake.opened_views:
+                raise LookupError(
+                    f"view {view['id']!r} is not open (closed, or never opened through the fake)"
+                )
             view = self.fake.opened_views[view["id"]]  # the user submits what is on screen
         payload = self._envelope("view_submission", self._user(user_id, user_name))
         state = build_state_values(
@@ -281,6 +285,9 @@ class SlackClientSim:
     async def view_closed(
         self, url: str, user_id: str, view: dict[str, Any], **delivery: Unpack[Delivery]
     ) -> SimResponse:
+        """The user closes (cancels) `view`; Slack only tells apps that set ``notify_on_close``."""
+        if not view.get("notify_on_close"):
+            raise ValueError("Slack sends view_closed only for views with notify_on_close: true")
         payload = self._envelope("view_closed", self._user(user_id, None))
         payload["view"] = view
         payload["is_cleared"] = False
@@ -326,6 +333,8 @@ class SlackClientSim:
     # -- events -----------------------------------------------------------------------------------
     async def event(self, url: str, event: dict[str, Any], **delivery: Unpack[Delivery]) -> SimResponse:
         """Post an Events API `event_callback` envelope around `event` (e.g. app_home_opened)."""
+        if isinstance(event.get("user"), str):
+            self._user(event["user"], None)  # whoever triggers an event is a workspace member
         now = time.time()
         payload: dict[str, Any] = {
             "token": self.verification_token,

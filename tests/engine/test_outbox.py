@@ -1,0 +1,81 @@
+"""The outbox: written with the state change, delivered after commit, surviving crashes."""
+
+from __future__ import annotations
+
+from engine.api import Engine
+from engine.clock import ManualClock
+from engine.notifications import ApprovalCard, FormCard
+from tests.conftest import HERE, person
+from tests.engine.helpers import current
+from tests.fakes.deliverers import RecordingDeliverer
+
+
+async def test_crash_between_commit_and_delivery_loses_nothing(engine: Engine) -> None:
+    info = engine.start_run("blog-post", person("ana"), HERE)
+    ex, _ = current(engine, info.name)
+    engine.submit_form(ex, person("ana"), {"topic": "t"})
+    engine.close()  # the process dies before any delivery
+
+    restarted = Engine.open(engine.ws.base, clock=engine.clock)
+    sink = RecordingDeliverer()
+    restarted.outbox.register("console", sink)
+    assert await restarted.outbox.drain() > 0
+    kinds = [d.note.kind for d in sink.deliveries]
+    assert kinds[0] == "run_status" and sink.deliveries[0].parent is None
+    assert all(d.parent is not None and d.parent.message_id == "m1" for d in sink.deliveries[1:])
+    assert kinds[1:] == ["notice", "form", "artifacts", "approval"]
+    form = sink.deliveries[2].note
+    assert isinstance(form, FormCard) and form.decided and form.buttons == []  # newest content, posted once
+    assert await restarted.outbox.drain() == 0  # nothing twice
+    restarted.close()
+
+
+async def test_later_notifications_edit_the_same_message(engine: Engine) -> None:
+    sink = RecordingDeliverer()
+    engine.outbox.register("console", sink)
+    info = engine.start_run("blog-post", person("ana"), HERE)
+    ex, _ = current(engine, info.name)
+    engine.submit_form(ex, person("ana"), {"topic": "t"})
+    await engine.outbox.drain()
+    approval = [d for d in sink.deliveries if d.note.kind == "approval"][-1]
+    engine.approve_complete(ex, person("bob"))
+    await engine.outbox.drain()
+    edits = [d for d in sink.deliveries if d.existing is not None]
+    edited_approval = [d for d in edits if d.note.key == approval.note.key]
+    assert len(edited_approval) == 1 and edited_approval[0].existing is not None
+    note = edited_approval[0].note
+    assert isinstance(note, ApprovalCard) and note.decided == "Approved by Bob at 09:00" and not note.buttons
+    assert any(d.note.key == "run" for d in edits)
+
+
+async def test_failed_delivery_is_retried_with_backoff_in_order(engine: Engine, clock: ManualClock) -> None:
+    sink = RecordingDeliverer(fail_times=2)
+    engine.outbox.register("console", sink)
+    engine.start_run("blog-post", person("ana"), HERE)
+    assert await engine.outbox.drain() == 0
+    assert await engine.outbox.drain() == 0  # not due yet: nothing overtakes the failed row
+    clock.advance(2.5)
+    assert await engine.outbox.drain() == 0  # second failure, backoff doubles
+    clock.advance(3)
+    assert await engine.outbox.drain() == 0  # 4 s backoff not over yet
+    clock.advance(2)
+    assert await engine.outbox.drain() == 3
+    assert [d.note.kind for d in sink.deliveries] == ["run_status", "notice", "form"]
+
+
+async def test_rate_limit_waits_what_the_platform_says(engine: Engine, clock: ManualClock) -> None:
+    sink = RecordingDeliverer(fail_times=1, retry_after=30)
+    engine.outbox.register("console", sink)
+    engine.start_run("blog-post", person("ana"), HERE)
+    await engine.outbox.drain()
+    clock.advance(29)
+    assert await engine.outbox.drain() == 0
+    clock.advance(1.5)
+    assert await engine.outbox.drain() == 3
+
+
+async def test_other_platforms_rows_wait_for_their_adapter(engine: Engine) -> None:
+    sink = RecordingDeliverer()
+    engine.outbox.register("slack", sink)
+    engine.start_run("blog-post", person("ana"), HERE)  # a console conversation
+    assert await engine.outbox.drain() == 0 and sink.deliveries == []
