@@ -119,16 +119,27 @@ def _list(engine: Engine) -> Reply:
     items = engine.pipelines()
     if not items:
         return Reply("No pipelines yet. Import one with /pipeline import or `pipebot pipelines import`.")
-    return Reply("\n".join(f"• *{p.slug}* (v{p.version}) — {p.title}: {p.description or 'no description'}"
-                           f" · {p.checkpoints} checkpoints" for p in items))
+    return Reply(
+        "\n".join(
+            f"• *{p.slug}* (v{p.version}) — {p.title}: {p.description or 'no description'}"
+            f" · {p.checkpoints} checkpoints"
+            for p in items
+        )
+    )
 
 
 def _show(engine: Engine, slug: str) -> Reply:
     p = engine.pipeline(slug)
     lines = [f"*{p.title}* (`{p.id}`) — {p.description}".rstrip(" —")]
     for i, cp in enumerate(p.checkpoints, 1):
-        gates = [g for g, on in (("approve start", cp.human.approval_to_start),
-                                 ("approve result", cp.human.approval_to_complete)) if on]
+        gates = [
+            g
+            for g, on in (
+                ("approve start", cp.human.approval_to_start),
+                ("approve result", cp.human.approval_to_complete),
+            )
+            if on
+        ]
         inputs = f", {len(cp.inputs)} inputs" if cp.inputs else ""
         lines.append(f"{i}. *{cp.title}* [{cp.mode}{inputs}]" + (f" — {', '.join(gates)}" if gates else ""))
     return Reply("\n".join(lines))
@@ -173,8 +184,11 @@ def _artifacts(engine: Engine, run: str) -> Reply:
     items = engine.artifacts(run)
     if not items:
         return Reply(f"{run} has no artifacts yet.")
-    return Reply("\n".join(f"• {a.name}.{a.format} ({a.size} bytes) — `pipebot artifacts get {a.artifact_id}`"
-                           for a in items))
+    return Reply(
+        "\n".join(
+            f"• {a.name}.{a.format} ({a.size} bytes) — `pipebot artifacts get {a.artifact_id}`" for a in items
+        )
+    )
 
 
 def _pending(engine: Engine, actor: Actor) -> Reply:

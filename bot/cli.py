@@ -17,8 +17,11 @@ from engine.errors import PipebotError
 
 
 def open_engine(settings: Settings) -> Engine:
-    return Engine.open(settings.base_pipelines_path, settings.database_url,
-                       config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes))
+    return Engine.open(
+        settings.base_pipelines_path,
+        settings.database_url,
+        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
+    )
 
 
 def yaml_files(paths: Sequence[str]) -> list[Path]:
@@ -36,8 +39,9 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     for path in yaml_files(paths):
         s = engine.import_pipeline(path)
         print(f"loaded {s.slug} (v{s.version}) from {path}")
-    return Console(engine, args.user, sys.stdin, sys.stdout, channel=args.channel,
-                   echo=not sys.stdin.isatty()).run()
+    return Console(
+        engine, args.user, sys.stdin, sys.stdout, channel=args.channel, echo=not sys.stdin.isatty()
+    ).run()
 
 
 def cmd_pipelines(args: argparse.Namespace, settings: Settings) -> int:
@@ -58,7 +62,10 @@ def cmd_pipelines(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "import":
         for path in yaml_files(args.paths):
             s = engine.import_pipeline(path)
-            print(f"{s.slug}: " + (f"imported as version {s.version}" if s.changed else f"unchanged (v{s.version})"))
+            print(
+                f"{s.slug}: "
+                + (f"imported as version {s.version}" if s.changed else f"unchanged (v{s.version})")
+            )
     elif args.action == "list":
         for s in engine.pipelines():
             print(f"{s.slug}\tv{s.version}\t{s.checkpoints} checkpoints\t{s.title}")
@@ -102,7 +109,7 @@ def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.serve import serve
 
-    return serve(settings)
+    return int(serve(settings))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,8 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "runs" and args.action == "show" and not args.name:
         build_parser().error("runs show needs a run name, like blog-post#v1")

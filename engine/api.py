@@ -27,7 +27,14 @@ from engine.definitions import InputField, Pipeline, load_pipeline_file, parse_p
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
 from engine.human import Outcome
-from engine.models import ArtifactRow, CheckpointDefinitionRow, ExecutionRow, InteractionRow, PipelineRow, RunRow
+from engine.models import (
+    ArtifactRow,
+    CheckpointDefinitionRow,
+    ExecutionRow,
+    InteractionRow,
+    PipelineRow,
+    RunRow,
+)
 from engine.notifications import ArtifactInfo, Button, RunInfo
 from engine.outbox import Dispatcher
 from engine.permissions import is_approver
@@ -91,8 +98,9 @@ class EngineConfig:
 
 
 class Engine:
-    def __init__(self, store: Store, workspace: Workspace, clock: Clock = utcnow,
-                 config: EngineConfig | None = None) -> None:
+    def __init__(
+        self, store: Store, workspace: Workspace, clock: Clock = utcnow, config: EngineConfig | None = None
+    ) -> None:
         self.store, self.ws, self.clock = store, workspace, clock
         self.config = config or EngineConfig()
         self.definitions = Definitions()
@@ -100,8 +108,13 @@ class Engine:
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
 
     @classmethod
-    def open(cls, base_path: Path, database_url: str | None = None, clock: Clock = utcnow,
-             config: EngineConfig | None = None) -> Engine:
+    def open(
+        cls,
+        base_path: Path,
+        database_url: str | None = None,
+        clock: Clock = utcnow,
+        config: EngineConfig | None = None,
+    ) -> Engine:
         base_path.mkdir(parents=True, exist_ok=True)
         store = Store(database_url or sqlite_url(base_path))
         store.migrate()
@@ -112,7 +125,9 @@ class Engine:
 
     # -- transactions ----------------------------------------------------------------------
 
-    def _write(self, fn: Callable[[Tx], T], audit: tuple[str, int | None, str | None, Actor] | None = None) -> T:
+    def _write(
+        self, fn: Callable[[Tx], T], audit: tuple[str, int | None, str | None, Actor] | None = None
+    ) -> T:
         try:
             with self.store.write() as session:
                 tx = Tx(session, self.clock, self.definitions)
@@ -138,9 +153,19 @@ class Engine:
                 run_id = runs.find_run(s, run_name).id if run_name else None
             if run_id is None:
                 return
-            s.add(InteractionRow(run_id=run_id, execution_id=execution_id, kind=kind, outcome="refused",
-                                 actor_platform=actor.platform, actor_id=actor.user_id, actor_name=actor.name,
-                                 data_json=json.dumps({"reason": reason}), created_at=self.clock()))
+            s.add(
+                InteractionRow(
+                    run_id=run_id,
+                    execution_id=execution_id,
+                    kind=kind,
+                    outcome="refused",
+                    actor_platform=actor.platform,
+                    actor_id=actor.user_id,
+                    actor_name=actor.name,
+                    data_json=json.dumps({"reason": reason}),
+                    created_at=self.clock(),
+                )
+            )
 
     # -- pipelines ---------------------------------------------------------------------------
 
@@ -155,19 +180,35 @@ class Engine:
         checksum = hashlib.sha256(body.encode()).hexdigest()
 
         def do(tx: Tx) -> PipelineSummary:
-            latest = tx.session.scalar(select(PipelineRow).where(PipelineRow.slug == pipeline.id)
-                                       .order_by(PipelineRow.version.desc()).limit(1))
+            latest = tx.session.scalar(
+                select(PipelineRow)
+                .where(PipelineRow.slug == pipeline.id)
+                .order_by(PipelineRow.version.desc())
+                .limit(1)
+            )
             if latest is not None and latest.checksum == checksum:
                 return _summary(latest, pipeline)
-            row = PipelineRow(slug=pipeline.id, version=(latest.version + 1) if latest else 1,
-                              name=pipeline.title, definition_json=body, checksum=checksum,
-                              source_dir=str(source_dir) if source_dir else None, created_at=tx.now())
+            row = PipelineRow(
+                slug=pipeline.id,
+                version=(latest.version + 1) if latest else 1,
+                name=pipeline.title,
+                definition_json=body,
+                checksum=checksum,
+                source_dir=str(source_dir) if source_dir else None,
+                created_at=tx.now(),
+            )
             tx.session.add(row)
             tx.session.flush()
             for i, cp in enumerate(pipeline.checkpoints):
-                tx.session.add(CheckpointDefinitionRow(
-                    pipeline_id=row.id, position=i, checkpoint_id=cp.id, mode=cp.mode,
-                    definition_json=cp.model_dump_json(by_alias=True, exclude_defaults=True)))
+                tx.session.add(
+                    CheckpointDefinitionRow(
+                        pipeline_id=row.id,
+                        position=i,
+                        checkpoint_id=cp.id,
+                        mode=cp.mode,
+                        definition_json=cp.model_dump_json(by_alias=True, exclude_defaults=True),
+                    )
+                )
             self.ws.write_definitions(pipeline)
             self.ws.log(pipeline.id, tx.now(), f"imported version {row.version} ({checksum[:12]})")
             return _summary(row, pipeline, changed=True)
@@ -210,27 +251,37 @@ class Engine:
         return self._write(lambda tx: runs.cancel(tx, run, actor), ("cancel", None, run, actor))
 
     def rollback(self, run: str, checkpoint_id: str, actor: Actor) -> Outcome:
-        return self._write(lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor),
-                           ("rollback", None, run, actor))
+        return self._write(
+            lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor), ("rollback", None, run, actor)
+        )
 
     # -- human commands on an execution -------------------------------------------------------
 
     def approve_start(self, execution_id: int, actor: Actor) -> Outcome:
-        return self._write(lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
-                           ("approve_start", execution_id, None, actor))
+        return self._write(
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
+            ("approve_start", execution_id, None, actor),
+        )
 
     def approve_complete(self, execution_id: int, actor: Actor) -> Outcome:
-        return self._write(lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
-                           ("approve_complete", execution_id, None, actor))
+        return self._write(
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
+            ("approve_complete", execution_id, None, actor),
+        )
 
     def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
-        return self._write(lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
-                           ("request_revision", execution_id, None, actor))
+        return self._write(
+            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
+            ("request_revision", execution_id, None, actor),
+        )
 
     def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
-        return self._write(lambda tx: human.submit_form(tx, self.ws, execution_id, actor, values,
-                                                        self.config.max_file_bytes),
-                           ("submit_form", execution_id, None, actor))
+        return self._write(
+            lambda tx: human.submit_form(
+                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes
+            ),
+            ("submit_form", execution_id, None, actor),
+        )
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -243,17 +294,33 @@ class Engine:
             run = runs.find_run(tx.session, name)
             pipeline = tx.pipeline(run)
             titles = {cp.id: cp.title for cp in pipeline.checkpoints}
-            execs = tx.session.scalars(select(ExecutionRow).where(ExecutionRow.run_id == run.id)
-                                       .order_by(ExecutionRow.id)).all()
+            execs = tx.session.scalars(
+                select(ExecutionRow).where(ExecutionRow.run_id == run.id).order_by(ExecutionRow.id)
+            ).all()
             extends = tx.session.get(RunRow, run.extends_run_id) if run.extends_run_id else None
-            return RunView(info=tx.run_info(run), extends=extends.name if extends else None, executions=[
-                ExecutionView(execution_id=e.id, checkpoint_id=e.checkpoint_id, title=titles[e.checkpoint_id],
-                              mode=e.mode, status=e.status, attempt=e.attempt, revision=e.revision,
-                              error=e.error) for e in execs])
+            return RunView(
+                info=tx.run_info(run),
+                extends=extends.name if extends else None,
+                executions=[
+                    ExecutionView(
+                        execution_id=e.id,
+                        checkpoint_id=e.checkpoint_id,
+                        title=titles[e.checkpoint_id],
+                        mode=e.mode,
+                        status=e.status,
+                        attempt=e.attempt,
+                        revision=e.revision,
+                        error=e.error,
+                    )
+                    for e in execs
+                ],
+            )
+
         return self._read(q)
 
-    def runs(self, slug: str | None = None, active_only: bool = False, limit: int = 20,
-             channel: str | None = None) -> list[RunInfo]:
+    def runs(
+        self, slug: str | None = None, active_only: bool = False, limit: int = 20, channel: str | None = None
+    ) -> list[RunInfo]:
         def q(tx: Tx) -> list[RunInfo]:
             stmt = select(RunRow).order_by(RunRow.id.desc()).limit(limit)
             if slug:
@@ -263,6 +330,7 @@ class Engine:
             if active_only:
                 stmt = stmt.where(RunRow.status.in_([R.IN_PROGRESS, R.PAUSED]))
             return [tx.run_info(r) for r in tx.session.scalars(stmt)]
+
         return self._read(q)
 
     def form(self, execution_id: int) -> FormSpec:
@@ -276,18 +344,35 @@ class Engine:
             if ex.status != E.WAITING_FOR_INPUT:
                 raise Refused(f"The form of {cp.title} is not open (it is {ex.status.replace('_', ' ')}).")
             values = {k: v for k, v in flow.form_values(ex).items() if not isinstance(v, dict)}
-            return FormSpec(execution_id=ex.id, run=run.name, checkpoint=cp.title, instructions=cp.instructions,
-                            feedback=ex.feedback if ex.revision else None, inputs=list(cp.inputs), values=values)
+            return FormSpec(
+                execution_id=ex.id,
+                run=run.name,
+                checkpoint=cp.title,
+                instructions=cp.instructions,
+                feedback=ex.feedback if ex.revision else None,
+                inputs=list(cp.inputs),
+                values=values,
+            )
+
         return self._read(q)
 
     def pending(self, actor: Actor, limit: int = 25) -> list[PendingItem]:
         """What waits for this person: approvals they may give and forms to fill."""
+
         def q(tx: Tx) -> list[PendingItem]:
-            stmt = (select(ExecutionRow, RunRow).join(RunRow, RunRow.id == ExecutionRow.run_id)
-                    .where(RunRow.platform == actor.platform, RunRow.status == R.IN_PROGRESS,
-                           ExecutionRow.status.in_([E.WAITING_APPROVAL_TO_START, E.WAITING_FOR_INPUT,
-                                                    E.WAITING_APPROVAL_TO_COMPLETE]))
-                    .order_by(ExecutionRow.id).limit(limit * 4))
+            stmt = (
+                select(ExecutionRow, RunRow)
+                .join(RunRow, RunRow.id == ExecutionRow.run_id)
+                .where(
+                    RunRow.platform == actor.platform,
+                    RunRow.status == R.IN_PROGRESS,
+                    ExecutionRow.status.in_(
+                        [E.WAITING_APPROVAL_TO_START, E.WAITING_FOR_INPUT, E.WAITING_APPROVAL_TO_COMPLETE]
+                    ),
+                )
+                .order_by(ExecutionRow.id)
+                .limit(limit * 4)
+            )
             items: list[PendingItem] = []
             for ex, run in tx.session.execute(stmt):
                 pipeline = tx.pipeline(run)
@@ -297,19 +382,26 @@ class Engine:
                     stage, buttons = "form", card.buttons
                 else:
                     may = is_approver(pipeline, actor) and not (
-                        pipeline.prevent_self_approval and run.started_by == actor.key)
+                        pipeline.prevent_self_approval and run.started_by == actor.key
+                    )
                     if not may:
                         continue
                     stage = "start" if ex.status == E.WAITING_APPROVAL_TO_START else "complete"
                     buttons = flow.approval_card(tx, run, ex, cp, stage).buttons
-                items.append(PendingItem(execution_id=ex.id, run=run.name, checkpoint=cp.title, stage=stage,
-                                         buttons=buttons))
+                items.append(
+                    PendingItem(
+                        execution_id=ex.id, run=run.name, checkpoint=cp.title, stage=stage, buttons=buttons
+                    )
+                )
             return items[:limit]
+
         return self._read(q)
 
-    def artifacts(self, run_name: str, execution_id: int | None = None,
-                  include_extended: bool = True) -> list[ArtifactInfo]:
+    def artifacts(
+        self, run_name: str, execution_id: int | None = None, include_extended: bool = True
+    ) -> list[ArtifactInfo]:
         """A run's artifacts (and those of the version it extends), newest checkpoint last."""
+
         def q(tx: Tx) -> list[ArtifactInfo]:
             run = runs.find_run(tx.session, run_name)
             run_ids = [run.id]
@@ -319,6 +411,7 @@ class Engine:
             if execution_id is not None:
                 stmt = stmt.where(ArtifactRow.execution_id == execution_id)
             return [artifact_rows.info(self.ws, r) for r in tx.session.scalars(stmt.order_by(ArtifactRow.id))]
+
         return self._read(q)
 
     def artifact_path(self, artifact_id: int) -> Path:
@@ -330,10 +423,22 @@ class Engine:
 
 
 def _summary(row: PipelineRow, pipeline: Pipeline, changed: bool = False) -> PipelineSummary:
-    return PipelineSummary(slug=row.slug, version=row.version, title=pipeline.title,
-                           description=pipeline.description, checkpoints=len(pipeline.checkpoints),
-                           changed=changed)
+    return PipelineSummary(
+        slug=row.slug,
+        version=row.version,
+        title=pipeline.title,
+        description=pipeline.description,
+        checkpoints=len(pipeline.checkpoints),
+        changed=changed,
+    )
 
 
-__all__ = ["Engine", "EngineConfig", "FormSpec", "PendingItem", "PipelineSummary", "RunView",
-           "pipeline_from_json"]
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "FormSpec",
+    "PendingItem",
+    "PipelineSummary",
+    "RunView",
+    "pipeline_from_json",
+]

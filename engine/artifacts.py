@@ -15,14 +15,25 @@ PREVIEW_FORMATS = {"md", "txt", "json", "csv", "yaml", "html", "py"}
 PREVIEW_CHARS = 1500
 
 
-def record(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, name: str, fmt: str, path: Path) -> ArtifactRow:
+def record(
+    tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, name: str, fmt: str, path: Path
+) -> ArtifactRow:
     """Add or replace (on a revision) the artifact ``name`` of an execution."""
     row = tx.session.scalar(
         select(ArtifactRow).where(ArtifactRow.execution_id == ex.id, ArtifactRow.name == name)
     )
     if row is None:
-        row = ArtifactRow(run_id=run.id, execution_id=ex.id, checkpoint_id=ex.checkpoint_id, name=name,
-                          format=fmt, path="", size=0, sha256="", created_at=tx.now())
+        row = ArtifactRow(
+            run_id=run.id,
+            execution_id=ex.id,
+            checkpoint_id=ex.checkpoint_id,
+            name=name,
+            format=fmt,
+            path="",
+            size=0,
+            sha256="",
+            created_at=tx.now(),
+        )
         tx.session.add(row)
     row.format, row.path = fmt, ws.relative(path)
     row.size, row.sha256 = path.stat().st_size, sha256_of(path)
@@ -32,16 +43,21 @@ def record(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, name: str, fmt:
 
 
 def of_execution(tx: Tx, execution_id: int) -> list[ArtifactRow]:
-    return list(tx.session.scalars(
-        select(ArtifactRow).where(ArtifactRow.execution_id == execution_id, ArtifactRow.archived.is_(False))
-        .order_by(ArtifactRow.id)
-    ))
+    return list(
+        tx.session.scalars(
+            select(ArtifactRow)
+            .where(ArtifactRow.execution_id == execution_id, ArtifactRow.archived.is_(False))
+            .order_by(ArtifactRow.id)
+        )
+    )
 
 
 def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[ArtifactRow]:
     rows = of_execution(tx, ex.id)
     files = [ws.absolute(r.path) for r in rows]
-    for row, dst in zip(rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True):
+    for row, dst in zip(
+        rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True
+    ):
         row.path, row.promoted = ws.relative(dst), True
     return rows
 
@@ -55,5 +71,6 @@ def info(ws: Workspace, row: ArtifactRow, preview_chars: int = PREVIEW_CHARS) ->
                 head = f.read(preview_chars + 1)
             text = head.decode("utf-8", errors="replace")
             preview = text[:preview_chars] + ("…" if len(text) > preview_chars else "")
-    return ArtifactInfo(artifact_id=row.id, name=row.name, format=row.format, size=row.size, path=row.path,
-                        preview=preview)
+    return ArtifactInfo(
+        artifact_id=row.id, name=row.name, format=row.format, size=row.size, path=row.path, preview=preview
+    )

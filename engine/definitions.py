@@ -238,9 +238,7 @@ def _check_agent(cp: Checkpoint, at: Loc, seen: dict[str, int], index: int) -> l
         out.append(((*at, "agent", "agents"), "single mode takes at most one agent"))
     for k, ref in enumerate(agent.context.checkpoints):
         if ref not in seen or seen[ref] >= index:
-            out.append(
-                ((*at, "agent", "context", "checkpoints", k), f"'{ref}' is not an earlier checkpoint")
-            )
+            out.append(((*at, "agent", "context", "checkpoints", k), f"'{ref}' is not an earlier checkpoint"))
     return out
 
 

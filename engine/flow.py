@@ -15,7 +15,15 @@ from sqlalchemy import select
 from engine import artifacts, messages
 from engine.definitions import Checkpoint
 from engine.models import ExecutionRow, RunRow
-from engine.notifications import ApprovalCard, ArtifactsCard, Button, Field_, FormCard, NoticeCard, RunStatusCard
+from engine.notifications import (
+    ApprovalCard,
+    ArtifactsCard,
+    Button,
+    Field_,
+    FormCard,
+    NoticeCard,
+    RunStatusCard,
+)
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
@@ -32,15 +40,26 @@ def show_run(tx: Tx, run: RunRow) -> None:
 
 
 def notice(tx: Tx, run: RunRow, text: str, level: str = "info", buttons: list[Button] | None = None) -> None:
-    tx.notify(run, NoticeCard(key=f"note:{uuid.uuid4().hex[:16]}", run=tx.run_info(run), text=text, level=level,  # type: ignore[arg-type]
-                              buttons=buttons or []))
+    tx.notify(
+        run,
+        NoticeCard(
+            key=f"note:{uuid.uuid4().hex[:16]}",
+            run=tx.run_info(run),
+            text=text,
+            level=level,  # type: ignore[arg-type]
+            buttons=buttons or [],
+        ),
+    )
 
 
 def active_execution(tx: Tx, run: RunRow) -> ExecutionRow | None:
     return tx.session.scalar(
-        select(ExecutionRow).where(ExecutionRow.run_id == run.id,
-                                   ExecutionRow.status.in_([s.value for s in E if s not in _FINAL]))
-        .order_by(ExecutionRow.id.desc()).limit(1)
+        select(ExecutionRow)
+        .where(
+            ExecutionRow.run_id == run.id, ExecutionRow.status.in_([s.value for s in E if s not in _FINAL])
+        )
+        .order_by(ExecutionRow.id.desc())
+        .limit(1)
     )
 
 
@@ -51,8 +70,15 @@ def enter(tx: Tx, ws: Workspace, run: RunRow, position: int) -> ExecutionRow:
     pipeline = tx.pipeline(run)
     cp = pipeline.checkpoints[position]
     now = tx.now()
-    ex = ExecutionRow(run_id=run.id, checkpoint_id=cp.id, position=position, mode=cp.mode,
-                      status=E.PENDING, created_at=now, updated_at=now)
+    ex = ExecutionRow(
+        run_id=run.id,
+        checkpoint_id=cp.id,
+        position=position,
+        mode=cp.mode,
+        status=E.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
     tx.session.add(ex)
     run.position = position
     tx.session.flush()
@@ -86,9 +112,16 @@ def work_done(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str |
     cp = checkpoint_of(tx, run, ex)
     rows = artifacts.of_execution(tx, ex.id)
     if rows:
-        tx.notify(run, ArtifactsCard(key=f"exec:{ex.id}:artifacts:{ex.revision}", run=tx.run_info(run),
-                                     execution_id=ex.id, checkpoint=cp.title,
-                                     artifacts=[artifacts.info(ws, r) for r in rows]))
+        tx.notify(
+            run,
+            ArtifactsCard(
+                key=f"exec:{ex.id}:artifacts:{ex.revision}",
+                run=tx.run_info(run),
+                execution_id=ex.id,
+                checkpoint=cp.title,
+                artifacts=[artifacts.info(ws, r) for r in rows],
+            ),
+        )
     if cp.human.approval_to_complete:
         move_execution(tx.session, tx.clock, ex, E.WAITING_APPROVAL_TO_COMPLETE, actor=actor)
         tx.notify(run, approval_card(tx, run, ex, cp, "complete"))
@@ -131,40 +164,76 @@ def _value_text(value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
 
 
-def approval_card(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, stage: str,
-                  approvals: int = 0, decided: str | None = None) -> ApprovalCard:
+def approval_card(
+    tx: Tx,
+    run: RunRow,
+    ex: ExecutionRow,
+    cp: Checkpoint,
+    stage: str,
+    approvals: int = 0,
+    decided: str | None = None,
+) -> ApprovalCard:
     pipeline = tx.pipeline(run)
     buttons: list[Button] = []
     if decided is None:
         if stage == "start":
-            buttons.append(Button(action="approve_start", execution_id=ex.id, label="Approve start",
-                                  style="primary"))
+            buttons.append(
+                Button(action="approve_start", execution_id=ex.id, label="Approve start", style="primary")
+            )
         else:
-            buttons.append(Button(action="approve_complete", execution_id=ex.id, label="Approve",
-                                  style="primary"))
+            buttons.append(
+                Button(action="approve_complete", execution_id=ex.id, label="Approve", style="primary")
+            )
             if ex.revision < cp.human.max_revisions:
-                buttons.append(Button(action="request_revision", execution_id=ex.id,
-                                      label="Request revision", style="danger"))
+                buttons.append(
+                    Button(
+                        action="request_revision",
+                        execution_id=ex.id,
+                        label="Request revision",
+                        style="danger",
+                    )
+                )
     labels = {f.id: f.label for f in cp.inputs}
     fields = [Field_(label=labels.get(k, k), value=_value_text(v)) for k, v in form_values(ex).items()]
-    text = (f"Approve starting *{cp.title}*?" if stage == "start"
-            else f"*{cp.title}* is ready for review." + (f" (revision {ex.revision})" if ex.revision else ""))
+    text = (
+        f"Approve starting *{cp.title}*?"
+        if stage == "start"
+        else f"*{cp.title}* is ready for review." + (f" (revision {ex.revision})" if ex.revision else "")
+    )
     if stage == "start" and cp.description:
         text += f"\n{cp.description}"
-    return ApprovalCard(key=f"exec:{ex.id}:{stage}:{ex.revision if stage == 'complete' else 0}",
-                        run=tx.run_info(run), execution_id=ex.id, stage=stage,  # type: ignore[arg-type]
-                        checkpoint=cp.title, text=text, fields=fields if stage == "complete" else [],
-                        approvals=approvals, required=pipeline.required_approvals, buttons=buttons,
-                        decided=decided)
+    return ApprovalCard(
+        key=f"exec:{ex.id}:{stage}:{ex.revision if stage == 'complete' else 0}",
+        run=tx.run_info(run),
+        execution_id=ex.id,
+        stage=stage,  # type: ignore[arg-type]
+        checkpoint=cp.title,
+        text=text,
+        fields=fields if stage == "complete" else [],
+        approvals=approvals,
+        required=pipeline.required_approvals,
+        buttons=buttons,
+        decided=decided,
+    )
 
 
 def form_card(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, decided: str | None = None) -> FormCard:
-    buttons = [] if decided else [Button(action="open_form", execution_id=ex.id, label="Open form",
-                                         style="primary")]
+    buttons = (
+        []
+        if decided
+        else [Button(action="open_form", execution_id=ex.id, label="Open form", style="primary")]
+    )
     text = f"*{cp.title}*: please fill in the form." + (f"\n{cp.instructions}" if cp.instructions else "")
-    return FormCard(key=f"exec:{ex.id}:form:{ex.revision}", run=tx.run_info(run), execution_id=ex.id,
-                    checkpoint=cp.title, text=text, feedback=ex.feedback if ex.revision else None,
-                    buttons=buttons, decided=decided)
+    return FormCard(
+        key=f"exec:{ex.id}:form:{ex.revision}",
+        run=tx.run_info(run),
+        execution_id=ex.id,
+        checkpoint=cp.title,
+        text=text,
+        feedback=ex.feedback if ex.revision else None,
+        buttons=buttons,
+        decided=decided,
+    )
 
 
 def decided_text(verb: str, who: str, tx: Tx) -> str:

@@ -30,12 +30,19 @@ class Outcome:
     changed: bool = True
 
 
-VERBS = {"approve_start": "Approved", "approve_complete": "Approved", "submit_form": "Submitted",
-         "request_revision": "Revision requested"}
+VERBS = {
+    "approve_start": "Approved",
+    "approve_complete": "Approved",
+    "submit_form": "Submitted",
+    "request_revision": "Revision requested",
+}
 # A click on a decided message answers with the decision taken there, whichever button it was.
-SAME_DECISION = {"approve_start": ("approve_start",), "submit_form": ("submit_form",),
-                 "approve_complete": ("approve_complete", "request_revision"),
-                 "request_revision": ("approve_complete", "request_revision")}
+SAME_DECISION = {
+    "approve_start": ("approve_start",),
+    "submit_form": ("submit_form",),
+    "approve_complete": ("approve_complete", "request_revision"),
+    "request_revision": ("approve_complete", "request_revision"),
+}
 
 
 def load(tx: Tx, execution_id: int) -> tuple[ExecutionRow, RunRow, Checkpoint]:
@@ -51,14 +58,19 @@ def _expect(tx: Tx, ex: ExecutionRow, run: RunRow, cp: Checkpoint, kind: str, st
     """Refuse unless the execution waits for exactly this; say who acted first if it is done."""
     if ex.status != status:
         first = tx.session.scalar(
-            select(InteractionRow).where(InteractionRow.execution_id == ex.id,
-                                         InteractionRow.kind.in_(SAME_DECISION[kind]),
-                                         InteractionRow.outcome == "accepted")
-            .order_by(InteractionRow.id.desc()).limit(1)
+            select(InteractionRow)
+            .where(
+                InteractionRow.execution_id == ex.id,
+                InteractionRow.kind.in_(SAME_DECISION[kind]),
+                InteractionRow.outcome == "accepted",
+            )
+            .order_by(InteractionRow.id.desc())
+            .limit(1)
         )
         if first is not None:
-            raise AlreadyDone(messages.already(VERBS[first.kind], first.actor_name, first.created_at),
-                              by=first.actor_name)
+            raise AlreadyDone(
+                messages.already(VERBS[first.kind], first.actor_name, first.created_at), by=first.actor_name
+            )
         raise Refused(messages.NOT_WAITING.format(checkpoint=cp.title, status=ex.status.replace("_", " ")))
     if run.status == R.PAUSED:
         raise Refused(messages.RUN_PAUSED.format(run=run.name))
@@ -67,25 +79,51 @@ def _expect(tx: Tx, ex: ExecutionRow, run: RunRow, cp: Checkpoint, kind: str, st
 
 
 def _record(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor, data: Any = None) -> None:
-    tx.session.add(InteractionRow(
-        run_id=run.id, execution_id=ex.id, kind=kind, outcome="accepted", actor_platform=actor.platform,
-        actor_id=actor.user_id, actor_name=actor.name, revision=ex.revision,
-        data_json=json.dumps(data) if data is not None else None, created_at=tx.now()))
+    tx.session.add(
+        InteractionRow(
+            run_id=run.id,
+            execution_id=ex.id,
+            kind=kind,
+            outcome="accepted",
+            actor_platform=actor.platform,
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            revision=ex.revision,
+            data_json=json.dumps(data) if data is not None else None,
+            created_at=tx.now(),
+        )
+    )
 
 
 def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> tuple[int, list[str]] | None:
     """Count this approval; the names of the approvers once enough distinct people approved."""
-    rows = list(tx.session.scalars(
-        select(InteractionRow).where(InteractionRow.execution_id == ex.id, InteractionRow.kind == kind,
-                                     InteractionRow.revision == ex.revision,
-                                     InteractionRow.outcome == "approval")))
+    rows = list(
+        tx.session.scalars(
+            select(InteractionRow).where(
+                InteractionRow.execution_id == ex.id,
+                InteractionRow.kind == kind,
+                InteractionRow.revision == ex.revision,
+                InteractionRow.outcome == "approval",
+            )
+        )
+    )
     keys = {f"{r.actor_platform}:{r.actor_id}" for r in rows}
     required = tx.pipeline(run).required_approvals
     if actor.key in keys:
         raise AlreadyDone(f"You already approved this ({len(keys)} of {required} approvals).", by=actor.name)
-    tx.session.add(InteractionRow(
-        run_id=run.id, execution_id=ex.id, kind=kind, outcome="approval", actor_platform=actor.platform,
-        actor_id=actor.user_id, actor_name=actor.name, revision=ex.revision, created_at=tx.now()))
+    tx.session.add(
+        InteractionRow(
+            run_id=run.id,
+            execution_id=ex.id,
+            kind=kind,
+            outcome="approval",
+            actor_platform=actor.platform,
+            actor_id=actor.user_id,
+            actor_name=actor.name,
+            revision=ex.revision,
+            created_at=tx.now(),
+        )
+    )
     names = [r.actor_name for r in rows] + [actor.name]
     return (len(names), names) if len(names) >= required else (len(names), [])
 
@@ -100,7 +138,9 @@ def approve_start(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Out
         return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
     _record(tx, run, ex, "approve_start", actor)
     who = ", ".join(names)
-    tx.notify(run, flow.approval_card(tx, run, ex, cp, "start", count, flow.decided_text("Approved", who, tx)))
+    tx.notify(
+        run, flow.approval_card(tx, run, ex, cp, "start", count, flow.decided_text("Approved", who, tx))
+    )
     flow.begin(tx, ws, run, ex, actor=actor.key)
     flow.show_run(tx, run)
     return Outcome(f"Started {cp.title}.")
@@ -116,8 +156,9 @@ def approve_complete(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> 
         return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
     _record(tx, run, ex, "approve_complete", actor)
     who = ", ".join(names)
-    tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete", count,
-                                      flow.decided_text("Approved", who, tx)))
+    tx.notify(
+        run, flow.approval_card(tx, run, ex, cp, "complete", count, flow.decided_text("Approved", who, tx))
+    )
     flow.complete(tx, ws, run, ex, actor=actor.key)
     flow.show_run(tx, run)
     return Outcome(f"Approved {cp.title}.")
@@ -133,27 +174,34 @@ def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, fee
     if not feedback:
         raise Refused("Say what should change: the feedback is empty.")
     _record(tx, run, ex, "request_revision", actor, {"feedback": feedback})
-    tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete",
-                                      decided=flow.decided_text("Revision requested", actor.name, tx)))
+    tx.notify(
+        run,
+        flow.approval_card(
+            tx, run, ex, cp, "complete", decided=flow.decided_text("Revision requested", actor.name, tx)
+        ),
+    )
     move_execution(tx.session, tx.clock, ex, E.REVISION_REQUESTED, actor=actor.key, reason=feedback)
     ex.revision += 1
     ex.feedback = feedback
-    flow.notice(tx, run, f"Revision {ex.revision} of {cp.title} requested by {actor.name}: {feedback}",
-                "warning")
+    flow.notice(
+        tx, run, f"Revision {ex.revision} of {cp.title} requested by {actor.name}: {feedback}", "warning"
+    )
     flow.begin(tx, ws, run, ex, actor=actor.key)
     return Outcome(f"Revision requested for {cp.title}.")
 
 
-def submit_form(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, values: dict[str, Any],
-                max_file_bytes: int) -> Outcome:
+def submit_form(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, values: dict[str, Any], max_file_bytes: int
+) -> Outcome:
     ex, run, cp = load(tx, execution_id)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
     clean = validate_form(cp.inputs, values, max_file_bytes)
     stored: dict[str, Any] = {}
     for key, value in clean.items():
         if isinstance(value, FileUpload):
-            path = ws.write_output(run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}",
-                                   value.data)
+            path = ws.write_output(
+                run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data
+            )
             artifacts.record(tx, ws, run, ex, key, path.suffix.lstrip(".") or "bin", path)
             stored[key] = {"file": path.name, "size": len(value.data)}
         else:
@@ -161,8 +209,9 @@ def submit_form(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, values: 
     ex.form_json = json.dumps(stored)
     if cp.save_form_as_artifact:
         name = next((o.name for o in cp.outputs if o.format == "json"), f"{cp.id}_form")
-        path = ws.write_output(run.pipeline_slug, ex.id, f"{name}.json",
-                               json.dumps(stored, indent=2).encode())
+        path = ws.write_output(
+            run.pipeline_slug, ex.id, f"{name}.json", json.dumps(stored, indent=2).encode()
+        )
         artifacts.record(tx, ws, run, ex, name, "json", path)
     _record(tx, run, ex, "submit_form", actor, stored)
     tx.notify(run, flow.form_card(tx, run, ex, cp, decided=flow.decided_text("Submitted", actor.name, tx)))

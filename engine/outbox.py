@@ -94,9 +94,14 @@ class Dispatcher:
     def _pending(self) -> dict[int, list[OutboxRow]]:
         with self.store.read() as s:
             rows = s.scalars(
-                select(OutboxRow).where(OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False),
-                                        OutboxRow.platform.in_(list(self.deliverers)))
-                .order_by(OutboxRow.id).limit(self.batch)
+                select(OutboxRow)
+                .where(
+                    OutboxRow.delivered_at.is_(None),
+                    OutboxRow.dead.is_(False),
+                    OutboxRow.platform.in_(list(self.deliverers)),
+                )
+                .order_by(OutboxRow.id)
+                .limit(self.batch)
             ).all()
         by_run: dict[int, list[OutboxRow]] = defaultdict(list)
         for row in rows:
@@ -128,8 +133,9 @@ class Dispatcher:
 
     def _ref(self, run_id: int, key: str) -> MessageRef | None:
         with self.store.read() as s:
-            ref = s.scalar(select(MessageRefRow).where(MessageRefRow.run_id == run_id,
-                                                       MessageRefRow.message_key == key))
+            ref = s.scalar(
+                select(MessageRefRow).where(MessageRefRow.run_id == run_id, MessageRefRow.message_key == key)
+            )
             return MessageRef(ref.channel, ref.message_id, ref.thread_id) if ref else None
 
     def _mark_delivered(self, ids: list[int]) -> None:
@@ -152,12 +158,23 @@ class Dispatcher:
             return False
         with self.store.write() as s:
             if ref is not None:
-                current = s.scalar(select(MessageRefRow).where(MessageRefRow.run_id == row.run_id,
-                                                               MessageRefRow.message_key == row.message_key))
+                current = s.scalar(
+                    select(MessageRefRow).where(
+                        MessageRefRow.run_id == row.run_id, MessageRefRow.message_key == row.message_key
+                    )
+                )
                 if current is None:
-                    s.add(MessageRefRow(run_id=row.run_id, message_key=row.message_key, platform=row.platform,
-                                        channel=ref.channel, message_id=ref.message_id, thread_id=ref.thread_id,
-                                        updated_at=self.clock()))
+                    s.add(
+                        MessageRefRow(
+                            run_id=row.run_id,
+                            message_key=row.message_key,
+                            platform=row.platform,
+                            channel=ref.channel,
+                            message_id=ref.message_id,
+                            thread_id=ref.thread_id,
+                            updated_at=self.clock(),
+                        )
+                    )
                 else:
                     current.channel, current.message_id = ref.channel, ref.message_id
                     current.thread_id, current.updated_at = ref.thread_id, self.clock()
@@ -166,11 +183,19 @@ class Dispatcher:
 
     def _failed(self, row: OutboxRow, exc: Exception) -> None:
         attempts = row.attempts + 1
-        delay = exc.retry_after if isinstance(exc, RetryLater) else min(2.0 ** attempts, 300.0)
+        delay = exc.retry_after if isinstance(exc, RetryLater) else min(2.0**attempts, 300.0)
         dead = attempts >= self.max_attempts and not isinstance(exc, RetryLater)
-        (log.error if dead else log.warning)("delivery of outbox row %s failed (attempt %s): %r",
-                                            row.id, attempts, exc)
+        (log.error if dead else log.warning)(
+            "delivery of outbox row %s failed (attempt %s): %r", row.id, attempts, exc
+        )
         with self.store.write() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(
-                attempts=attempts, last_error=repr(exc)[:2000], dead=dead,
-                not_before=self.clock() + timedelta(seconds=delay)))
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row.id)
+                .values(
+                    attempts=attempts,
+                    last_error=repr(exc)[:2000],
+                    dead=dead,
+                    not_before=self.clock() + timedelta(seconds=delay),
+                )
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -40,21 +41,37 @@ def find_run(session: Session, name: str) -> RunRow:
     return run
 
 
-def start(tx: Tx, ws: Workspace, slug: str, actor: Actor, where: Conversation,
-          extend: int | None = None) -> RunRow:
+def start(
+    tx: Tx, ws: Workspace, slug: str, actor: Actor, where: Conversation, extend: int | None = None
+) -> RunRow:
     row = tx.session.scalar(
-        select(PipelineRow).where(PipelineRow.slug == slug).order_by(PipelineRow.version.desc()).limit(1))
+        select(PipelineRow).where(PipelineRow.slug == slug).order_by(PipelineRow.version.desc()).limit(1)
+    )
     if row is None:
         raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
     extends_id = None
     if extend is not None:
         extends_id = find_run(tx.session, f"{slug}#v{extend}").id
-    version = (tx.session.scalar(select(func.max(RunRow.version)).where(RunRow.pipeline_slug == slug)) or 0) + 1
+    version = (
+        tx.session.scalar(select(func.max(RunRow.version)).where(RunRow.pipeline_slug == slug)) or 0
+    ) + 1
     now = tx.now()
-    run = RunRow(pipeline_id=row.id, pipeline_slug=slug, version=version, status=R.NOT_STARTED,
-                 platform=where.platform, channel=where.channel, thread=where.thread, started_by=actor.key,
-                 started_by_name=actor.name, extends_run_id=extends_id, position=0, created_at=now,
-                 updated_at=now, finished_at=None)
+    run = RunRow(
+        pipeline_id=row.id,
+        pipeline_slug=slug,
+        version=version,
+        status=R.NOT_STARTED,
+        platform=where.platform,
+        channel=where.channel,
+        thread=where.thread,
+        started_by=actor.key,
+        started_by_name=actor.name,
+        extends_run_id=extends_id,
+        position=0,
+        created_at=now,
+        updated_at=now,
+        finished_at=None,
+    )
     tx.session.add(run)
     tx.session.flush()
     move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key)
@@ -139,11 +156,18 @@ def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor)
         raise Refused(f"{run.name} has not reached {checkpoint_id} yet.")
     now = tx.now()
     stamp = now.strftime("%Y%m%dT%H%M%S")
-    execs = list(tx.session.scalars(select(ExecutionRow).where(
-        ExecutionRow.run_id == run.id, ExecutionRow.position >= position,
-        ExecutionRow.status != E.ROLLED_BACK)))
-    rb = RollbackRow(run_id=run.id, to_checkpoint_id=checkpoint_id, actor=actor.key, archive_path="",
-                     created_at=now)
+    execs = list(
+        tx.session.scalars(
+            select(ExecutionRow).where(
+                ExecutionRow.run_id == run.id,
+                ExecutionRow.position >= position,
+                ExecutionRow.status != E.ROLLED_BACK,
+            )
+        )
+    )
+    rb = RollbackRow(
+        run_id=run.id, to_checkpoint_id=checkpoint_id, actor=actor.key, archive_path="", created_at=now
+    )
     tx.session.add(rb)
     tx.session.flush()
     archive_name = f"rollback_{rb.id}_{stamp}"
@@ -152,14 +176,18 @@ def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor)
         if ex.status in (E.WAITING_APPROVAL_TO_START, E.WAITING_APPROVAL_TO_COMPLETE, E.WAITING_FOR_INPUT):
             close_open_card(tx, run, ex, flow.decided_text("Rolled back", actor.name, tx))
         move_execution(tx.session, tx.clock, ex, E.ROLLED_BACK, actor=actor.key, reason=f"rollback {rb.id}")
-        tx.session.add(ArchivedItemRow(rollback_id=rb.id, kind="execution", item_id=ex.id, path=None,
-                                       created_at=now))
+        tx.session.add(
+            ArchivedItemRow(rollback_id=rb.id, kind="execution", item_id=ex.id, path=None, created_at=now)
+        )
         for art in artifacts.of_execution(tx, ex.id):
             art.archived = True
             moved.append(ws.absolute(art.path))
             art.path = f"{run.pipeline_slug}/.archived/{archive_name}/{ws.absolute(art.path).name}"
-            tx.session.add(ArchivedItemRow(rollback_id=rb.id, kind="artifact", item_id=art.id,
-                                           path=art.path, created_at=now))
+            tx.session.add(
+                ArchivedItemRow(
+                    rollback_id=rb.id, kind="artifact", item_id=art.id, path=art.path, created_at=now
+                )
+            )
     rb.archive_path = ws.relative(ws.pipeline_dir(run.pipeline_slug)) + f"/.archived/{archive_name}"
     if run.status in (R.COMPLETED, R.FAILED):
         move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key, reason=f"rollback {rb.id}")

@@ -7,6 +7,7 @@ transaction, so the state and its history commit together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -55,7 +56,7 @@ class Rule:
         return from_state in self.from_states and to_state in self.to_states
 
 
-def _rule(name: str, frm: set[str], to: set[str]) -> Rule:
+def _rule(name: str, frm: Iterable[str], to: Iterable[str]) -> Rule:
     return Rule(name, frozenset(frm), frozenset(to))
 
 
@@ -103,13 +104,28 @@ def _check(policy: tuple[Rule, ...], entity: str, entity_id: int, frm: str, to: 
 
 
 def move_run(
-    session: Session, clock: Clock, run: RunRow, to: RunStatus, *, actor: str | None = None,
+    session: Session,
+    clock: Clock,
+    run: RunRow,
+    to: RunStatus,
+    *,
+    actor: str | None = None,
     reason: str | None = None,
 ) -> None:
     _check(RUN_POLICY, "run", run.id, run.status, to)
     now = clock()
-    session.add(EventRow(run_id=run.id, entity="run", entity_id=run.id, from_state=run.status,
-                         to_state=to, actor=actor, reason=reason, created_at=now))
+    session.add(
+        EventRow(
+            run_id=run.id,
+            entity="run",
+            entity_id=run.id,
+            from_state=run.status,
+            to_state=to,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+        )
+    )
     run.status = to
     run.updated_at = now
     if to in RUN_FINAL:
@@ -117,13 +133,28 @@ def move_run(
 
 
 def move_execution(
-    session: Session, clock: Clock, ex: ExecutionRow, to: ExecStatus, *, actor: str | None = None,
+    session: Session,
+    clock: Clock,
+    ex: ExecutionRow,
+    to: ExecStatus,
+    *,
+    actor: str | None = None,
     reason: str | None = None,
 ) -> None:
     _check(EXEC_POLICY, "execution", ex.id, ex.status, to)
     now = clock()
-    session.add(EventRow(run_id=ex.run_id, entity="execution", entity_id=ex.id, from_state=ex.status,
-                         to_state=to, actor=actor, reason=reason, created_at=now))
+    session.add(
+        EventRow(
+            run_id=ex.run_id,
+            entity="execution",
+            entity_id=ex.id,
+            from_state=ex.status,
+            to_state=to,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+        )
+    )
     ex.status = to
     ex.updated_at = now
     if to in EXEC_FINAL:

@@ -51,18 +51,36 @@ class Tx:
 
     def notify(self, run: RunRow, note: Notification) -> None:
         self.session.add(
-            OutboxRow(run_id=run.id, platform=run.platform, message_key=note.key,
-                      payload_json=NOTIFICATION.dump_json(note).decode(), created_at=self.now())
+            OutboxRow(
+                run_id=run.id,
+                platform=run.platform,
+                message_key=note.key,
+                payload_json=NOTIFICATION.dump_json(note).decode(),
+                created_at=self.now(),
+            )
         )
         self.notified.append(run.id)
 
     def run_info(self, run: RunRow) -> RunInfo:
         pipeline = self.pipeline(run)
-        done = self.session.scalar(
-            select(func.count()).where(ExecutionRow.run_id == run.id,
-                                       ExecutionRow.status == ExecStatus.COMPLETED)
-        ) or 0
-        current = pipeline.checkpoints[run.position].title if run.position < len(pipeline.checkpoints) else None
-        return RunInfo(run_id=run.id, name=run.name, pipeline_title=pipeline.title, status=run.status,
-                       done=done, total=len(pipeline.checkpoints), current=current,
-                       started_by=run.started_by_name)
+        done = (
+            self.session.scalar(
+                select(func.count()).where(
+                    ExecutionRow.run_id == run.id, ExecutionRow.status == ExecStatus.COMPLETED
+                )
+            )
+            or 0
+        )
+        current = (
+            pipeline.checkpoints[run.position].title if run.position < len(pipeline.checkpoints) else None
+        )
+        return RunInfo(
+            run_id=run.id,
+            name=run.name,
+            pipeline_title=pipeline.title,
+            status=run.status,
+            done=done,
+            total=len(pipeline.checkpoints),
+            current=current,
+            started_by=run.started_by_name,
+        )

@@ -35,8 +35,16 @@ class ConsoleDeliverer:
 
 
 class Console:
-    def __init__(self, engine: Engine, user: str, inp: TextIO, out: TextIO, *, channel: str = "terminal",
-                 echo: bool = False) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        user: str,
+        inp: TextIO,
+        out: TextIO,
+        *,
+        channel: str = "terminal",
+        echo: bool = False,
+    ) -> None:
         self.engine, self.inp, self.out, self.echo = engine, inp, out, echo
         self.actor = Actor(PLATFORM, user, user)
         self.where = Conversation(PLATFORM, channel)
@@ -113,7 +121,10 @@ class Console:
 
     def fill_form(self, execution_id: int) -> None:
         spec = self.engine.form(execution_id)
-        self.say(f"  Form: {spec.checkpoint} ({spec.run})" + (f"\n  {spec.instructions}" if spec.instructions else ""))
+        self.say(
+            f"  Form: {spec.checkpoint} ({spec.run})"
+            + (f"\n  {spec.instructions}" if spec.instructions else "")
+        )
         if spec.feedback:
             self.say(f"  Feedback to address: {spec.feedback}")
         values: dict[str, Any] = {}
@@ -164,13 +175,17 @@ def _show(value: Any) -> str:
 
 
 def _hint(field: InputField, current: Any) -> str:
-    parts = [{"multiline_text": "text", "boolean": "yes/no", "file": "path to a file"}.get(field.type, field.type)]
+    parts = [
+        {"multiline_text": "text", "boolean": "yes/no", "file": "path to a file"}.get(field.type, field.type)
+    ]
     if field.type == "select":
         parts = ["one of " + "/".join(field.choices or [])]
     if field.required:
         parts.append("required")
     if field.min is not None or field.max is not None:
-        parts.append(f"{'' if field.min is None else f'{field.min:g}'}..{'' if field.max is None else f'{field.max:g}'}")
+        low = "" if field.min is None else f"{field.min:g}"
+        high = "" if field.max is None else f"{field.max:g}"
+        parts.append(f"{low}..{high}")
     if field.max_length:
         parts.append(f"max {field.max_length} chars")
     if current is not None:

@@ -13,7 +13,13 @@ from engine.notifications import (
     RunStatusCard,
 )
 
-SHORT = {"approve_start": "s", "approve_complete": "a", "request_revision": "r", "open_form": "f", "retry": "t"}
+SHORT = {
+    "approve_start": "s",
+    "approve_complete": "a",
+    "request_revision": "r",
+    "open_form": "f",
+    "retry": "t",
+}
 LONG = {v: k for k, v in SHORT.items()}
 ICONS = {"info": "•", "success": "✔", "warning": "!", "error": "✖"}
 
@@ -32,8 +38,10 @@ def render(note: Notification, edited: bool = False) -> str:
     match note:
         case RunStatusCard(run=r):
             now = f" · now: {r.current}" if r.current and r.status in ("in_progress", "paused") else ""
-            lines = [f"── {r.name} · {r.pipeline_title} ── {r.status.replace('_', ' ')} "
-                     f"{progress_bar(r.done, r.total)}{now}"]
+            lines = [
+                f"── {r.name} · {r.pipeline_title} ── {r.status.replace('_', ' ')} "
+                f"{progress_bar(r.done, r.total)}{now}"
+            ]
             prefix = "↻ " if edited else ""
         case ApprovalCard():
             count = f" ({note.approvals}/{note.required} approvals)" if note.required > 1 else ""
@@ -60,5 +68,7 @@ def render(note: Notification, edited: bool = False) -> str:
     buttons: list[Button] = getattr(note, "buttons", [])
     if buttons:
         lines.append("    " + buttons_line(buttons))
-    return "\n".join(prefix + (line if i == 0 else "  " + line.lstrip() if not line.startswith("    ") else line)
-                     for i, line in enumerate(lines))
+    return "\n".join(
+        prefix + (line if i == 0 else "  " + line.lstrip() if not line.startswith("    ") else line)
+        for i, line in enumerate(lines)
+    )

@@ -32,5 +32,7 @@ def interactions(engine: Engine, execution_id: int | None = None) -> list[tuple[
 
 def outbox_kinds(engine: Engine) -> list[str]:
     with engine.store.read() as s:
-        return [r.message_key.split(":")[0] if r.message_key != "run" else "run"
-                for r in s.scalars(select(OutboxRow).order_by(OutboxRow.id))]
+        return [
+            r.message_key.split(":")[0] if r.message_key != "run" else "run"
+            for r in s.scalars(select(OutboxRow).order_by(OutboxRow.id))
+        ]

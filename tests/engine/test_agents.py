@@ -96,7 +96,9 @@ def tokens(req: RecordedRequest) -> tuple[int, int]:
     return req.prompt_tokens, req.completion_tokens
 
 
-async def test_rerun_carries_feedback_previous_version_and_validation_error(fake: FakeOpenAI, llm: LLM) -> None:
+async def test_rerun_carries_feedback_previous_version_and_validation_error(
+    fake: FakeOpenAI, llm: LLM
+) -> None:
     ctx = AgentInputs(
         pipeline_name="p",
         checkpoint_name="c",
@@ -115,7 +117,9 @@ async def test_agent_settings_override_config(fake: FakeOpenAI, llm: LLM) -> Non
     agent = AgentSpec(name="solo", model="gpt-4o-mini", temperature=0.1, max_tokens=50)
     config = AgentConfig(agents=[agent], model="test-model", temperature=1.5, max_tokens=99)
     await run_agents(config, DRAFT, CTX, llm)
-    await run_agents(AgentConfig(agents=[AgentSpec(name="plain")], model="test-model", temperature=1.5), DRAFT, CTX, llm)
+    await run_agents(
+        AgentConfig(agents=[AgentSpec(name="plain")], model="test-model", temperature=1.5), DRAFT, CTX, llm
+    )
     first, second = fake.requests
     assert (first.model, first.temperature, first.max_tokens) == ("gpt-4o-mini", 0.1, 50)
     assert (second.model, second.temperature, second.max_tokens) == ("test-model", 1.5, 300)
@@ -180,7 +184,9 @@ async def test_debate_rounds_see_everything_then_judge(fake: FakeOpenAI, llm: LL
     assert [t.round for t in result.transcript] == [1, 1, 2, 2, 3]
 
 
-TEAM = {"agents": [{"name": "researcher", "role": "finds facts", "system_prompt": "Be exact."}, {"name": "poet"}]}
+TEAM = {
+    "agents": [{"name": "researcher", "role": "finds facts", "system_prompt": "Be exact."}, {"name": "poet"}]
+}
 
 
 async def test_meta_proposes_a_team_that_then_works(fake: FakeOpenAI, llm: LLM) -> None:

@@ -53,12 +53,21 @@ def test_yaml_syntax_error_names_line() -> None:
 @pytest.mark.parametrize(
     ("snippet", "expected"),
     [
-        ("      - {id: n, label: N, type: number, min: 5, max: 1}", "inputs[0].min: min (5) is greater than max (1)"),
+        (
+            "      - {id: n, label: N, type: number, min: 5, max: 1}",
+            "inputs[0].min: min (5) is greater than max (1)",
+        ),
         ("      - {id: s, label: S, type: select}", "inputs[0].choices: a select input needs choices"),
-        ("      - {id: n, label: N, type: number, max: 3, default: 9}", "inputs[0].default: default 9 is outside"),
+        (
+            "      - {id: n, label: N, type: number, max: 3, default: 9}",
+            "inputs[0].default: default 9 is outside",
+        ),
         ("      - {id: b, label: B, type: boolean, default: maybe}", "default 'maybe' is not true or false"),
         ("      - {id: s, label: S, type: select, choices: [a], default: z}", "default 'z' is not one of"),
-        ("      - {id: t, label: T, type: text}\n      - {id: t, label: U, type: text}", "6: checkpoints[0].inputs[1].id: duplicate input id 't'"),
+        (
+            "      - {id: t, label: T, type: text}\n      - {id: t, label: U, type: text}",
+            "6: checkpoints[0].inputs[1].id: duplicate input id 't'",
+        ),
     ],
 )
 def test_cross_checks(snippet: str, expected: str) -> None:
@@ -68,12 +77,16 @@ def test_cross_checks(snippet: str, expected: str) -> None:
 
 
 def test_duplicate_checkpoint_and_context_reference() -> None:
-    text = (GOOD + "  - id: brief\n"
-            "  - id: draft\n    mode: agent\n    agent: {context: {checkpoints: [nowhere]}}\n")
+    text = (
+        GOOD + "  - id: brief\n"
+        "  - id: draft\n    mode: agent\n    agent: {context: {checkpoints: [nowhere]}}\n"
+    )
     out = problems(text)
     assert any("checkpoints[1].id: duplicate checkpoint id 'brief'" in line for line in out)
-    assert any("checkpoints[2].agent.context.checkpoints[0]: 'nowhere' is not an earlier checkpoint" in line
-               for line in out)
+    assert any(
+        "checkpoints[2].agent.context.checkpoints[0]: 'nowhere' is not an earlier checkpoint" in line
+        for line in out
+    )
 
 
 def test_bad_approver_format() -> None:

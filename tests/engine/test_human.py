@@ -43,8 +43,14 @@ def test_whole_blog_post_run(engine: Engine, tmp_path: Path) -> None:
     assert set(arts) == {"brief", "outline"}
     assert arts["brief"].path == "blog-post/runs/v1/brief/brief.json"
     saved = json.loads(engine.artifact_path(arts["brief"].artifact_id).read_text())
-    assert saved == {"topic": "Launch", "words": 1200, "notes": "two\nlines", "urgent": True, "tone": "formal",
-                     "reference": None}
+    assert saved == {
+        "topic": "Launch",
+        "words": 1200,
+        "notes": "two\nlines",
+        "urgent": True,
+        "tone": "formal",
+        "reference": None,
+    }
     base = engine.ws.base / "blog-post"
     assert (base / "runs" / "latest").resolve() == (base / "runs" / "v1").resolve()
     assert (base / ".pipeline_system" / "definitions" / "checkpoints" / "brief.json").is_file()
@@ -57,11 +63,16 @@ def test_bad_form_values_change_nothing(engine: Engine) -> None:
     ex, _ = current(engine, info.name)
     before = count_events(engine)
     with pytest.raises(FormInvalid) as err:
-        engine.submit_form(ex, ANA, {"topic": "", "words": "50", "tone": "loud", "urgent": "perhaps",
-                                     "bogus": "x"})
-    assert err.value.errors == {"topic": "is required", "words": "must be at least 100",
-                                "tone": "must be one of formal, casual", "urgent": "must be yes or no",
-                                "bogus": "is not a field of this form"}
+        engine.submit_form(
+            ex, ANA, {"topic": "", "words": "50", "tone": "loud", "urgent": "perhaps", "bogus": "x"}
+        )
+    assert err.value.errors == {
+        "topic": "is required",
+        "words": "must be at least 100",
+        "tone": "must be one of formal, casual",
+        "urgent": "must be yes or no",
+        "bogus": "is not a field of this form",
+    }
     assert current(engine, info.name) == (ex, "waiting_for_input")
     assert count_events(engine) == before
     assert interactions(engine, ex) == []
@@ -82,13 +93,16 @@ def test_file_input_gets_a_safe_name_and_a_size_limit(engine: Engine) -> None:
 
 
 def test_repeated_command_answers_who_acted_first(engine: Engine) -> None:
-    run, ex = brief_submitted(engine)
+    _run, ex = brief_submitted(engine)
     engine.approve_complete(ex, BOB)
     with pytest.raises(AlreadyDone, match="Already approved by Bob at 09:00"):
         engine.approve_complete(ex, ANA)
     with pytest.raises(AlreadyDone, match="Already approved by Bob"):
         engine.request_revision(ex, ANA, "too late")
-    assert [k for k, o, _ in interactions(engine, ex) if o == "accepted"] == ["submit_form", "approve_complete"]
+    assert [k for k, o, _ in interactions(engine, ex) if o == "accepted"] == [
+        "submit_form",
+        "approve_complete",
+    ]
 
 
 def test_revision_loop_is_bounded(engine: Engine) -> None:
@@ -142,7 +156,9 @@ def test_n_of_m_approvals_and_self_approval(engine: Engine) -> None:
     carol, alice, bob = person("carol"), person("alice"), person("bob")
     info = engine.start_run("release", carol, HERE)
     ex, _ = current(engine, info.name)
-    engine.submit_form(ex, carol, {"version": "1.2", "risk": "low", "rollback_plan": "revert", "tested": "yes"})
+    engine.submit_form(
+        ex, carol, {"version": "1.2", "risk": "low", "rollback_plan": "revert", "tested": "yes"}
+    )
     with pytest.raises(NotAllowed, match="not one of this pipeline's approvers"):
         engine.approve_complete(ex, carol)
     with pytest.raises(NotAllowed, match="not one of this pipeline's approvers"):
@@ -153,7 +169,7 @@ def test_n_of_m_approvals_and_self_approval(engine: Engine) -> None:
         engine.approve_complete(ex, alice)
     assert current(engine, info.name) == (ex, "waiting_approval_to_complete")
     engine.approve_complete(ex, bob)
-    nxt, status = current(engine, info.name)
+    _nxt, status = current(engine, info.name)
     assert status == "waiting_approval_to_start"  # auto_advance: false
     refused = [(k, a) for k, o, a in interactions(engine, ex) if o == "refused"]
     assert refused == [("approve_complete", "carol"), ("approve_complete", "mallory")]
@@ -180,8 +196,9 @@ def test_self_approval_refused_for_an_approver(engine: Engine) -> None:
 def test_group_approvers_per_platform(engine: Engine) -> None:
     info = engine.start_run("release", person("carol"), HERE)
     ex, _ = current(engine, info.name)
-    engine.submit_form(ex, person("carol"), {"version": "1", "risk": "low", "rollback_plan": "x",
-                                             "tested": True})
+    engine.submit_form(
+        ex, person("carol"), {"version": "1", "risk": "low", "rollback_plan": "x", "tested": True}
+    )
     slack_manager = person("U1", "slack", frozenset({"@release-managers"}))
     discord_role = person("42", "discord", frozenset({"role:1234"}))
     wrong_platform = person("U2", "discord", frozenset({"@release-managers"}))
@@ -202,7 +219,7 @@ def test_cancel_closes_the_open_request(engine: Engine) -> None:
 
 
 def test_extend_sees_previous_artifacts(engine: Engine) -> None:
-    first, ex = brief_submitted(engine)
+    _first, ex = brief_submitted(engine)
     engine.approve_complete(ex, BOB)
     second = engine.start_run("blog-post", ANA, HERE, extend=1)
     assert second.name == "blog-post#v2"
@@ -217,8 +234,11 @@ def test_versions_are_per_pipeline_and_reimport_keeps_old_runs(engine: Engine, t
     b = engine.start_run("release", ANA, HERE)
     c = engine.start_run("blog-post", ANA, HERE)
     assert (a.name, b.name, c.name) == ("blog-post#v1", "release#v1", "blog-post#v2")
-    changed = (Path(__file__).parents[2] / "examples" / "blog-post.yaml").read_text().replace(
-        "max_length: 200", "max_length: 100")
+    changed = (
+        (Path(__file__).parents[2] / "examples" / "blog-post.yaml")
+        .read_text()
+        .replace("max_length: 200", "max_length: 100")
+    )
     path = tmp_path / "blog.yaml"
     path.write_text(changed)
     again = engine.import_pipeline(path)

@@ -23,7 +23,9 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 @pytest.fixture
 async def llm(fake: FakeOpenAI) -> AsyncIterator[LLM]:
-    client = LLM(api_key=fake.api_key, base_url=fake.base_url, model="gpt-4o", max_tokens=500, temperature=0.3)
+    client = LLM(
+        api_key=fake.api_key, base_url=fake.base_url, model="gpt-4o", max_tokens=500, temperature=0.3
+    )
     yield client
     await client.close()
 
@@ -106,7 +108,10 @@ async def client(fake: FakeOpenAI) -> AsyncIterator[openai.AsyncOpenAI]:
 async def test_fake_streams_chunks_then_usage(fake: FakeOpenAI, client: openai.AsyncOpenAI) -> None:
     fake.script("streamed answer in five words")
     stream = await client.chat.completions.create(
-        model="gpt-4o", messages=[{"role": "user", "content": "go"}], stream=True, stream_options={"include_usage": True}
+        model="gpt-4o",
+        messages=[{"role": "user", "content": "go"}],
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = [chunk async for chunk in stream]
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -132,7 +137,9 @@ async def test_fake_rejects_what_openai_rejects(fake: FakeOpenAI, client: openai
         await client.chat.completions.create(model="gpt-4o", messages=[{"role": "boss", "content": "x"}])  # type: ignore[misc,list-item]
     with pytest.raises(openai.BadRequestError, match="stream_options"):
         await client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": "x"}], stream_options={"include_usage": True}
+            model="gpt-4o",
+            messages=[{"role": "user", "content": "x"}],
+            stream_options={"include_usage": True},
         )
     with pytest.raises(openai.BadRequestError, match="non-empty"):
         await client.chat.completions.create(model="gpt-4o", messages=[])
@@ -149,7 +156,9 @@ async def test_fake_scripted_replies_then_default(client: openai.AsyncOpenAI) ->
         fake.script("first", lambda body: body["model"])
         answers = []
         for _ in range(3):
-            r = await c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            r = await c.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
             answers.append(r.choices[0].message.content)
         assert answers == ["first", "gpt-4o-mini", "echo hi"]
         await c.close()

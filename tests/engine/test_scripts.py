@@ -47,7 +47,10 @@ async def test_inputs_context_and_outputs(dirs: tuple[Path, Path], tmp_path: Pat
         context_files=[("brief/brief.json", brief)],
     )  # fmt: skip
     assert result.ok, result.log
-    assert result.outputs == {"report.json": work / "outputs/report.json", "sub/notes.txt": work / "outputs/sub/notes.txt"}
+    assert result.outputs == {
+        "report.json": work / "outputs/report.json",
+        "sub/notes.txt": work / "outputs/sub/notes.txt",
+    }
     assert json.loads(result.outputs["report.json"].read_text()) == {"slug": "hello", "topic": "tea"}
     assert result.stdout_tail == f"done {work}\n" and result.stderr_tail == ""
     assert json.loads((work / "inputs.json").read_text()) == {"slug": "hello"}
@@ -63,7 +66,9 @@ async def test_context_is_read_only(dirs: tuple[Path, Path], tmp_path: Path) -> 
         except PermissionError:
             print("denied")
     """
-    result = await run_script(code(script), source_dir=source, workdir=work, inputs={}, context_files=[("a.md", tmp_path / "a.md")])
+    result = await run_script(
+        code(script), source_dir=source, workdir=work, inputs={}, context_files=[("a.md", tmp_path / "a.md")]
+    )
     modes = [stat.S_IMODE((work / p).stat().st_mode) for p in ("context", "context/a.md")]
     assert modes == [0o555, 0o444]
     if os.geteuid() != 0:  # root ignores mode bits (see engine.scripts)
@@ -87,7 +92,12 @@ async def test_timeout_kills_the_whole_process_group(dirs: tuple[Path, Path]) ->
     """
     started = time.monotonic()
     result = await run_script(
-        code(script, timeout_seconds=1), source_dir=source, workdir=work, inputs={}, context_files=[], kill_grace=0.3
+        code(script, timeout_seconds=1),
+        source_dir=source,
+        workdir=work,
+        inputs={},
+        context_files=[],
+        kill_grace=0.3,
     )
     assert time.monotonic() - started < 5
     assert result.timed_out and not result.ok and result.killed_reason == "timed out after 1s"
@@ -111,7 +121,9 @@ def _alive(pid: int) -> bool:
 async def test_memory_limit_makes_a_big_allocation_fail(dirs: tuple[Path, Path]) -> None:
     source, work = dirs
     script = "data = bytearray(1024 * 1024 * 1024)\nprint('allocated')"
-    result = await run_script(code(script, memory_mb=200), source_dir=source, workdir=work, inputs={}, context_files=[])
+    result = await run_script(
+        code(script, memory_mb=200), source_dir=source, workdir=work, inputs={}, context_files=[]
+    )
     assert result.exit_code == 1 and "MemoryError" in result.stderr_tail
     assert result.killed_reason == "out of memory (limit 200 MB)"
 
@@ -126,28 +138,44 @@ async def test_environment_has_no_secrets(dirs: tuple[Path, Path], monkeypatch: 
         env={"MODE": "test"},
         allow_env=["REPORT_BUCKET", "OPENAI_API_KEY", "DATABASE_URL", "CUSTOM_SECRET_NAME", "UNSET_VAR"],
     )
-    result = await run_script(config, source_dir=source, workdir=work, inputs={}, context_files=[], secret_env=["CUSTOM_SECRET_NAME"])
+    result = await run_script(
+        config,
+        source_dir=source,
+        workdir=work,
+        inputs={},
+        context_files=[],
+        secret_env=["CUSTOM_SECRET_NAME"],
+    )
     env = json.loads(result.stdout_tail)
     assert "s3cret" not in result.stdout_tail
     assert env["REPORT_BUCKET"] == "bucket-1" and env["MODE"] == "test"
     assert env["HOME"] == str(work) and env["PIPEBOT_OUTPUTS"] == str(work / "outputs")
-    assert env["PIPEBOT_INPUTS"] == str(work / "inputs.json") and env["PIPEBOT_CONTEXT"] == str(work / "context")
+    assert env["PIPEBOT_INPUTS"] == str(work / "inputs.json") and env["PIPEBOT_CONTEXT"] == str(
+        work / "context"
+    )
     assert "not passing OPENAI_API_KEY" in result.log and "UNSET_VAR is not set" in result.log
 
 
 async def test_failure_reports_exit_code_and_stderr_tail(dirs: tuple[Path, Path]) -> None:
     source, work = dirs
     (source / "scripts").mkdir()
-    (source / "scripts" / "publish.py").write_text("import sys\nprint('to', sys.argv[1:])\nsys.exit('boom: no network')")
+    (source / "scripts" / "publish.py").write_text(
+        "import sys\nprint('to', sys.argv[1:])\nsys.exit('boom: no network')"
+    )
     lines: list[str] = []
 
     async def on_output(line: str) -> None:
         lines.append(line)
 
     config = ScriptConfig(path="scripts/publish.py", args=["--dry-run"])
-    result = await run_script(config, source_dir=source, workdir=work, inputs={}, context_files=[], on_output=on_output)
+    result = await run_script(
+        config, source_dir=source, workdir=work, inputs={}, context_files=[], on_output=on_output
+    )
     assert (result.exit_code, result.timed_out, result.killed_reason) == (1, False, None)
-    assert result.stderr_tail == "boom: no network\n" and sorted(lines) == ["boom: no network", "to ['--dry-run']"]
+    assert result.stderr_tail == "boom: no network\n" and sorted(lines) == [
+        "boom: no network",
+        "to ['--dry-run']",
+    ]
     assert "exit code 1" in result.log
 
 
@@ -156,13 +184,18 @@ async def test_output_is_bounded(dirs: tuple[Path, Path]) -> None:
     script = "import sys\nfor i in range(20000): print(f'line {i:05d} ' + 'x' * 20)\nsys.stderr.write('e' * 100000)"
     result = await run_script(code(script), source_dir=source, workdir=work, inputs={}, context_files=[])
     assert result.ok and len(result.stdout_tail) < TAIL_CHARS + 100 and len(result.log) < 70 * 1024
-    assert result.stdout_tail.endswith("line 19999 " + "x" * 20 + "\n") and "characters omitted" in result.stdout_tail
+    assert (
+        result.stdout_tail.endswith("line 19999 " + "x" * 20 + "\n")
+        and "characters omitted" in result.stdout_tail
+    )
     assert len(result.stderr_tail) < TAIL_CHARS + 100
 
 
 async def test_symlinked_outputs_are_ignored(dirs: tuple[Path, Path]) -> None:
     source, work = dirs
-    script = "import os\nos.symlink('/etc/passwd', 'outputs/passwd.txt')\nopen('outputs/ok.txt', 'w').write('ok')"
+    script = (
+        "import os\nos.symlink('/etc/passwd', 'outputs/passwd.txt')\nopen('outputs/ok.txt', 'w').write('ok')"
+    )
     result = await run_script(code(script), source_dir=source, workdir=work, inputs={}, context_files=[])
     assert list(result.outputs) == ["ok.txt"] and "ignored symlink outputs/passwd.txt" in result.log
 
@@ -178,4 +211,10 @@ async def test_scripts_that_cannot_start(dirs: tuple[Path, Path], tmp_path: Path
         with pytest.raises(ScriptProblem, match=problem):
             await run_script(config, source_dir=source, workdir=work, inputs={}, context_files=[])
     with pytest.raises(ScriptProblem, match="relative path"):
-        await run_script(ScriptConfig(code="1"), source_dir=source, workdir=work, inputs={}, context_files=[("../x", tmp_path)])
+        await run_script(
+            ScriptConfig(code="1"),
+            source_dir=source,
+            workdir=work,
+            inputs={},
+            context_files=[("../x", tmp_path)],
+        )

@@ -14,24 +14,52 @@ from engine.states import ExecStatus, RunStatus, move_execution, move_run
 from tests.conftest import HERE, person
 
 RUN_LEGAL = {
-    ("not_started", "in_progress"), ("in_progress", "paused"), ("paused", "in_progress"),
-    ("in_progress", "completed"), ("in_progress", "failed"), ("not_started", "cancelled"),
-    ("in_progress", "cancelled"), ("paused", "cancelled"), ("completed", "in_progress"),
+    ("not_started", "in_progress"),
+    ("in_progress", "paused"),
+    ("paused", "in_progress"),
+    ("in_progress", "completed"),
+    ("in_progress", "failed"),
+    ("not_started", "cancelled"),
+    ("in_progress", "cancelled"),
+    ("paused", "cancelled"),
+    ("completed", "in_progress"),
     ("failed", "in_progress"),
 }
-ACTIVE = ["pending", "waiting_approval_to_start", "running", "waiting_for_input",
-          "waiting_approval_to_complete", "revision_requested"]
+ACTIVE = [
+    "pending",
+    "waiting_approval_to_start",
+    "running",
+    "waiting_for_input",
+    "waiting_approval_to_complete",
+    "revision_requested",
+]
 EXEC_LEGAL = {
     ("pending", "waiting_approval_to_start"),
-    *{(f, t) for f in ("pending", "waiting_approval_to_start", "revision_requested")
-      for t in ("running", "waiting_for_input")},
-    ("waiting_for_input", "running"), ("running", "running"), ("failed", "running"),
-    *{(f, "waiting_approval_to_complete") for f in ("pending", "running", "waiting_for_input",
-                                                     "revision_requested")},
+    *{
+        (f, t)
+        for f in ("pending", "waiting_approval_to_start", "revision_requested")
+        for t in ("running", "waiting_for_input")
+    },
+    ("waiting_for_input", "running"),
+    ("running", "running"),
+    ("failed", "running"),
+    *{
+        (f, "waiting_approval_to_complete")
+        for f in ("pending", "running", "waiting_for_input", "revision_requested")
+    },
     ("waiting_approval_to_complete", "revision_requested"),
-    *{(f, "completed") for f in ("pending", "running", "waiting_for_input", "waiting_approval_to_complete",
-                                 "revision_requested")},
-    ("running", "failed"), ("waiting_approval_to_start", "failed"),
+    *{
+        (f, "completed")
+        for f in (
+            "pending",
+            "running",
+            "waiting_for_input",
+            "waiting_approval_to_complete",
+            "revision_requested",
+        )
+    },
+    ("running", "failed"),
+    ("waiting_approval_to_start", "failed"),
     *{(f, "cancelled") for f in ACTIVE},
     *{(f, "rolled_back") for f in ExecStatus if f != "rolled_back"},
 }
@@ -67,7 +95,9 @@ def test_run_transitions(engine: Engine, rows: tuple[int, int], frm: RunStatus, 
 
 
 @pytest.mark.parametrize(("frm", "to"), list(product(ExecStatus, ExecStatus)))
-def test_execution_transitions(engine: Engine, rows: tuple[int, int], frm: ExecStatus, to: ExecStatus) -> None:
+def test_execution_transitions(
+    engine: Engine, rows: tuple[int, int], frm: ExecStatus, to: ExecStatus
+) -> None:
     _, ex_id = rows
     with engine.store.write() as s:
         ex = s.get(ExecutionRow, ex_id)
@@ -78,7 +108,11 @@ def test_execution_transitions(engine: Engine, rows: tuple[int, int], frm: ExecS
             assert ex.status == to
             s.flush()
             event = s.scalars(select(EventRow).order_by(EventRow.id.desc())).first()
-            assert event is not None and (event.entity, event.from_state, event.to_state) == ("execution", frm, to)
+            assert event is not None and (event.entity, event.from_state, event.to_state) == (
+                "execution",
+                frm,
+                to,
+            )
         else:
             with pytest.raises(IllegalTransition) as err:
                 move_execution(s, engine.clock, ex, to)
@@ -91,4 +125,6 @@ def test_event_rows_commit_with_the_state(engine: Engine) -> None:
     with engine.store.read() as s:
         events = s.scalars(select(EventRow).where(EventRow.run_id == info.run_id).order_by(EventRow.id)).all()
     assert [(e.entity, e.from_state, e.to_state) for e in events] == [
-        ("run", "not_started", "in_progress"), ("execution", "pending", "waiting_for_input")]
+        ("run", "not_started", "in_progress"),
+        ("execution", "pending", "waiting_for_input"),
+    ]

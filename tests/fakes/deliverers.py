@@ -24,8 +24,11 @@ class RecordingDeliverer:
         if delivery.existing is not None:
             return delivery.existing
         self._next_id += 1
-        return MessageRef(delivery.conversation.channel, f"m{self._next_id}",
-                          delivery.parent.message_id if delivery.parent else None)
+        return MessageRef(
+            delivery.conversation.channel,
+            f"m{self._next_id}",
+            delivery.parent.message_id if delivery.parent else None,
+        )
 
     def keys(self) -> list[str]:
         return [d.note.key.split(":")[0] + (":edit" if d.existing else "") for d in self.deliveries]

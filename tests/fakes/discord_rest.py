@@ -60,6 +60,7 @@ TEXT_CHANNEL_TYPES = frozenset({0, 2, 5, 10, 11, 12, 13})
 THREAD_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
 # Callback types allowed per interaction type (2 command, 3 component, 4 autocomplete, 5 modal submit).
 ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
+    1: frozenset({1}),
     2: frozenset({4, 5, 9}),
     3: frozenset({4, 5, 6, 7, 9}),
     4: frozenset({8}),
@@ -545,6 +546,12 @@ class RestApi:
             if issues:
                 raise HttpError.form(issues)
 
+        target = None if record.message_id is None else self.state.find_message(record.message_id)
+        if kind == 7 and target is None:
+            raise HttpError(
+                404, 10008, "Unknown Message", details=("the component's message no longer exists",)
+            )
+
         record.response_type = kind
         resource: JSON | None = None
         if kind in (4, 5):
@@ -564,13 +571,10 @@ class RestApi:
             await self._dispatch_message("MESSAGE_CREATE", stored)
         elif kind in (6, 7):
             record.original_message_id = record.message_id
-            if kind == 7 and record.message_id is not None:
-                stored_or_none = self.state.find_message(record.message_id)
-                if stored_or_none is None:
-                    raise HttpError(404, 10008, "Unknown Message")
-                self.state.edit_message(stored_or_none, data, ctx.files)
-                resource = {"type": kind, "message": copy.deepcopy(stored_or_none.payload)}
-                await self._dispatch_message("MESSAGE_UPDATE", stored_or_none)
+            if kind == 7 and target is not None:
+                self.state.edit_message(target, data, ctx.files)
+                resource = {"type": kind, "message": copy.deepcopy(target.payload)}
+                await self._dispatch_message("MESSAGE_UPDATE", target)
         elif kind == 9:
             modal = {**data, "components": self.state.normalize_components(data.get("components"))}
             self.state.modals.append(ModalRecord(record, modal))
@@ -675,10 +679,11 @@ class RestApi:
         return channel
 
     def _message(self, ctx: Ctx) -> StoredMessage:
+        """A message of the channel; ephemeral messages are invisible to channel endpoints."""
         channel_id = int(self._channel(ctx)["id"])
         message_id = ctx.int_param("message")
         for stored in self.state.messages.get(channel_id, []):
-            if stored.id == message_id:
+            if stored.id == message_id and not stored.ephemeral:
                 return stored
         raise HttpError(404, 10008, "Unknown Message")
 
@@ -720,9 +725,13 @@ class RestApi:
         return Reply(copy.deepcopy(self._message(ctx).payload))
 
     async def edit_message(self, ctx: Ctx) -> Reply:
-        """``PATCH /channels/{id}/messages/{id}`` (only the bot's own messages)."""
+        """``PATCH /channels/{id}/messages/{id}`` (only the bot's own messages).
+
+        Non-ephemeral interaction responses are authored by the bot and stay editable here, which
+        is how bots edit them after the 15-minute interaction token has expired.
+        """
         stored = self._message(ctx)
-        if stored.payload["author"]["id"] != str(self.state.bot_user.id) or "webhook_id" in stored.payload:
+        if stored.payload["author"]["id"] != str(self.state.bot_user.id):
             raise HttpError(403, 50005, "Cannot edit a message authored by another user")
         body = ctx.body()
         self._check_message(body, ctx.files, creating=False)

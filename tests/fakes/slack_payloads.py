@@ -81,6 +81,7 @@ def _pick(options: list[dict[str, Any]], value: str, where: str) -> dict[str, An
 def build_action(
     blocks: list[dict[str, Any]], action_id: str, value: str | list[str] | None
 ) -> dict[str, Any]:
+    """The ``actions[0]`` Slack sends when a user uses element `action_id`, which must be in `blocks`."""
     found = [(b, el) for b, el in iter_elements(blocks) if el.get("action_id") == action_id]
     if not found:
         have = [el.get("action_id") for _, el in iter_elements(blocks)]
@@ -146,6 +147,7 @@ def build_state_values(
             entry["selected_options"] = [_pick(options, str(v), action_id) for v in (given or [])]
         elif kind == "file_input":
             entry["files"] = [_as_file(f, fake) for f in (given or [])]
+            _check_files(el, action_id, entry["files"])
         elif kind == "datepicker":
             entry["selected_date"] = given
         elif kind == "users_select":
@@ -178,6 +180,18 @@ def _check_typed_value(el: Mapping[str, Any], action_id: str, text: str) -> None
         low, high = el.get("min_value"), el.get("max_value")
         if (low is not None and number < float(low)) or (high is not None and number > float(high)):
             raise ValueError(f"{action_id!r}: {text} outside [{low}, {high}]")
+
+
+def _check_files(el: Mapping[str, Any], action_id: str, files: list[dict[str, Any]]) -> None:
+    """Slack's file picker enforces the input's `filetypes` and `max_files`."""
+    if len(files) > int(el.get("max_files", 10)):
+        raise ValueError(
+            f"{action_id!r}: {len(files)} files, the input takes at most {el.get('max_files', 10)}"
+        )
+    allowed = el.get("filetypes")
+    for file in files:
+        if allowed and str(file.get("filetype")) not in allowed:
+            raise ValueError(f"{action_id!r}: {file.get('name')!r} is not one of the types {allowed}")
 
 
 def _as_file(item: object, fake: SlackWorkspace | None) -> dict[str, Any]:

@@ -212,19 +212,14 @@ class SlackWorkspace:
         return msg
 
     def messages_in(self, channel: str, thread_ts: str | None = None) -> list[Message]:
-        """Live messages of a channel: top level when `thread_ts` is None, else that thread's replies."""
-        found = [
-            m
-            for (ch, _), m in self.messages.items()
-            if ch == channel
-            and not m.deleted
-            and (
-                (m.thread_ts is None or m.thread_ts == m.ts)
-                if thread_ts is None
-                else m.thread_ts == thread_ts
-            )
-            and m.ts != thread_ts
-        ]
+        """Live messages of a channel, oldest first: top level, or the replies of thread `thread_ts`."""
+
+        def wanted(m: Message) -> bool:
+            if thread_ts is None:
+                return m.thread_ts in (None, m.ts)
+            return m.thread_ts == thread_ts and m.ts != thread_ts
+
+        found = [m for (ch, _), m in self.messages.items() if ch == channel and not m.deleted and wanted(m)]
         return sorted(found, key=lambda m: m.ts)
 
     # -- triggers & views -------------------------------------------------------------------------

@@ -253,6 +253,58 @@ async def test_button_click_answered_with_edit_message(fake: FakeDiscord, bot: H
     fake.assert_no_errors()
 
 
+class EnvView(discord.ui.View):
+    def __init__(self) -> None:
+        super().__init__(timeout=30)
+
+    @discord.ui.select(
+        custom_id="env",
+        options=[
+            discord.SelectOption(label="Production", value="prod"),
+            discord.SelectOption(label="Staging", value="staging"),
+        ],
+    )
+    async def env(self, interaction: discord.Interaction, select: discord.ui.Select[EnvView]) -> None:
+        await interaction.response.defer()
+        await interaction.edit_original_response(content=f"env={select.values[0]}", view=None)
+
+
+async def test_select_deferred_update_then_edit_original(fake: FakeDiscord, bot: Harness) -> None:
+    async with running(bot):
+        await text_channel(bot).send("pick an environment", view=EnvView())
+        (message,) = fake.messages[CHANNEL]
+        with pytest.raises(ValueError):
+            await fake.select_menu(CHANNEL, message.id, "env", ["qa"], ALICE)
+        chosen = await fake.select_menu(CHANNEL, message.id, "env", ["staging"], ALICE)
+        assert (await fake.wait_response(chosen))["type"] == 6
+        await fake.wait_for(lambda: message.content == "env=staging")
+        assert message.components == []
+    fake.assert_no_errors()
+
+
+async def test_autocomplete_choices(fake: FakeDiscord, bot: Harness) -> None:
+    @bot.tree.command(name="pipeline", description="Run a pipeline", guild=GUILD_OBJ)
+    async def pipeline(interaction: discord.Interaction, name: str) -> None:
+        await interaction.response.send_message(name)
+
+    @pipeline.autocomplete("name")
+    async def complete_name(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        names = ("build", "build-docs", "deploy")
+        return [app_commands.Choice(name=n, value=n) for n in names if n.startswith(current)]
+
+    async with running(bot):
+        assert fake.guild_commands[GUILD]["pipeline"]["options"][0]["autocomplete"] is True
+        asked = await fake.autocomplete(GUILD, CHANNEL, ALICE, "pipeline", {"name": "bu"}, focused="name")
+        body = await fake.wait_response(asked)
+        assert body["type"] == 8
+        assert [c["value"] for c in body["data"]["choices"]] == ["build", "build-docs"]
+        with pytest.raises(KeyError):
+            await fake.send_slash_command(GUILD, CHANNEL, ALICE, "pipeline", {"stage": "x"})
+        with pytest.raises(LookupError):
+            await fake.send_slash_command(GUILD, CHANNEL, ALICE, "unknown")
+    fake.assert_no_errors()
+
+
 class DeployModal(discord.ui.Modal, title="Deploy pipeline"):
     def __init__(self, seen: dict[str, Any]) -> None:
         super().__init__(custom_id="deploy-modal")

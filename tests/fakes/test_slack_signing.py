@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -271,3 +272,94 @@ async def test_events_and_response_url_semantics(fake: FakeSlack, sim: SlackClie
     assert fake.responses[-1].error == "invalid_blocks"
     with pytest.raises(AssertionError, match="1 failed response_url post"):
         fake.assert_all_ok()
+
+
+@pytest.fixture
+async def scripted_app() -> AsyncIterator[tuple[str, list[dict[str, Any]], list[Any]]]:
+    """A bare HTTP app answering interactions with scripted JSON bodies (or a bare ack)."""
+    received: list[dict[str, Any]] = []
+    answers: list[Any] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        form = await request.post()
+        received.append(json.loads(str(form["payload"])))
+        return web.json_response(answers.pop(0)) if answers else web.Response()
+
+    app = web.Application()
+    app.router.add_post("/slack/events", handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    await web.SockSite(runner, sock).start()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/slack/events", received, answers
+    finally:
+        await runner.cleanup()
+
+
+async def test_modal_lifecycle_follows_slack(
+    fake: FakeSlack, sim: SlackClientSim, scripted_app: tuple[str, list[dict[str, Any]], list[Any]]
+) -> None:
+    url, received, answers = scripted_app
+    client = AsyncWebClient(token=fake.token, base_url=fake.api_url)
+    details = {
+        "type": "button",
+        "action_id": "details",
+        "text": {"type": "plain_text", "text": "Details"},
+    }
+    upload = {"type": "file_input", "action_id": "csv", "filetypes": ["csv"], "max_files": 1}
+    form = {
+        "type": "modal",
+        "callback_id": "f",
+        "notify_on_close": True,
+        "title": {"type": "plain_text", "text": "Form"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": "Upload"}, "accessory": details},
+            {
+                "type": "input",
+                "block_id": "up",
+                "label": {"type": "plain_text", "text": "CSV"},
+                "element": upload,
+            },
+        ],
+    }
+    view = (await client.views_open(trigger_id=fake.issue_trigger_id(), view=form))["view"]
+
+    await sim.block_action(url, "U0ALICE", "details", view_id=view["id"])
+    clicked = received[-1]
+    assert (
+        clicked["container"] == {"type": "view", "view_id": view["id"]}
+        and clicked["view"]["id"] == view["id"]
+    )
+    pushed = (await client.views_push(trigger_id=clicked["trigger_id"], view={**form, "callback_id": "g"}))[
+        "view"
+    ]
+    assert pushed["previous_view_id"] == view["id"]
+
+    with pytest.raises(ValueError, match="not one of the types"):
+        await sim.view_submission(url, "U0ALICE", view, {"csv": [("notes.txt", b"x")]})
+    with pytest.raises(ValueError, match="at most 1"):
+        await sim.view_submission(url, "U0ALICE", view, {"csv": [("a.csv", b"1"), ("b.csv", b"2")]})
+
+    answers.append(
+        {"response_action": "update", "view": {**form, "title": {"type": "plain_text", "text": "x" * 30}}}
+    )
+    await sim.view_submission(url, "U0ALICE", view, {"csv": [("a.csv", b"1")]})
+    assert any("response_action update" in e and "title" in e for e in fake.errors)
+
+    answers.append(
+        {"response_action": "update", "view": {**form, "title": {"type": "plain_text", "text": "Thanks"}}}
+    )
+    status, body = await sim.view_submission(url, "U0ALICE", view, {"csv": [("a.csv", b"1")]})
+    assert status == 200 and body["response_action"] == "update"
+    assert fake.opened_views[view["id"]]["title"]["text"] == "Thanks"
+    assert received[-1]["view"]["state"]["values"]["up"]["csv"]["files"][0]["filetype"] == "csv"
+
+    with pytest.raises(ValueError, match="notify_on_close"):
+        await sim.view_closed(url, "U0ALICE", {**pushed, "notify_on_close": False})
+    await sim.view_closed(url, "U0ALICE", fake.opened_views[view["id"]])
+    assert received[-1]["type"] == "view_closed" and view["id"] not in fake.opened_views
+    with pytest.raises(LookupError, match="is not open"):
+        await sim.view_submission(url, "U0ALICE", view, {"csv": [("a.csv", b"1")]})

@@ -19,7 +19,12 @@ def console(tmp_path: Path, script: str, user: str = "alice", *extra: str) -> st
     env.pop("DATABASE_URL", None)
     proc = subprocess.run(
         [sys.executable, "-m", "bot.cli", "console", "--user", user, str(EXAMPLES), *extra],
-        input=script, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60,
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -28,19 +33,44 @@ def console(tmp_path: Path, script: str, user: str = "alice", *extra: str) -> st
 def test_blog_post_end_to_end(tmp_path: Path) -> None:
     ref = tmp_path / "ref.txt"
     ref.write_text("reference material")
-    script = "\n".join([
-        "/pipeline list",
-        "/pipeline run blog-post",
-        "f1", "", "Launch day", "50", "900", "line one\\nline two", "yes", "loud", "formal", str(ref),
-        "r1", "Shorter please",
-        "f1", "Launch", "", "", "", "", "",
-        "a1", "a1",
-        "s2", "f2", "Intro\\nBody", "a2",
-        "a3",
-        "/pipeline status blog-post#v1",
-        "/pipeline artifacts blog-post#v1",
-        "/pipeline frobnicate",
-    ]) + "\n"
+    script = (
+        "\n".join(
+            [
+                "/pipeline list",
+                "/pipeline run blog-post",
+                "f1",
+                "",
+                "Launch day",
+                "50",
+                "900",
+                "line one\\nline two",
+                "yes",
+                "loud",
+                "formal",
+                str(ref),
+                "r1",
+                "Shorter please",
+                "f1",
+                "Launch",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "a1",
+                "a1",
+                "s2",
+                "f2",
+                "Intro\\nBody",
+                "a2",
+                "a3",
+                "/pipeline status blog-post#v1",
+                "/pipeline artifacts blog-post#v1",
+                "/pipeline frobnicate",
+            ]
+        )
+        + "\n"
+    )
     out = console(tmp_path, script)
     assert "• blog-post (v1) — Blog post" in out
     assert "Started blog-post#v1." in out

@@ -1,0 +1,59 @@
+"""`pipebot serve`: one process, one event loop, every adapter whose credentials are set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bot.settings import Settings
+from engine.api import Engine, EngineConfig
+
+log = logging.getLogger("pipebot.serve")
+Service = Callable[[Engine, Settings, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def services(settings: Settings) -> list[tuple[str, Service]]:
+    found: list[tuple[str, Service]] = []
+    if settings.slack_enabled:
+        from adapters.slack.service import run_slack
+
+        found.append(("slack", run_slack))
+    if settings.discord_enabled:
+        from adapters.discord.service import run_discord
+
+        found.append(("discord", run_discord))
+    return found
+
+
+async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> int:
+    chosen = services(settings)
+    if not chosen:
+        log.error("no chat credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), "
+                  "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console")
+        return 2
+    engine = Engine.open(settings.base_pipelines_path, settings.database_url,
+                         config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    log.info("starting %s", ", ".join(name for name, _ in chosen))
+    tasks = [asyncio.create_task(engine.outbox.run(stop), name="outbox")]
+    tasks += [asyncio.create_task(fn(engine, settings, stop), name=name) for name, fn in chosen]
+    try:
+        await stop.wait()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        engine.close()
+    return 0
+
+
+def serve(settings: Settings) -> int:
+    return asyncio.run(serve_async(settings))
