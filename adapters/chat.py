@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from engine.actors import Actor, Conversation
-from engine.api import Engine
+from engine.api import Engine, PendingItem
 from engine.errors import AlreadyDone, PipebotError, UsageError
 from engine.messages import progress_bar
 from engine.notifications import Button, RunInfo
@@ -191,11 +191,18 @@ def _artifacts(engine: Engine, run: str) -> Reply:
     )
 
 
+NOTHING_PENDING = "Nothing waits for you."
+
+
+def pending_line(item: PendingItem) -> str:
+    return f"• {item.run} · {item.checkpoint}: {_STAGES[item.stage]}"
+
+
 def _pending(engine: Engine, actor: Actor) -> Reply:
     items = engine.pending(actor)
     if not items:
-        return Reply("Nothing waits for you.")
-    text = "\n".join(f"• {i.run} · {i.checkpoint}: {_STAGES[i.stage]}" for i in items)
+        return Reply(NOTHING_PENDING)
+    text = "\n".join(pending_line(i) for i in items)
     return Reply(text, buttons=[b for i in items for b in i.buttons])
 
 

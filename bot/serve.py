@@ -31,11 +31,16 @@ def services(settings: Settings) -> list[tuple[str, Service]]:
 async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> int:
     chosen = services(settings)
     if not chosen:
-        log.error("no chat credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), "
-                  "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console")
+        log.error(
+            "no chat credentials: set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (or SLACK_APP_TOKEN), "
+            "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console"
+        )
         return 2
-    engine = Engine.open(settings.base_pipelines_path, settings.database_url,
-                         config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes))
+    engine = Engine.open(
+        settings.base_pipelines_path,
+        settings.database_url,
+        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
+    )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import flow, human, runs
+from engine import drafts, flow, human, runs
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import InputField, Pipeline, load_pipeline_file, parse_pipeline, pipeline_from_json
@@ -132,6 +132,7 @@ class Engine:
             with self.store.write() as session:
                 tx = Tx(session, self.clock, self.definitions)
                 result = fn(tx)
+                tx.finish()
         except (NotAllowed, Refused) as exc:
             if audit is not None:
                 self._audit_refusal(audit, str(exc))
@@ -333,7 +334,20 @@ class Engine:
 
         return self._read(q)
 
-    def form(self, execution_id: int) -> FormSpec:
+    def check_decision(self, execution_id: int, actor: Actor, action: str) -> None:
+        """Raise what approve_start / approve_complete / request_revision would refuse with now.
+
+        Changes and audits nothing (a refused command is audited when it is actually given).
+        """
+        self._read(lambda tx: human.check(tx, execution_id, actor, action))
+
+    def save_form_draft(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> None:
+        """Keep what ``actor`` entered in an open form without submitting it (see engine.drafts)."""
+        self._write(lambda tx: drafts.save(tx, self.ws, execution_id, actor, values))
+
+    def form(self, execution_id: int, actor: Actor | None = None) -> FormSpec:
+        """The open form; ``values`` prefill it, overlaid with ``actor``'s draft when given."""
+
         def q(tx: Tx) -> FormSpec:
             ex = tx.session.get(ExecutionRow, execution_id)
             if ex is None:
@@ -344,6 +358,8 @@ class Engine:
             if ex.status != E.WAITING_FOR_INPUT:
                 raise Refused(f"The form of {cp.title} is not open (it is {ex.status.replace('_', ' ')}).")
             values = {k: v for k, v in flow.form_values(ex).items() if not isinstance(v, dict)}
+            if actor is not None:
+                values.update(drafts.load(tx, self.ws, ex, actor))
             return FormSpec(
                 execution_id=ex.id,
                 run=run.name,

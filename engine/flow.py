@@ -35,6 +35,11 @@ def checkpoint_of(tx: Tx, run: RunRow, ex: ExecutionRow) -> Checkpoint:
     return tx.pipeline(run).checkpoint(ex.checkpoint_id)
 
 
+def may_have_artifacts(cp: Checkpoint) -> bool:
+    """Only forms and work produce files: a pure approval gate has none to look up."""
+    return bool(cp.inputs) or cp.mode != "human_only"
+
+
 def show_run(tx: Tx, run: RunRow) -> None:
     tx.notify(run, RunStatusCard(key="run", run=tx.run_info(run)))
 
@@ -110,7 +115,7 @@ def begin(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | Non
 def work_done(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | None = None) -> None:
     """The form is in or the work produced its outputs: ask for approval or complete."""
     cp = checkpoint_of(tx, run, ex)
-    rows = artifacts.of_execution(tx, ex.id)
+    rows = artifacts.of_execution(tx, ex.id) if may_have_artifacts(cp) else []
     if rows:
         tx.notify(
             run,
@@ -131,7 +136,9 @@ def work_done(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str |
 
 def complete(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | None = None) -> None:
     move_execution(tx.session, tx.clock, ex, E.COMPLETED, actor=actor)
-    artifacts.promote(tx, ws, run, ex)
+    run.done += 1
+    if may_have_artifacts(checkpoint_of(tx, run, ex)):
+        artifacts.promote(tx, ws, run, ex)
     advance(tx, ws, run)
 
 

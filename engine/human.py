@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from engine import artifacts, flow, messages
 from engine.actors import Actor
@@ -46,11 +46,15 @@ SAME_DECISION = {
 
 
 def load(tx: Tx, execution_id: int) -> tuple[ExecutionRow, RunRow, Checkpoint]:
-    ex = tx.session.get(ExecutionRow, execution_id, with_for_update=True)
-    if ex is None:
+    row = tx.session.execute(
+        select(ExecutionRow, RunRow)
+        .join(RunRow, RunRow.id == ExecutionRow.run_id)
+        .where(ExecutionRow.id == execution_id)
+        .with_for_update()
+    ).first()
+    if row is None:
         raise NotFound(f"There is no checkpoint execution {execution_id}.")
-    run = tx.session.get(RunRow, ex.run_id)
-    assert run is not None
+    ex, run = row
     return ex, run, flow.checkpoint_of(tx, run, ex)
 
 
@@ -78,61 +82,61 @@ def _expect(tx: Tx, ex: ExecutionRow, run: RunRow, cp: Checkpoint, kind: str, st
         raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
 
 
-def _record(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor, data: Any = None) -> None:
-    tx.session.add(
-        InteractionRow(
-            run_id=run.id,
-            execution_id=ex.id,
-            kind=kind,
-            outcome="accepted",
-            actor_platform=actor.platform,
-            actor_id=actor.user_id,
-            actor_name=actor.name,
-            revision=ex.revision,
-            data_json=json.dumps(data) if data is not None else None,
-            created_at=tx.now(),
-        )
+def _record(
+    tx: Tx,
+    run: RunRow,
+    ex: ExecutionRow,
+    kind: str,
+    actor: Actor,
+    data: Any = None,
+    outcome: str = "accepted",
+) -> None:
+    tx.session.connection().execute(
+        _INTERACTIONS,
+        {
+            "run_id": run.id,
+            "execution_id": ex.id,
+            "kind": kind,
+            "outcome": outcome,
+            "actor_platform": actor.platform,
+            "actor_id": actor.user_id,
+            "actor_name": actor.name,
+            "revision": ex.revision,
+            "data_json": json.dumps(data) if data is not None else None,
+            "created_at": tx.now(),
+        },
     )
 
 
-def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> tuple[int, list[str]] | None:
-    """Count this approval; the names of the approvers once enough distinct people approved."""
-    rows = list(
-        tx.session.scalars(
-            select(InteractionRow).where(
-                InteractionRow.execution_id == ex.id,
-                InteractionRow.kind == kind,
-                InteractionRow.revision == ex.revision,
-                InteractionRow.outcome == "approval",
-            )
-        )
-    )
-    keys = {f"{r.actor_platform}:{r.actor_id}" for r in rows}
+_INTERACTIONS = insert(InteractionRow.__table__)
+
+
+def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> tuple[int, list[str]]:
+    """Count this approval; return (count, approver names once enough distinct people approved)."""
     required = tx.pipeline(run).required_approvals
+    if required == 1:
+        return 1, [actor.name]  # one approval decides: nothing to count
+    rows = tx.session.execute(
+        select(InteractionRow.actor_platform, InteractionRow.actor_id, InteractionRow.actor_name).where(
+            InteractionRow.execution_id == ex.id,
+            InteractionRow.kind == kind,
+            InteractionRow.revision == ex.revision,
+            InteractionRow.outcome == "approval",
+        )
+    ).all()
+    keys = {f"{platform}:{user}" for platform, user, _ in rows}
     if actor.key in keys:
         raise AlreadyDone(f"You already approved this ({len(keys)} of {required} approvals).", by=actor.name)
-    tx.session.add(
-        InteractionRow(
-            run_id=run.id,
-            execution_id=ex.id,
-            kind=kind,
-            outcome="approval",
-            actor_platform=actor.platform,
-            actor_id=actor.user_id,
-            actor_name=actor.name,
-            revision=ex.revision,
-            created_at=tx.now(),
-        )
-    )
-    names = [r.actor_name for r in rows] + [actor.name]
-    return (len(names), names) if len(names) >= required else (len(names), [])
+    _record(tx, run, ex, kind, actor, outcome="approval")
+    names = [name for _, _, name in rows] + [actor.name]
+    return len(names), (names if len(names) >= required else [])
 
 
 def approve_start(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
     ex, run, cp = load(tx, execution_id)
     _expect(tx, ex, run, cp, "approve_start", E.WAITING_APPROVAL_TO_START)
     check_approval(tx.pipeline(run), run, actor)
-    count, names = _approve(tx, run, ex, "approve_start", actor) or (0, [])
+    count, names = _approve(tx, run, ex, "approve_start", actor)
     if not names:
         tx.notify(run, flow.approval_card(tx, run, ex, cp, "start", approvals=count))
         return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
@@ -150,7 +154,7 @@ def approve_complete(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> 
     ex, run, cp = load(tx, execution_id)
     _expect(tx, ex, run, cp, "approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
     check_approval(tx.pipeline(run), run, actor)
-    count, names = _approve(tx, run, ex, "approve_complete", actor) or (0, [])
+    count, names = _approve(tx, run, ex, "approve_complete", actor)
     if not names:
         tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete", approvals=count))
         return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
@@ -221,3 +225,22 @@ def submit_form(
         move_execution(tx.session, tx.clock, ex, E.RUNNING, actor=actor.key)
     flow.show_run(tx, run)
     return Outcome(f"Form for {cp.title} submitted.")
+
+
+WAITS_FOR = {
+    "approve_start": E.WAITING_APPROVAL_TO_START,
+    "approve_complete": E.WAITING_APPROVAL_TO_COMPLETE,
+    "request_revision": E.WAITING_APPROVAL_TO_COMPLETE,
+}
+
+
+def check(tx: Tx, execution_id: int, actor: Actor, kind: str) -> None:
+    """Raise what ``kind`` would refuse with now (AlreadyDone, Refused, NotAllowed); change nothing.
+
+    Lets a chat adapter refuse before it asks for more (a revision's feedback in a dialog).
+    """
+    ex, run, cp = load(tx, execution_id)
+    _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
+    check_approval(tx.pipeline(run), run, actor)
+    if kind == "request_revision" and ex.revision >= cp.human.max_revisions:
+        raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))

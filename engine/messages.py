@@ -28,3 +28,30 @@ def already(verb: str, who: str, when: datetime) -> str:
 def progress_bar(done: int, total: int, width: int = 10) -> str:
     filled = round(width * done / total) if total else 0
     return "▰" * filled + "▱" * (width - filled) + f" {done}/{total}"
+
+
+# Chat surfaces shared by the adapters (buttons, modals, file inputs, artifacts).
+FEEDBACK_PROMPT = "What should change?"
+FEEDBACK_TO_ADDRESS = "Feedback to address: {feedback}"
+ACTION_UNAVAILABLE = "{action} is not available in this version of pipebot."
+UNKNOWN_BUTTON = "This button does not belong to pipebot, or it is too old to use."
+FILE_UNAVAILABLE = "could not be fetched; attach it again"
+ARTIFACT_TOO_BIG = (
+    "{file} is {size}, too big to attach here: fetch it with `pipebot artifacts get {artifact_id}`."
+)
+ARTIFACT_MISSING = "{file} is no longer on disk (archived or removed)."
+
+
+def file_too_big(size: int, limit: int) -> str:
+    return f"file is {size} bytes; the limit is {limit}"
+
+
+def size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024 or unit == "GB":
+            break
+    return f"{value:.1f} {unit}"

@@ -55,6 +55,7 @@ class RunRow(Base):
     started_by_name: Mapped[str] = mapped_column(String(120))
     extends_run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id"))
     position: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)  # completed checkpoints, kept with each transition
     tokens_in: Mapped[int] = mapped_column(default=0)
     tokens_out: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]

@@ -165,6 +165,7 @@ def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor)
             )
         )
     )
+    undone = sum(1 for ex in execs if ex.status == E.COMPLETED)
     rb = RollbackRow(
         run_id=run.id, to_checkpoint_id=checkpoint_id, actor=actor.key, archive_path="", created_at=now
     )
@@ -192,6 +193,7 @@ def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor)
     if run.status in (R.COMPLETED, R.FAILED):
         move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key, reason=f"rollback {rb.id}")
     run.position = position
+    run.done -= undone
     flow.notice(tx, run, f"{run.name} rolled back to {checkpoint_id} by {actor.name}.", "warning")
     if run.status == R.IN_PROGRESS:
         flow.enter(tx, ws, run, position)

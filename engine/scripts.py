@@ -46,6 +46,7 @@ LOG_CHARS = 64 * 1024
 MAX_LINE_CHARS = 2000
 MAX_FILE_BYTES = 1 << 30
 KILL_GRACE_SECONDS = 2.0
+DRAIN_SECONDS = 1.0  # reading what is left in the pipes once the script has ended
 OnOutput = Callable[[str], Awaitable[None]]
 
 
@@ -111,22 +112,27 @@ async def run_script(
     ]
     timed_out = False
     try:
-        try:
-            await asyncio.wait_for(proc.wait(), config.timeout_seconds)
-        except TimeoutError:
+        if not await _exited(proc, config.timeout_seconds):
             timed_out = True
             log.add(f"\n[pipebot] timed out after {config.timeout_seconds:g}s: stopping the process group\n")
             _killpg(proc.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), kill_grace)
-            except TimeoutError:
+            if not await _exited(proc, kill_grace):
                 log.add("[pipebot] still running: SIGKILL\n")
     finally:  # also on cancellation: nothing of the script outlives its attempt
         _killpg(proc.pid, signal.SIGKILL)
-        code = await proc.wait()
-        _, pending = await asyncio.wait(pumps, timeout=2)  # a process that left the group may hold a pipe
+        await _exited(proc, 5)
+        _, pending = await asyncio.wait(pumps, timeout=DRAIN_SECONDS)
         for task in pending:
             task.cancel()
+        if pending:
+            # asyncio has no public way to let go of the pipes; closing the transport does it
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
+            log.add(
+                "[pipebot] a process that left the process group holds the output open: stopped reading\n"
+            )
+    code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
     duration = time.monotonic() - start
     reason = _killed_reason(config, code, timed_out, err.text())
     log.add(f"\n[pipebot] exit code {code} after {duration:.1f}s" + (f" ({reason})" if reason else "") + "\n")
@@ -195,6 +201,25 @@ async def _pump(
             pending = pending[-MAX_LINE_CHARS:]
         if not chunk:
             return
+
+
+async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
+    """Whether the process itself ended within ``timeout``.
+
+    Not ``wait_for(proc.wait())``: asyncio's wait also waits for the pipes to close, and a
+    process that left the group (setsid) may keep them open forever.
+    """
+    waiter = asyncio.ensure_future(proc.wait())
+    deadline = time.monotonic() + timeout
+    try:
+        while proc.returncode is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await asyncio.wait([waiter], timeout=min(0.05, left))
+        return True
+    finally:
+        waiter.cancel()
 
 
 def _apply(limits: list[tuple[int, tuple[int, int]]]) -> None:

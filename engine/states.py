@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -81,13 +83,21 @@ EXEC_POLICY: tuple[Rule, ...] = (
     _rule("retry", {E.RUNNING, E.FAILED}, {E.RUNNING}),
     _rule(
         "ask_to_complete",
-        {E.PENDING, E.RUNNING, E.WAITING_FOR_INPUT, E.REVISION_REQUESTED},
+        # A checkpoint with nothing to fill in or run goes straight from its start to review.
+        {E.PENDING, E.WAITING_APPROVAL_TO_START, E.RUNNING, E.WAITING_FOR_INPUT, E.REVISION_REQUESTED},
         {E.WAITING_APPROVAL_TO_COMPLETE},
     ),
     _rule("revise", {E.WAITING_APPROVAL_TO_COMPLETE}, {E.REVISION_REQUESTED}),
     _rule(
         "complete",
-        {E.PENDING, E.RUNNING, E.WAITING_FOR_INPUT, E.WAITING_APPROVAL_TO_COMPLETE, E.REVISION_REQUESTED},
+        {
+            E.PENDING,
+            E.WAITING_APPROVAL_TO_START,
+            E.RUNNING,
+            E.WAITING_FOR_INPUT,
+            E.WAITING_APPROVAL_TO_COMPLETE,
+            E.REVISION_REQUESTED,
+        },
         {E.COMPLETED},
     ),
     _rule("fail", {E.RUNNING, E.WAITING_APPROVAL_TO_START}, {E.FAILED}),
@@ -103,6 +113,36 @@ def _check(policy: tuple[Rule, ...], entity: str, entity_id: int, frm: str, to: 
     raise IllegalTransition(entity, entity_id, frm, to)
 
 
+def _event(
+    session: Session,
+    run_id: int,
+    entity: str,
+    entity_id: int,
+    frm: str,
+    to: str,
+    actor: str | None,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    # A plain table insert: events are history, never loaded back into the session.
+    session.connection().execute(
+        _EVENTS,
+        {
+            "run_id": run_id,
+            "entity": entity,
+            "entity_id": entity_id,
+            "from_state": frm,
+            "to_state": to,
+            "actor": actor,
+            "reason": reason,
+            "created_at": now,
+        },
+    )
+
+
+_EVENTS = insert(EventRow.__table__)
+
+
 def move_run(
     session: Session,
     clock: Clock,
@@ -114,18 +154,7 @@ def move_run(
 ) -> None:
     _check(RUN_POLICY, "run", run.id, run.status, to)
     now = clock()
-    session.add(
-        EventRow(
-            run_id=run.id,
-            entity="run",
-            entity_id=run.id,
-            from_state=run.status,
-            to_state=to,
-            actor=actor,
-            reason=reason,
-            created_at=now,
-        )
-    )
+    _event(session, run.id, "run", run.id, run.status, to, actor, reason, now)
     run.status = to
     run.updated_at = now
     if to in RUN_FINAL:
@@ -143,18 +172,7 @@ def move_execution(
 ) -> None:
     _check(EXEC_POLICY, "execution", ex.id, ex.status, to)
     now = clock()
-    session.add(
-        EventRow(
-            run_id=ex.run_id,
-            entity="execution",
-            entity_id=ex.id,
-            from_state=ex.status,
-            to_state=to,
-            actor=actor,
-            reason=reason,
-            created_at=now,
-        )
-    )
+    _event(session, ex.run_id, "execution", ex.id, ex.status, to, actor, reason, now)
     ex.status = to
     ex.updated_at = now
     if to in EXEC_FINAL:

@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.definitions import Pipeline, pipeline_from_json
-from engine.models import ExecutionRow, OutboxRow, PipelineRow, RunRow
+from engine.models import OutboxRow, PipelineRow, RunRow
 from engine.notifications import NOTIFICATION, Notification, RunInfo
-from engine.states import ExecStatus
 
 
 class Definitions:
@@ -35,12 +34,16 @@ class Definitions:
         return pipeline_from_json(row.definition_json)
 
 
+_OUTBOX = insert(OutboxRow.__table__)
+
+
 @dataclass
 class Tx:
     session: Session
     clock: Clock
     definitions: Definitions
     notified: list[int] = field(default_factory=list)
+    notes: list[tuple[RunRow, Notification]] = field(default_factory=list)
     after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     def now(self) -> datetime:
@@ -50,27 +53,36 @@ class Tx:
         return self.definitions.get(self.session, run.pipeline_id)
 
     def notify(self, run: RunRow, note: Notification) -> None:
-        self.session.add(
-            OutboxRow(
-                run_id=run.id,
-                platform=run.platform,
-                message_key=note.key,
-                payload_json=NOTIFICATION.dump_json(note).decode(),
-                created_at=self.now(),
-            )
-        )
-        self.notified.append(run.id)
+        """Queue a notification; ``finish`` writes the queue to the outbox before commit."""
+        self.notes.append((run, note))
+
+    def finish(self) -> None:
+        """Write queued notifications, each showing the run as the transaction leaves it."""
+        if not self.notes:
+            return
+        infos = {run.id: self._run_info(run) for run, _ in self.notes}
+        now = self.now()
+        rows = [
+            {
+                "run_id": run.id,
+                "platform": run.platform,
+                "message_key": note.key,
+                "payload_json": NOTIFICATION.dump_json(
+                    note.model_copy(update={"run": infos[run.id]})
+                ).decode(),
+                "created_at": now,
+            }
+            for run, note in self.notes
+        ]
+        self.session.connection().execute(_OUTBOX, rows)
+        self.notified = [run.id for run, _ in self.notes]
+        self.notes.clear()
 
     def run_info(self, run: RunRow) -> RunInfo:
+        return self._run_info(run)
+
+    def _run_info(self, run: RunRow) -> RunInfo:
         pipeline = self.pipeline(run)
-        done = (
-            self.session.scalar(
-                select(func.count()).where(
-                    ExecutionRow.run_id == run.id, ExecutionRow.status == ExecStatus.COMPLETED
-                )
-            )
-            or 0
-        )
         current = (
             pipeline.checkpoints[run.position].title if run.position < len(pipeline.checkpoints) else None
         )
@@ -79,7 +91,7 @@ class Tx:
             name=run.name,
             pipeline_title=pipeline.title,
             status=run.status,
-            done=done,
+            done=run.done,
             total=len(pipeline.checkpoints),
             current=current,
             started_by=run.started_by_name,

@@ -17,8 +17,6 @@ import yaml
 
 from engine.definitions import OutputSpec, ValidationConfig
 
-TEXT_FORMATS = {"md", "txt", "json", "csv", "html", "yaml", "py"}
-
 
 def validate_outputs(specs: list[OutputSpec], files: dict[str, Path], rules: ValidationConfig) -> list[str]:
     problems: list[str] = []
@@ -38,9 +36,7 @@ def _check_file(spec: OutputSpec, data: bytes, rules: ValidationConfig) -> list[
         return ["is empty"]
     problems = _sizes(len(data), spec.min_bytes, spec.max_bytes)
     problems += [p for p in _sizes(len(data), rules.min_bytes, rules.max_bytes) if p not in problems]
-    if spec.format not in TEXT_FORMATS:
-        return problems
-    try:
+    try:  # every output format is text
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return [*problems, "is not UTF-8 text"]

@@ -206,7 +206,7 @@ async def test_meta_proposes_a_team_that_then_works(fake: FakeOpenAI, llm: LLM) 
 async def test_meta_without_team_proposes_first(fake: FakeOpenAI, llm: LLM) -> None:
     fake.default = by_agent({"meta": json.dumps(TEAM)})
     result = await run_agents(AgentConfig(mode="meta", discussion="council"), DRAFT, CTX, llm)
-    assert [t.agent for t in result.transcript][0] == "meta" and result.transcript[0].round == 0
+    assert (result.transcript[0].agent, result.transcript[0].round) == ("meta", 0)
     assert result.usage.calls == 4  # meta + 2 members + synthesizer
 
 

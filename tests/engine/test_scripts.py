@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import textwrap
 import time
@@ -106,6 +107,25 @@ async def test_timeout_kills_the_whole_process_group(dirs: tuple[Path, Path]) ->
     assert not _alive(pid)
 
 
+async def test_a_process_that_left_the_group_does_not_hang_the_run(dirs: tuple[Path, Path]) -> None:
+    source, work = dirs
+    script = """
+        import subprocess, sys
+        child = "import os, time; os.setsid(); "
+        child += "open('escaped.pid', 'w').write(str(os.getpid())); time.sleep(30)"
+        subprocess.Popen([sys.executable, "-c", child])
+        import time; time.sleep(0.3)
+    """
+    started = time.monotonic()
+    result = await run_script(
+        code(script, timeout_seconds=10), source_dir=source, workdir=work, inputs={}, context_files=[]
+    )
+    pid = int((work / "escaped.pid").read_text())
+    os.kill(pid, signal.SIGKILL)  # out of reach of the group kill: only a separate user or cgroup contains it
+    assert result.ok and time.monotonic() - started < 4
+    assert "left the process group" in result.log
+
+
 def _alive(pid: int) -> bool:
     deadline = time.monotonic() + 2
     while time.monotonic() < deadline:
@@ -181,7 +201,8 @@ async def test_failure_reports_exit_code_and_stderr_tail(dirs: tuple[Path, Path]
 
 async def test_output_is_bounded(dirs: tuple[Path, Path]) -> None:
     source, work = dirs
-    script = "import sys\nfor i in range(20000): print(f'line {i:05d} ' + 'x' * 20)\nsys.stderr.write('e' * 100000)"
+    script = "import sys\nfor i in range(20000): print(f'line {i:05d} ' + 'x' * 20)\n"
+    script += "sys.stderr.write('e' * 100000)"
     result = await run_script(code(script), source_dir=source, workdir=work, inputs={}, context_files=[])
     assert result.ok and len(result.stdout_tail) < TAIL_CHARS + 100 and len(result.log) < 70 * 1024
     assert (

@@ -45,13 +45,20 @@ EXEC_LEGAL = {
     ("failed", "running"),
     *{
         (f, "waiting_approval_to_complete")
-        for f in ("pending", "running", "waiting_for_input", "revision_requested")
+        for f in (
+            "pending",
+            "waiting_approval_to_start",
+            "running",
+            "waiting_for_input",
+            "revision_requested",
+        )
     },
     ("waiting_approval_to_complete", "revision_requested"),
     *{
         (f, "completed")
         for f in (
             "pending",
+            "waiting_approval_to_start",
             "running",
             "waiting_for_input",
             "waiting_approval_to_complete",

@@ -808,8 +808,10 @@ class RestApi:
                 guild_id, int(channel["id"]), self.state.next_id(), name, 11, archive
             )
             await self._register_thread(thread)
-            stored = self.state.create_message(int(thread["id"]), message, ctx.files)
-            stored.payload["id"] = thread["id"]
+            # A forum post's starter message has the thread's id.
+            stored = self.state.create_message(
+                int(thread["id"]), message, ctx.files, message_id=int(thread["id"])
+            )
             return Reply({**copy.deepcopy(thread), "message": copy.deepcopy(stored.payload)}, 201)
         if channel["type"] not in (0, 5):
             raise HttpError(400, 50024, "Cannot execute action on this channel type")

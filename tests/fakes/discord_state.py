@@ -633,10 +633,11 @@ class FakeState:
         webhook_id: int | None = None,
         interaction: InteractionRecord | None = None,
         extra_flags: int = 0,
+        message_id: int | None = None,
     ) -> StoredMessage:
         """Store a new message built from a create-message payload."""
         author = author or self.bot_user
-        message_id = self.next_id()
+        message_id = message_id or self.next_id()
         guild = self.guild_of_channel(channel_id)
         flags = (int(payload.get("flags") or 0) & CLIENT_MESSAGE_FLAGS) | extra_flags
         reference = payload.get("message_reference")

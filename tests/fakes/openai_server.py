@@ -4,8 +4,10 @@
         fake.script("first reply", lambda body: "second")
         client = AsyncOpenAI(api_key=fake.api_key, base_url=fake.base_url)
 
-Token counts are deterministic: one token per whitespace-separated word, plus 4 per message
-and 3 per request for the prompt (roughly how OpenAI counts the chat framing).
+``fake.requests`` records every request that passed authentication and the request checks
+(those fail with 401/400/404 as OpenAI would), with ``status`` saying how it was answered
+(200, or an injected 429/500). Token counts are deterministic: one per whitespace-separated
+word, plus 4 per message and 3 per request for the prompt (roughly OpenAI's chat framing).
 """
 
 from __future__ import annotations

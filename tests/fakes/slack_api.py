@@ -7,26 +7,37 @@ pipebot uses, as strictly as Slack does, so that slack_sdk's real `AsyncWebClien
     async with FakeSlack() as fake:
         client = AsyncWebClient(token=fake.token, base_url=fake.api_url)
         await client.chat_postMessage(channel="C0PIPE", text="hi")
-        msg = await fake.wait_for(lambda: fake.messages_in("C0PIPE"))
+        [msg] = await fake.wait_for(lambda: fake.messages_in("C0PIPE"))
         fake.assert_all_ok()
 
+Methods: auth.test, chat.postMessage/update/delete/postEphemeral, views.open/push/update/publish,
+files.getUploadURLExternal (+ the upload URL) / completeUploadExternal / info,
+usergroups.list / usergroups.users.list, users.info, conversations.info, apps.connections.open
+(app-level token; Socket Mode through `fake.socket`, see `tests.fakes.slack_socket`); anything
+else → `unknown_method`.
 What is checked, like Slack:
 
 * auth: ``Authorization: Bearer <token>`` (or a `token` form/query field) → `not_authed` /
-  `invalid_auth`; unknown methods → `unknown_method`.
+  `invalid_auth`.
 * arguments: query string, form-encoded and multipart bodies are read for every method; JSON
-  bodies only for the methods Slack reads JSON for (chat.*, views.*, files.completeUploadExternal,
-  auth.test); missing required fields → `invalid_arguments` with
-  ``response_metadata.messages``.
+  bodies only for the methods Slack reads JSON for (`JSON_METHODS`); a missing required field →
+  `invalid_arguments` with ``response_metadata.messages``; unknown users/channels/usergroups →
+  `user_not_found`/`channel_not_found`/`no_such_subteam` (register them with `add_user`,
+  `add_channel`, `set_usergroup`; conversation ids and user ids (DMs) are accepted for posting).
 * Block Kit (`tests.fakes.slack_blocks`): message blocks → `invalid_blocks`, views →
   `invalid_arguments`, message text over 40,000 chars → `msg_too_long`, no text/blocks → `no_text`.
+* messages: chat.update/delete of an unknown ts (or another user's message) → `message_not_found`
+  (`cant_update_message`); a reply to a reply lands in the parent's thread.
 * trigger ids: single use (`exchanged_trigger_id`), expire after `trigger_ttl` seconds
-  (`expired_trigger_id`), unknown → `invalid_trigger_id`.
+  (`expired_trigger_id`, clock injectable), unknown → `invalid_trigger_id`; views.push needs a
+  trigger issued inside a modal, stacks at most 3 views; views.update honours `hash`.
 * files: the upload URL checks the byte count announced to getUploadURLExternal; completing an
-  unknown or not-yet-uploaded file → `file_not_found`; downloads need the bot token (without it
-  Slack serves an HTML login page, and so does the fake).
+  unknown or not-yet-uploaded file → `file_not_found`; downloads (``url_private[_download]``)
+  need the bot token (without it Slack serves an HTML login page, and so does the fake).
+* response URLs (`issue_response_url`, used by `SlackClientSim`): JSON bodies, 5 uses,
+  ``replace_original``/``delete_original``/``response_type: in_channel`` applied to the messages.
 
-Every rejected request is also explained in `fake.errors`, and `fake.calls` records every call.
+Every rejected request is explained in `fake.errors` and every call recorded in `fake.calls`.
 Injected failures: `rate_limit()` (HTTP 429 + Retry-After) and `fail_next()`.
 """
 
@@ -42,7 +53,7 @@ from typing import Any, Self, TypeVar
 
 from aiohttp import web
 
-from tests.fakes.slack_methods import JSON_METHODS, SlackWebApi
+from tests.fakes.slack_methods import APP_TOKEN_METHODS, JSON_METHODS, SlackWebApi
 from tests.fakes.slack_records import (
     ApiError,
     Call,
@@ -51,16 +62,23 @@ from tests.fakes.slack_records import (
     ResponseUrlPost,
     UploadedFile,
 )
+from tests.fakes.slack_socket import SocketModeHub
 
 _T = TypeVar("_T")
+# fake.errors entries that are not the answer to a Web API call (those are judged through `calls`)
+_NON_CALL_ERRORS = ("download:", "upload:", "ack:", "view_submission:")
 _LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
 
 class FakeSlack(SlackWebApi):
     """Loopback fake of slack.com/api plus the upload, download and response_url endpoints."""
 
-    def __init__(self, token: str = "xoxb-test-token", **options: Any) -> None:
+    def __init__(
+        self, token: str = "xoxb-test-token", *, app_token: str = "xapp-1-test-token", **options: Any
+    ) -> None:
         super().__init__(token, **options)
+        self.app_token = app_token  # app-level token: only apps.connections.open takes it
+        self.socket = SocketModeHub(self.app_id)
         self.calls: list[Call] = []
         self.errors: list[str] = []  # why each rejected request was rejected
         self.responses: list[ResponseUrlPost] = []
@@ -80,6 +98,7 @@ class FakeSlack(SlackWebApi):
         app.router.add_get("/files-pri/{key}/download/{name}", self._handle_download)
         app.router.add_get("/files-pri/{key}/{name}", self._handle_download)
         app.router.add_post("/{kind:commands|actions}/{team}/{rid}/{secret}", self._handle_response_url)
+        app.router.add_get("/socket-mode/{ticket}", self.socket.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -87,8 +106,10 @@ class FakeSlack(SlackWebApi):
         self._port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
         self._base_url = f"http://127.0.0.1:{self._port}/"
+        self.socket.base_url = f"ws://127.0.0.1:{self._port}/"
 
     async def stop(self) -> None:
+        await self.socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -119,6 +140,9 @@ class FakeSlack(SlackWebApi):
     def fail_next(self, method: str, error: str, times: int = 1, status: int = 200) -> None:
         """Answer the next `times` calls of `method` with ``{"ok": false, "error": error}``."""
         self._failures.setdefault(method, []).extend([(error, status)] * times)
+
+    def socket_url(self) -> str:
+        return self.socket.issue_url()
 
     # -- queries for tests ------------------------------------------------------------------------
     def calls_to(self, method: str) -> list[Call]:
@@ -166,14 +190,16 @@ class FakeSlack(SlackWebApi):
         return "\n".join(lines)
 
     def assert_all_ok(self, allow_errors: Collection[str] = ()) -> None:
-        """Fail if any call (other than injected failures) or response_url post was rejected."""
+        """Fail if a call (injected failures aside) or response_url post was rejected, a file
+        upload/download went wrong, or (with `SlackClientSim`) an ack was late or a view answer bad.
+        """
         bad = [c for c in self.calls if not c.ok and not c.injected and c.error not in allow_errors]
         bad_posts = [r for r in self.responses if r.error and r.error not in allow_errors]
-        bad_files = [e for e in self.errors if e.startswith(("download:", "upload:"))]
-        if bad or bad_posts or bad_files:
+        other = [e for e in self.errors if e.startswith(_NON_CALL_ERRORS)] + self.socket.errors
+        if bad or bad_posts or other:
             raise AssertionError(
                 f"{len(bad)} failed Slack call(s), {len(bad_posts)} failed response_url post(s), "
-                f"{len(bad_files)} file error(s)\n{self.describe()}"
+                f"{len(other)} other error(s)\n{self.describe()}"
             )
 
     def _notify(self) -> None:
@@ -226,7 +252,10 @@ class FakeSlack(SlackWebApi):
                 raise ApiError(error, status=status)
             if not token:
                 raise ApiError("not_authed", "no Authorization: Bearer header nor token argument")
-            if token != self.token:
+            expected = self.app_token if method in APP_TOKEN_METHODS else self.token
+            if token != expected:
+                if token in (self.token, self.app_token):
+                    raise ApiError("not_allowed_token_type", f"{method} does not take this kind of token")
                 raise ApiError("invalid_auth", "the token is not the bot token")
             call.response = {"ok": True, **await handler(call.args)}
         except ApiError as exc:

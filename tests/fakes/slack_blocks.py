@@ -134,7 +134,8 @@ class _Checker:
                 self.walk_text_objects(child, f"{pointer}/{i}")
 
     # -- slack_sdk models ---------------------------------------------------------------------
-    def sdk_block(self, block: Mapping[str, Any], pointer: str) -> None:
+    def sdk_block(self, block: Mapping[str, Any], pointer: str, *, report_invalid: bool) -> None:
+        """slack_sdk's validators (reported when the precise checks found nothing) + unknown fields."""
         try:
             parsed = Block.parse(copy.deepcopy(dict(block)))
             if parsed is None:
@@ -142,10 +143,12 @@ class _Checker:
                 return
             rendered = parsed.to_dict()
         except SlackObjectFormationError as exc:
-            self.add(str(exc), pointer)
+            if report_invalid:
+                self.add(str(exc), pointer)
             return
         except (TypeError, ValueError, AttributeError, KeyError) as exc:
-            self.add(f"invalid {block.get('type')} block: {exc}", pointer)
+            if report_invalid:
+                self.add(f"invalid {block.get('type')} block: {exc}", pointer)
             return
         self.diff(block, rendered, pointer)
 
@@ -198,7 +201,7 @@ class _Checker:
         block_id = block.get("block_id")
         if block_id is not None and (not isinstance(block_id, str) or not 0 < len(block_id) <= BLOCK_ID_MAX):
             self.add(f"block_id must be a string of 1 to {BLOCK_ID_MAX} characters", f"{pointer}/block_id")
-        self.sdk_block(block, pointer)
+        before = len(self.errors)
         self.walk_text_objects(block, pointer)
         if kind == "section":
             self.section(block, pointer)
@@ -212,6 +215,7 @@ class _Checker:
                 self.add("no more than 10 items allowed", f"{pointer}/elements")
         elif kind == "input":
             self.input_block(block, pointer)
+        self.sdk_block(block, pointer, report_invalid=len(self.errors) == before)
 
     def section(self, block: Mapping[str, Any], pointer: str) -> None:
         if "text" in block:
@@ -408,14 +412,15 @@ def validate_view(view: object, pointer: str = "/view") -> list[str]:
             checker.add(f"null is not allowed for {key!r}", f"{pointer}/{key}")
         if key not in VIEW_REQUEST_FIELDS:
             checker.add(
-                f"unsupported field {key!r} (only {sorted(VIEW_REQUEST_FIELDS)} may be sent)", pointer
+                f"unsupported field {key!r} (views take {sorted(VIEW_REQUEST_FIELDS)})", f"{pointer}/{key}"
             )
+    sdk_problem = None
     try:
         View(**copy.deepcopy(dict(view))).validate_json()
     except SlackObjectFormationError as exc:
-        checker.add(str(exc), pointer)
+        sdk_problem = str(exc)
     except (TypeError, ValueError, AttributeError) as exc:
-        checker.add(f"invalid view: {exc}", pointer)
+        sdk_problem = f"invalid view: {exc}"
     blocks = view.get("blocks")
     if blocks is None:
         checker.add("missing required field: blocks", f"{pointer}/blocks")
@@ -442,4 +447,6 @@ def validate_view(view: object, pointer: str = "/view") -> list[str]:
     external_id = view.get("external_id")
     if external_id is not None and (not isinstance(external_id, str) or len(external_id) > 255):
         checker.add("must be a string of at most 255 characters", f"{pointer}/external_id")
+    if sdk_problem and not checker.errors:  # a rule the precise checks above do not know
+        checker.add(sdk_problem, pointer)
     return checker.errors

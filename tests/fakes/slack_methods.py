@@ -33,6 +33,8 @@ JSON_METHODS = frozenset(
         "files.completeUploadExternal",
     }
 )
+# Methods that take the app-level token (xapp-...) instead of the bot token.
+APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 
 def _required(args: dict[str, Any], name: str) -> str:
@@ -85,6 +87,8 @@ class SlackWebApi(SlackWorkspace):
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
             "usergroups.users.list": self._usergroups_users_list,
+            "usergroups.list": self._usergroups_list,
+            "apps.connections.open": self._apps_connections_open,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
         }
@@ -263,6 +267,30 @@ class SlackWebApi(SlackWorkspace):
         if group not in self.usergroups:
             raise ApiError("no_such_subteam", f"unknown usergroup {group!r} (use fake.set_usergroup)")
         return {"users": list(self.usergroups[group])}
+
+    async def _usergroups_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        include_users = str(args.get("include_users", "")).lower() in ("1", "true")
+        groups = []
+        for group_id, users in self.usergroups.items():
+            handle = self.usergroup_handles.get(group_id, group_id.lower())
+            group: dict[str, Any] = {
+                "id": group_id,
+                "team_id": self.team_id,
+                "is_usergroup": True,
+                "name": handle.replace("-", " ").title(),
+                "handle": handle,
+                "user_count": len(users),
+            }
+            if include_users:
+                group["users"] = list(users)
+            groups.append(group)
+        return {"usergroups": groups}
+
+    async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": self.socket_url()}
+
+    def socket_url(self) -> str:
+        raise ApiError("not_allowed", "Socket Mode is not served by this workspace model")
 
     async def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = _required(args, "user")

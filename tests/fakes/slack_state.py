@@ -58,6 +58,7 @@ class SlackWorkspace:
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.usergroup_handles: dict[str, str] = {}  # usergroup id -> handle ("release-managers")
         self.messages: dict[tuple[str, str], Message] = {}
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, FileRecord] = {}
@@ -127,8 +128,10 @@ class SlackWorkspace:
         self.channels[channel_id] = channel
         return channel
 
-    def set_usergroup(self, usergroup_id: str, user_ids: list[str]) -> None:
+    def set_usergroup(self, usergroup_id: str, user_ids: list[str], handle: str | None = None) -> None:
         self.usergroups[usergroup_id] = list(user_ids)
+        if handle is not None:
+            self.usergroup_handles[usergroup_id] = handle
 
     def resolve_channel(self, channel: str) -> str:
         """A conversation id as Slack would resolve it (user id → DM, #name → id)."""

@@ -363,3 +363,5 @@ async def test_modal_lifecycle_follows_slack(
     assert received[-1]["type"] == "view_closed" and view["id"] not in fake.opened_views
     with pytest.raises(LookupError, match="is not open"):
         await sim.view_submission(url, "U0ALICE", view, {"csv": [("a.csv", b"1")]})
+    with pytest.raises(AssertionError, match="1 other error"):  # the bad response_action update
+        fake.assert_all_ok()

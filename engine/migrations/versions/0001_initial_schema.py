@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:52:13.844585
+Create Date: 2026-11-25 22:04:36.940888
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("started_by_name", sa.String(length=120), nullable=False),
         sa.Column("extends_run_id", sa.Integer(), nullable=True),
         sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("tokens_in", sa.Integer(), nullable=False),
         sa.Column("tokens_out", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),

@@ -1,0 +1,209 @@
+"""Checkpoint forms as Discord modals, and modal submissions back to raw form values.
+
+A modal holds at most five top-level components, so a form is split into pages of five inputs.
+The modal's custom_id carries everything needed to handle its submission (``pbm:form:<execution>:
+<page>``, ``pbm:revise:<execution>``): submissions are routed by that id, never by the in-memory
+``Modal`` object, so a modal opened before a restart is still handled after it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import discord
+
+from adapters.discord.render import clip
+from engine.api import FormSpec
+from engine.definitions import InputField
+from engine.forms import FileUpload
+
+PAGE_SIZE = 5
+MAX_TITLE = 45
+MAX_LABEL = 45
+MAX_DESCRIPTION = 100
+MAX_PLACEHOLDER = 100
+MAX_TEXT = 4000
+MAX_OPTIONS = 25
+MAX_OPTION = 100
+MODAL_TIMEOUT = 15 * 60.0  # only bounds discord.py's in-memory copy; submissions are routed by custom_id
+FEEDBACK = "feedback"
+MODAL_ID = re.compile(r"^pbm:(?P<kind>form|revise):(?P<id>\d+)(?::(?P<page>\d+))?$")
+YES_NO = (("yes", "Yes"), ("no", "No"))
+
+Submitted = str | list[str] | list[dict[str, Any]] | None
+Download = Callable[[Mapping[str, Any]], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class ModalRef:
+    kind: Literal["form", "revise"]
+    execution_id: int
+    page: int = 0
+
+
+def form_modal_id(execution_id: int, page: int) -> str:
+    return f"pbm:form:{execution_id}:{page}"
+
+
+def revision_modal_id(execution_id: int) -> str:
+    return f"pbm:revise:{execution_id}"
+
+
+def parse_modal_id(custom_id: str) -> ModalRef | None:
+    m = MODAL_ID.match(custom_id)
+    if m is None or (m["kind"] == "form") != (m["page"] is not None):
+        return None
+    return ModalRef(m["kind"], int(m["id"]), int(m["page"] or 0))  # type: ignore[arg-type]
+
+
+def pages(inputs: list[InputField]) -> list[list[InputField]]:
+    return [inputs[i : i + PAGE_SIZE] for i in range(0, len(inputs), PAGE_SIZE)] or [[]]
+
+
+def page_of(inputs: list[InputField], input_id: str) -> int:
+    for number, page in enumerate(pages(inputs)):
+        if any(f.id == input_id for f in page):
+            return number
+    return 0
+
+
+class PipebotModal(discord.ui.Modal):
+    """A modal whose submission is handled by the client's ``on_interaction`` (by custom_id)."""
+
+    def __init__(self, title: str, custom_id: str) -> None:
+        super().__init__(title=clip(title, MAX_TITLE), custom_id=custom_id, timeout=MODAL_TIMEOUT)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, FileUpload | dict):
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _number_hint(f: InputField) -> str | None:
+    if f.min is not None and f.max is not None:
+        return f"{f.min:g}–{f.max:g}"
+    if f.min is not None:
+        return f"≥ {f.min:g}"
+    return f"≤ {f.max:g}" if f.max is not None else None
+
+
+def _item(f: InputField, value: Any) -> tuple[discord.ui.Item[PipebotModal], str | None]:
+    """The component for one input and the Label description to show above it."""
+    current = value if value is not None else f.default
+    described = clip(f.description, MAX_DESCRIPTION) if f.description else None
+    if f.type == "file":
+        kept = value if isinstance(value, FileUpload) else None
+        item: discord.ui.Item[PipebotModal] = discord.ui.FileUpload(
+            custom_id=f.id, required=f.required and kept is None, max_values=1
+        )
+        if kept is not None:
+            described = clip(f"Leave empty to keep {kept.filename} ({len(kept.data)} bytes)", MAX_DESCRIPTION)
+        return item, described
+    if f.type in ("select", "boolean") and len(f.choices or YES_NO) <= MAX_OPTIONS:
+        chosen = _text(current)
+        pairs = YES_NO if f.type == "boolean" else [(c, c) for c in f.choices or []]
+        required = f.required and chosen is None
+        options = [
+            discord.SelectOption(label=clip(label, MAX_OPTION), value=v, default=v == chosen)
+            for v, label in pairs
+        ]
+        select = discord.ui.Select[PipebotModal](
+            custom_id=f.id, options=options, required=required, min_values=1 if required else 0, max_values=1
+        )
+        return select, described
+    paragraph = f.type == "multiline_text"
+    limit = min(f.max_length or MAX_TEXT, MAX_TEXT)
+    prefill = _text(current)
+    placeholder = f.placeholder or (_number_hint(f) if f.type == "number" else None)
+    if f.type == "select":  # more choices than a select holds: type one
+        placeholder = placeholder or ", ".join(f.choices or [])
+    text = discord.ui.TextInput[PipebotModal](
+        style=discord.TextStyle.paragraph if paragraph else discord.TextStyle.short,
+        custom_id=f.id,
+        default=prefill[:limit] if prefill else None,
+        placeholder=clip(placeholder, MAX_PLACEHOLDER) if placeholder else None,
+        required=f.required and f.default is None,
+        max_length=limit,
+    )
+    return text, described
+
+
+def form_modal(spec: FormSpec, page: int) -> PipebotModal:
+    """Page ``page`` of a form, prefilled with ``spec.values`` (the stored values and any draft)."""
+    all_pages = pages(spec.inputs)
+    fields = all_pages[page]
+    title = spec.checkpoint + (f" ({page + 1}/{len(all_pages)})" if len(all_pages) > 1 else "")
+    modal = PipebotModal(title, form_modal_id(spec.execution_id, page))
+    intro = spec.feedback and f"**Feedback to address:** {spec.feedback}" or spec.instructions
+    if page == 0 and intro and len(fields) < PAGE_SIZE:
+        modal.add_item(discord.ui.TextDisplay[PipebotModal](clip(intro, MAX_TEXT)))
+    for f in fields:
+        item, described = _item(f, spec.values.get(f.id))
+        modal.add_item(discord.ui.Label(text=clip(f.label, MAX_LABEL), component=item, description=described))
+    return modal
+
+
+def revision_modal(execution_id: int, checkpoint: str) -> PipebotModal:
+    modal = PipebotModal(f"Revise {checkpoint}", revision_modal_id(execution_id))
+    box = discord.ui.TextInput[PipebotModal](
+        style=discord.TextStyle.paragraph, custom_id=FEEDBACK, required=True, max_length=MAX_TEXT
+    )
+    modal.add_item(discord.ui.Label(text="What should change?", component=box))
+    return modal
+
+
+def submitted_values(data: Mapping[str, Any]) -> dict[str, Submitted]:
+    """``{custom_id: value}`` of a MODAL_SUBMIT: text, chosen values, or resolved attachments."""
+    attachments: Mapping[str, Any] = (data.get("resolved") or {}).get("attachments") or {}
+    out: dict[str, Submitted] = {}
+
+    def walk(components: list[Mapping[str, Any]]) -> None:
+        for comp in components:
+            if comp.get("type") == 1:
+                walk(comp.get("components") or [])
+            elif comp.get("type") == 18 and comp.get("component"):
+                walk([comp["component"]])
+            elif "custom_id" in comp:
+                if comp.get("type") == 19:
+                    out[comp["custom_id"]] = [attachments[i] for i in comp.get("values") or [] if i in attachments]
+                elif "values" in comp:
+                    out[comp["custom_id"]] = [str(v) for v in comp["values"]]
+                else:
+                    out[comp["custom_id"]] = comp.get("value")
+
+    walk(list(data.get("components") or []))
+    return out
+
+
+async def page_values(
+    fields: list[InputField], submitted: Mapping[str, Submitted], download: Download
+) -> dict[str, Any]:
+    """Raw values for the engine: text as typed, the chosen option, a FileUpload; None when empty."""
+    values: dict[str, Any] = {}
+    for f in fields:
+        raw = submitted.get(f.id)
+        if isinstance(raw, list):
+            if f.type == "file":
+                files = [a for a in raw if isinstance(a, Mapping)]
+                values[f.id] = (
+                    FileUpload(
+                        str(files[0].get("filename") or "file"),
+                        await download(files[0]),
+                        str(files[0].get("content_type") or "application/octet-stream"),
+                    )
+                    if files
+                    else None
+                )
+            else:
+                values[f.id] = str(raw[0]) if raw else None
+        else:
+            values[f.id] = raw
+    return values

@@ -1,0 +1,97 @@
+"""Button clicks and modal submissions: decode the button, call the engine, answer the clicker.
+
+Every button's action_id and value is `adapters.actions.encode(button)` ("pb:approve_start:42"):
+the click carries all it needs, so buttons on messages posted before a restart keep working.
+Clicks are acked at once and handled right after; modals are opened first of all, because a
+click's trigger_id expires 3 s after the click.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+
+from adapters.actions import ActionRef, decode
+from adapters.slack import forms, home
+from adapters.slack.context import SlackContext, log
+from adapters.slack.render import Rendered, escape
+from engine import messages
+from engine.errors import PipebotError
+from engine.human import Outcome
+
+BUTTON_ACTION = re.compile(r"^pb:")
+
+
+def register(app: AsyncApp, ctx: SlackContext) -> None:
+    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        ctx.spawn(click(ctx, body), "click")
+
+    async def on_form(ack: AsyncAck, body: dict[str, Any]) -> None:
+        answer = await forms.submit(ctx, body)
+        await (ack(**answer) if answer else ack())
+
+    async def on_feedback(ack: AsyncAck, body: dict[str, Any]) -> None:
+        answer = await forms.submit_feedback(ctx, body)
+        await (ack(**answer) if answer else ack())
+
+    app.action(BUTTON_ACTION)(on_click)
+    app.view(forms.FORM_CALLBACK)(on_form)
+    app.view(forms.FEEDBACK_CALLBACK)(on_feedback)
+
+
+async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
+    action = (body.get("actions") or [{}])[0]
+    ref = decode(str(action.get("value") or action.get("action_id") or ""))
+    if ref is None:
+        await ctx.tell(body, _text(messages.UNKNOWN_BUTTON))
+        return
+    try:
+        if ref.action in ("open_form", "request_revision"):
+            await _open_modal(ctx, body, ref)
+        else:
+            outcome = await _decide(ctx, body, ref)
+            if outcome is not None:
+                await ctx.tell(body, _text(outcome.message))
+    except PipebotError as exc:
+        # Not an approver, already decided ("Already approved by Ana at 14:02."), run over...
+        await ctx.tell(body, _text(str(exc)))
+    if (body.get("container") or {}).get("type") == "view" and body.get("view", {}).get("type") == "home":
+        await home.publish(ctx, body["user"]["id"])
+
+
+async def _open_modal(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> None:
+    if ref.action == "open_form":
+        spec = await ctx.call(ctx.engine.form, ref.execution_id)  # Refused when the form is closed
+        view = forms.modal(spec)
+    else:
+        view = forms.feedback_modal(ref.execution_id)
+    try:
+        await ctx.client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as exc:
+        log.warning("views.open for %s failed: %s", ref.encode(), exc.response.get("error"))
+        raise
+
+
+async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Outcome | None:
+    user = body["user"]
+    actor = await ctx.directory.actor(user["id"], user.get("username"))
+    engine = ctx.engine
+    if ref.action == "approve_start":
+        return await ctx.call(engine.approve_start, ref.execution_id, actor)
+    if ref.action == "approve_complete":
+        return await ctx.call(engine.approve_complete, ref.execution_id, actor)
+    retry = getattr(engine, "retry", None)  # being added to the engine; older engines lack it
+    if retry is None:
+        await ctx.tell(body, _text(messages.ACTION_UNAVAILABLE.format(action="Retry")))
+        return None
+    result: Outcome = await ctx.call(retry, ref.execution_id, actor)
+    return result
+
+
+def _text(text: str) -> Rendered:
+    return Rendered(text, [{"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}}])

@@ -1,0 +1,175 @@
+"""Build pipebot's slack_bolt AsyncApp: Web API client, listeners, and the HTTP entry point.
+
+Bolt runs each listener before answering (``process_before_response``); every listener acks at
+once and hands the work to `SlackContext.spawn`, so Slack gets its answer in milliseconds and the
+work is not started from a fire-and-forget future that could be garbage collected. Modal
+submissions are the exception: their answer (validation errors) is the result of the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import actions, commands, home
+from adapters.slack.context import SlackContext
+from adapters.slack.deliver import DEFAULT_MAX_ARTIFACT_BYTES, SlackDeliverer
+from adapters.slack.directory import Directory
+from engine.api import Engine
+
+log = logging.getLogger("pipebot.slack")
+MAX_INLINE_WAIT = 5.0  # longer Retry-After waits are left to the outbox (RetryLater)
+
+
+class RateLimitRetryHandler(AsyncRetryHandler):
+    """Wait out a 429's Retry-After and try again, when the wait is short.
+
+    slack_sdk's AsyncRateLimitErrorRetryHandler waits whatever Slack says (a minute, say) while
+    the caller holds a click or a delivery; past `max_wait` the 429 surfaces instead, and the
+    deliverer turns it into RetryLater so the outbox waits without holding anything.
+    """
+
+    def __init__(self, max_retry_count: int = 3, max_wait: float = MAX_INLINE_WAIT) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        return (
+            response is not None and response.status_code == 429 and _retry_after(response) <= self.max_wait
+        )
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        assert response is not None
+        state.next_attempt_requested = True
+        await asyncio.sleep(_retry_after(response) + random.uniform(0, 0.1))
+        state.increment_current_attempt()
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for key, values in response.headers.items():
+        if key.lower() == "retry-after" and values:
+            try:
+                return float(values[0])
+            except ValueError:
+                break
+    return 1.0
+
+
+def build_client(token: str, api_url: str, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token,
+        base_url=api_url,
+        session=session,  # one pooled session: no new TCP connection per call
+        timeout=30,
+        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=2), RateLimitRetryHandler()],
+    )
+
+
+def skip_retried_events(size: int = 2048) -> Callable[..., Awaitable[BoltResponse | None]]:
+    """A middleware that acks events already seen without acting on them again.
+
+    Slack re-sends an event it thinks was missed (X-Slack-Retry-Num over HTTP, a repeated
+    event_id in Socket Mode); acting on it twice would publish or post twice.
+    """
+    seen: OrderedDict[str, None] = OrderedDict()
+
+    async def middleware(
+        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        body: dict[str, Any] = req.body if isinstance(req.body, dict) else {}
+        if body.get("type") == "event_callback":
+            event_id = str(body.get("event_id") or "")
+            if req.headers.get("x-slack-retry-num") or event_id in seen:
+                return BoltResponse(status=200, body="")
+            seen[event_id] = None
+            while len(seen) > size:
+                seen.popitem(last=False)
+        await next()
+        return None
+
+    return middleware
+
+
+@dataclass
+class SlackApp:
+    app: AsyncApp
+    ctx: SlackContext
+    deliverer: SlackDeliverer
+    owns_session: bool
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /slack/events: slash commands, interactivity and events all arrive here."""
+        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(bolt_response)
+
+    async def close(self) -> None:
+        await self.ctx.idle()
+        if self.owns_session:
+            await self.ctx.http.close()
+
+
+async def create_slack_app(
+    engine: Engine,
+    *,
+    token: str,
+    signing_secret: str | None,
+    api_url: str = "https://slack.com/api/",
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+    session: aiohttp.ClientSession | None = None,
+) -> SlackApp:
+    """The app and its deliverer (call inside the event loop that will serve it)."""
+    http = session or aiohttp.ClientSession()
+    client = build_client(token, api_url, http)
+    ctx = SlackContext(engine, client, Directory(client, engine), http, token)
+    app = AsyncApp(
+        client=client,
+        signing_secret=signing_secret or "",
+        # Socket Mode needs no signing secret: its envelopes arrive on an authenticated socket.
+        request_verification_enabled=bool(signing_secret),
+        process_before_response=True,
+        logger=logging.getLogger("pipebot.slack.bolt"),
+    )
+    app.use(skip_retried_events())
+    register(app, ctx)
+    return SlackApp(app, ctx, SlackDeliverer(client, engine, max_artifact_bytes), session is None)
+
+
+def register(app: AsyncApp, ctx: SlackContext) -> None:
+    commands.register(app, ctx)
+    actions.register(app, ctx)
+    home.register(app, ctx)
+
+
+__all__ = ["RateLimitRetryHandler", "SlackApp", "build_client", "create_slack_app", "register"]

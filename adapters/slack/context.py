@@ -1,0 +1,79 @@
+"""What every Slack listener needs: the engine, the Web API client, the directory, and a place
+for the work that runs after the ack (kept referenced so it is neither lost nor collected).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from adapters.slack.directory import Directory
+from adapters.slack.render import Rendered
+from engine.api import Engine
+
+log = logging.getLogger("pipebot.slack")
+T = TypeVar("T")
+
+
+@dataclass
+class SlackContext:
+    engine: Engine
+    client: AsyncWebClient
+    directory: Directory
+    http: aiohttp.ClientSession  # file downloads and response_url posts
+    bot_token: str
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Engine commands are synchronous (SQLite): run them off the event loop."""
+        return await asyncio.to_thread(fn, *args)
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` after the ack; errors are logged, never lost silently."""
+        task = asyncio.create_task(self._guard(work, name), name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _guard(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("slack: %s failed", name)
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait for the work started by past requests (shutdown, tests)."""
+        while self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
+
+    async def tell(self, body: dict[str, Any], message: Rendered, *, ephemeral: bool = True) -> None:
+        """Answer whoever sent `body` (a slash command or a click), by default only to them.
+
+        Through the request's response_url when there is one: it works in any conversation,
+        even those the bot is not in. Clicks in the App Home have none: answer in the app's DM.
+        """
+        url = body.get("response_url")
+        user = body.get("user_id") or (body.get("user") or {}).get("id")
+        if url:
+            webhook = AsyncWebhookClient(url, session=self.http)
+            resp = await webhook.send(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral" if ephemeral else "in_channel",
+                replace_original=False,
+            )
+            if resp.status_code == 200:
+                return
+            log.warning("response_url answered %s: %s", resp.status_code, resp.body)
+        if user:
+            try:
+                await self.client.chat_postMessage(channel=user, text=message.text, blocks=message.blocks)
+            except SlackApiError as exc:
+                log.warning("could not tell %s: %r", user, exc)

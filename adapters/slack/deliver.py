@@ -1,0 +1,114 @@
+"""The outbox deliverer: engine notifications to Slack messages.
+
+The run's status message ("run" key) goes in the channel the run was started from; everything
+else goes in its thread. A notification whose key was delivered before edits that message
+(chat.update) — that is how an approval request loses its buttons once decided. Artifacts are
+shared into the thread with files_upload_v2 (getUploadURLExternal → upload →
+completeUploadExternal); files over the size limit are announced with the CLI command to get them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import render
+from engine.api import Engine
+from engine.errors import NotFound
+from engine.notifications import ArtifactsCard
+from engine.outbox import Delivery, MessageRef, RetryLater
+
+log = logging.getLogger("pipebot.slack")
+DEFAULT_MAX_ARTIFACT_BYTES = 10 * 1024 * 1024
+
+
+class SlackDeliverer:
+    def __init__(
+        self, client: AsyncWebClient, engine: Engine, max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+    ) -> None:
+        self.client, self.engine, self.max_artifact_bytes = client, engine, max_artifact_bytes
+
+    async def deliver(self, delivery: Delivery) -> MessageRef | None:
+        try:
+            if isinstance(delivery.note, ArtifactsCard) and delivery.existing is None:
+                return await self._artifacts(delivery, delivery.note)
+            return await self._message(delivery)
+        except SlackApiError as exc:
+            if exc.response.status_code == 429:
+                # Still limited after the client's own short waits: let the outbox wait.
+                raise RetryLater(_retry_after(exc), "Slack rate limit") from exc
+            raise
+
+    @staticmethod
+    def _where(delivery: Delivery) -> tuple[str, str | None]:
+        """(channel, thread_ts) of a new message for this delivery."""
+        if delivery.note.key != "run" and delivery.parent is not None:
+            parent = delivery.parent
+            return parent.channel, parent.thread_id or parent.message_id
+        return delivery.conversation.channel, delivery.conversation.thread
+
+    async def _message(self, delivery: Delivery) -> MessageRef:
+        out = render.card(delivery.note)
+        if delivery.existing is not None:
+            ref = delivery.existing
+            await self.client.chat_update(
+                channel=ref.channel, ts=ref.message_id, text=out.text, blocks=out.blocks
+            )
+            return ref
+        channel, thread = self._where(delivery)
+        resp = await self.client.chat_postMessage(
+            channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks, unfurl_links=False
+        )
+        return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+
+    async def _artifacts(self, delivery: Delivery, note: ArtifactsCard) -> MessageRef | None:
+        channel, thread = self._where(delivery)
+        uploads: list[dict[str, Any]] = []
+        too_big: dict[int, int] = {}
+        missing: set[int] = set()
+        for a in note.artifacts:
+            path = await asyncio.to_thread(self._path, a.artifact_id)
+            size = path.stat().st_size if path is not None else None
+            if size is None:
+                missing.add(a.artifact_id)
+            elif size > self.max_artifact_bytes:
+                too_big[a.artifact_id] = size
+            else:
+                name = render.artifact_file(a)
+                uploads.append({"file": str(path), "filename": name, "title": name})
+        out = render.artifacts(note, too_big, missing)
+        if not uploads:
+            resp = await self.client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks
+            )
+            return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+        # One completeUploadExternal shares every file with the summary as its comment: a retry
+        # after a failure re-sends the whole card, never half of it.
+        await self.client.files_upload_v2(
+            file_uploads=uploads, channel=channel, thread_ts=thread, initial_comment=out.text
+        )
+        return None  # the share message's ts is not returned; artifact cards are never edited
+
+    def _path(self, artifact_id: int) -> Path | None:
+        try:
+            path = self.engine.artifact_path(artifact_id)
+        except NotFound:
+            return None
+        return path if path.is_file() else None
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = exc.response.headers or {}
+    for key, value in headers.items():
+        if key.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(1.0, float(raw))
+            except ValueError:
+                break
+    return 1.0

@@ -1,0 +1,87 @@
+"""`run_slack`: the Slack side of `pipebot serve`, over HTTP or Socket Mode.
+
+HTTP: an aiohttp server on PIPEBOT_HTTP_PORT with POST /slack/events (slash commands,
+interactivity and events) and GET /healthz. Socket Mode (SLACK_APP_TOKEN set): no public URL;
+bolt's AsyncSocketModeHandler asks apps.connections.open (on SLACK_API_URL, like every Web API
+call) for a websocket URL and receives the same payloads there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from adapters.slack.app import SlackApp, create_slack_app
+from adapters.slack.directory import PLATFORM
+from bot.settings import Settings
+from engine.api import Engine
+
+log = logging.getLogger("pipebot.slack")
+EVENTS_PATH = "/slack/events"
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+class HttpServer:
+    """The request URL Slack posts to; `start` returns the base URL it listens on."""
+
+    def __init__(self, slack: SlackApp) -> None:
+        self.slack = slack
+        self.runner: web.AppRunner | None = None
+
+    async def start(self, host: str = "0.0.0.0", port: int = 3000) -> str:
+        app = web.Application()
+        app.router.add_post(EVENTS_PATH, self.slack.handle)
+        app.router.add_get("/healthz", healthz)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, host, port)
+        await site.start()
+        bound = self.runner.addresses[0][1] if self.runner.addresses else port
+        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{bound}"
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+
+
+async def create_from_settings(engine: Engine, settings: Settings) -> SlackApp:
+    if not settings.slack_bot_token:
+        raise ValueError("SLACK_BOT_TOKEN is not set")
+    return await create_slack_app(
+        engine,
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret,
+        api_url=settings.slack_api_url,
+        max_artifact_bytes=settings.pipebot_max_upload_bytes,
+    )
+
+
+async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+    slack = await create_from_settings(engine, settings)
+    engine.outbox.register(PLATFORM, slack.deliverer)
+    try:
+        if settings.slack_app_token:
+            handler = AsyncSocketModeHandler(slack.app, settings.slack_app_token)
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("slack: connected in Socket Mode")
+            try:
+                await stop.wait()
+            finally:
+                await handler.close_async()  # type: ignore[no-untyped-call]
+        else:
+            server = HttpServer(slack)
+            url = await server.start(port=settings.pipebot_http_port)
+            log.info("slack: listening on %s%s", url, EVENTS_PATH)
+            try:
+                await stop.wait()
+            finally:
+                await server.stop()
+    finally:
+        await slack.close()
