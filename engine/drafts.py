@@ -60,9 +60,15 @@ def save(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, values: dict[st
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{key}_{safe_filename(value.filename)}"
             path.write_bytes(value.data)
-            stored[key] = {"draft_file": ws.relative(path), "filename": value.filename, "type": value.content_type}
+            stored[key] = {
+                "draft_file": ws.relative(path),
+                "filename": value.filename,
+                "type": value.content_type,
+            }
         else:
-            stored[key] = value if value is None or isinstance(value, str | int | float | bool) else str(value)
+            stored[key] = (
+                value if value is None or isinstance(value, str | int | float | bool) else str(value)
+            )
     row = _row(tx, ex, actor)
     if row is not None:
         row.data_json, row.created_at = json.dumps(stored), tx.now()

@@ -108,7 +108,7 @@ def _record(
     )
 
 
-_INTERACTIONS = insert(InteractionRow.__table__)
+_INTERACTIONS = insert(InteractionRow)
 
 
 def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> tuple[int, list[str]]:

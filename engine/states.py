@@ -140,7 +140,7 @@ def _event(
     )
 
 
-_EVENTS = insert(EventRow.__table__)
+_EVENTS = insert(EventRow)
 
 
 def move_run(

@@ -34,7 +34,11 @@ class Definitions:
         return pipeline_from_json(row.definition_json)
 
 
-_OUTBOX = insert(OutboxRow.__table__)
+_OUTBOX = insert(OutboxRow)
+
+
+def _dump(note: Notification, info: RunInfo) -> str:
+    return NOTIFICATION.dump_json(note.model_copy(update={"run": info})).decode()
 
 
 @dataclass

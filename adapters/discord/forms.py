@@ -173,7 +173,9 @@ def submitted_values(data: Mapping[str, Any]) -> dict[str, Submitted]:
                 walk([comp["component"]])
             elif "custom_id" in comp:
                 if comp.get("type") == 19:
-                    out[comp["custom_id"]] = [attachments[i] for i in comp.get("values") or [] if i in attachments]
+                    out[comp["custom_id"]] = [
+                        attachments[i] for i in comp.get("values") or [] if i in attachments
+                    ]
                 elif "values" in comp:
                     out[comp["custom_id"]] = [str(v) for v in comp["values"]]
                 else:

@@ -104,7 +104,9 @@ class PageButton(
 
     def __init__(self, execution_id: int, page: int, label: str = OPEN_FORM) -> None:
         custom_id = f"pbf:{execution_id}:{page}"
-        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.primary, custom_id=custom_id))
+        super().__init__(
+            discord.ui.Button(label=label, style=discord.ButtonStyle.primary, custom_id=custom_id)
+        )
         self.execution_id, self.page = execution_id, page
 
     @classmethod
@@ -141,7 +143,9 @@ async def _say(interaction: discord.Interaction[Any], text: str, view: discord.u
     elif view is None:
         await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
     else:
-        await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS, view=view)
+        await interaction.response.send_message(
+            content, ephemeral=True, allowed_mentions=NO_MENTIONS, view=view
+        )
 
 
 async def _outcome(command: Callable[..., Outcome], *args: Any) -> str:
@@ -216,7 +220,11 @@ def _errors(spec: FormSpec, exc: FormInvalid) -> str:
 
 
 async def _submit_page(
-    interaction: discord.Interaction[Any], engine: Engine, actor: Actor, ref: ModalRef, data: Mapping[str, Any]
+    interaction: discord.Interaction[Any],
+    engine: Engine,
+    actor: Actor,
+    ref: ModalRef,
+    data: Mapping[str, Any],
 ) -> tuple[str, discord.ui.View | None]:
     spec = await asyncio.to_thread(engine.form, ref.execution_id, actor)
     all_pages = pages(spec.inputs)

@@ -143,12 +143,16 @@ def render(note: Notification) -> Rendered:
             text = markdown(note.text)
             if note.feedback:
                 text += f"\n\n**Feedback:** {note.feedback}"
-            card = embed(description=text, color=STATUS_COLORS["completed" if note.decided else "in_progress"])
+            card = embed(
+                description=text, color=STATUS_COLORS["completed" if note.decided else "in_progress"]
+            )
             return Rendered(_decided(note.decided), [card], [] if note.decided else note.buttons)
         case ArtifactsCard():
             return Rendered(clip(f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)", MAX_CONTENT))
         case NoticeCard():
-            return Rendered(clip(f"{LEVEL_ICONS[note.level]} {markdown(note.text)}", MAX_CONTENT), [], note.buttons)
+            return Rendered(
+                clip(f"{LEVEL_ICONS[note.level]} {markdown(note.text)}", MAX_CONTENT), [], note.buttons
+            )
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
 
 

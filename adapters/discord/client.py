@@ -1,0 +1,43 @@
+"""pipebot's discord.py client: guild-only intents, the /pipeline tree, restart-proof buttons and modals."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from adapters.discord.commands import build_tree
+from adapters.discord.interactions import ActionButton, PageButton, on_modal_submit
+from adapters.discord.render import NO_MENTIONS
+from engine.api import Engine
+
+log = logging.getLogger("pipebot.discord")
+# Longer rate limits than this are handed back to the outbox (RetryLater) instead of blocking it.
+MAX_RATELIMIT_WAIT = 30.0
+
+
+def intents() -> discord.Intents:
+    """GUILDS only: slash commands and components arrive as interactions, so no message content
+    and no privileged member intent are needed."""
+    return discord.Intents(guilds=True)
+
+
+class PipebotClient(discord.Client):
+    def __init__(self, engine: Engine, **options: Any) -> None:
+        options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
+        super().__init__(intents=intents(), allowed_mentions=NO_MENTIONS, **options)
+        self.engine = engine
+        self.tree = build_tree(self)
+
+    async def setup_hook(self) -> None:
+        # Registered before the gateway connects, so clicks on messages from before a restart work.
+        self.add_dynamic_items(ActionButton, PageButton)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # discord.py keeps modals in memory only; pipebot's are routed by custom_id instead.
+        if interaction.type is discord.InteractionType.modal_submit:
+            try:
+                await on_modal_submit(interaction)
+            except Exception:
+                log.exception("modal submission %s failed", (interaction.data or {}).get("custom_id"))

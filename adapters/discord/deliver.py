@@ -1,0 +1,156 @@
+"""The outbox deliverer for Discord: the run's status message, its thread, edits in place, files.
+
+Everything goes through channel and message ids with the bot token (never an interaction token,
+which expires after 15 minutes), so an approval can be edited days later and after restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import discord
+
+from adapters.discord.interactions import view_of
+from adapters.discord.render import MAX_CONTENT, NO_MENTIONS, Rendered, clip, render, thread_name
+from engine.api import Engine
+from engine.notifications import ArtifactInfo, ArtifactsCard, RunStatusCard
+from engine.outbox import Delivery, MessageRef, RetryLater
+
+log = logging.getLogger("pipebot.discord")
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+MAX_FILES = 10  # attachments per message
+THREAD_ARCHIVE_MINUTES = 10080  # a week: approvals may come days later
+THREAD_EXISTS = 160004
+
+
+class DiscordDeliverer:
+    def __init__(self, client: discord.Client, engine: Engine) -> None:
+        self.client, self.engine = client, engine
+
+    async def deliver(self, delivery: Delivery) -> MessageRef | None:
+        if self.client.user is None:  # not logged in yet: the row waits, nothing is lost
+            raise RetryLater(1.0, "Discord client not logged in yet")
+        try:
+            if isinstance(delivery.note, RunStatusCard):
+                return await self._status(delivery)
+            return await self._in_thread(delivery)
+        except discord.RateLimited as exc:  # longer than the client waits by itself
+            raise RetryLater(exc.retry_after) from exc
+        except discord.HTTPException as exc:
+            if exc.status == 429:  # discord.py gave up after its own retries
+                raise RetryLater(float(exc.response.headers.get("Retry-After", 1.0))) from exc
+            raise
+
+    # -- where ---------------------------------------------------------------------------------
+
+    def _channel(self, channel_id: str) -> discord.PartialMessageable:
+        return self.client.get_partial_messageable(int(channel_id))
+
+    async def _edit(self, ref: MessageRef, shown: Rendered) -> MessageRef:
+        message = self._channel(ref.channel).get_partial_message(int(ref.message_id))
+        await message.edit(
+            content=shown.content,
+            embeds=shown.embeds,
+            view=view_of(shown.buttons),
+            allowed_mentions=NO_MENTIONS,
+        )
+        return ref
+
+    async def _send(self, channel_id: str, shown: Rendered, files: list[discord.File] | None = None) -> int:
+        message = await self._channel(channel_id).send(
+            shown.content,
+            embeds=shown.embeds,
+            files=files or [],
+            view=view_of(shown.buttons),
+            allowed_mentions=NO_MENTIONS,
+        )
+        return message.id
+
+    # -- the run's status message and its thread -------------------------------------------------
+
+    async def _status(self, d: Delivery) -> MessageRef:
+        shown = render(d.note)
+        if d.existing is not None:
+            return await self._edit(d.existing, shown)
+        if d.conversation.thread:  # started inside a thread: the run lives there
+            message_id = await self._send(d.conversation.thread, shown)
+            return MessageRef(d.conversation.thread, str(message_id), d.conversation.thread)
+        message_id = await self._send(d.conversation.channel, shown)
+        ref = MessageRef(d.conversation.channel, str(message_id))
+        try:
+            thread = await self._start_thread(ref, thread_name(d.note.run))
+        except discord.HTTPException as exc:
+            # The message exists: failing now would post it twice. Notes create the thread later.
+            log.warning("could not start the thread of %s yet: %s", d.note.run.name, exc)
+            return ref
+        return MessageRef(ref.channel, ref.message_id, thread)
+
+    async def _start_thread(self, parent: MessageRef, name: str) -> str:
+        message = self._channel(parent.channel).get_partial_message(int(parent.message_id))
+        try:
+            thread = await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
+        except discord.HTTPException as exc:
+            if exc.code != THREAD_EXISTS:
+                raise
+            return parent.message_id  # a thread started from a message has the message's id
+        return str(thread.id)
+
+    async def _thread_of(self, d: Delivery) -> str:
+        if d.parent is None:  # no status message (yet): the conversation itself
+            return d.conversation.thread or d.conversation.channel
+        if d.parent.thread_id:
+            return d.parent.thread_id
+        return await self._start_thread(d.parent, thread_name(d.note.run))
+
+    # -- everything else, in the thread ----------------------------------------------------------
+
+    async def _in_thread(self, d: Delivery) -> MessageRef:
+        shown = render(d.note)
+        if d.existing is not None:  # attachments are kept by an edit: only text and buttons change
+            return await self._edit(d.existing, shown)
+        where = await self._thread_of(d)
+        if isinstance(d.note, ArtifactsCard):
+            message_id = await self._artifacts(where, d.note, shown)
+        else:
+            message_id = await self._send(where, shown)
+        return MessageRef(where, str(message_id), where if where != d.conversation.channel else None)
+
+    def _upload_limit(self, channel_id: str) -> int:
+        channel = self.client.get_channel(int(channel_id))
+        guild = getattr(channel, "guild", None)
+        return guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
+
+    async def _artifacts(self, where: str, note: ArtifactsCard, shown: Rendered) -> int:
+        """Attach what fits the guild's upload limit (batched per message); announce the rest."""
+        limit = self._upload_limit(where)
+        paths = await asyncio.to_thread(
+            lambda: [(a, self.engine.artifact_path(a.artifact_id)) for a in note.artifacts]
+        )
+        sizes = await asyncio.to_thread(lambda: [p.stat().st_size if p.is_file() else -1 for _, p in paths])
+        batches: list[list[tuple[ArtifactInfo, Path]]] = [[]]
+        used = 0
+        too_big: list[str] = []
+        for (info, path), size in zip(paths, sizes, strict=True):
+            if size < 0 or size > limit:
+                too_big.append(
+                    f"• {info.name}.{info.format} ({max(size, info.size)} bytes) — "
+                    f"`pipebot artifacts get {info.artifact_id}`"
+                )
+                continue
+            if len(batches[-1]) == MAX_FILES or used + size > limit:
+                batches.append([])
+                used = 0
+            batches[-1].append((info, path))
+            used += size
+        content = "\n".join([shown.content or "", *too_big])
+        first: int | None = None
+        for batch in batches:
+            files = [discord.File(path, filename=f"{info.name}.{info.format}") for info, path in batch]
+            message_id = await self._send(
+                where, Rendered(clip(content, MAX_CONTENT) if first is None else None), files
+            )
+            first = first or message_id
+        assert first is not None
+        return first
