@@ -112,6 +112,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return int(serve(settings))
 
 
+def cmd_discord(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.discord.service import sync_commands_main
+
+    return sync_commands_main(settings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipebot", description="Pipelines of checkpoints, run from chat.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_db)
     p = sub.add_parser("serve", help="run the Slack and/or Discord adapters whose credentials are set")
     p.set_defaults(fn=cmd_serve)
+    p = sub.add_parser("discord", help="Discord maintenance")
+    p.add_argument(
+        "action",
+        choices=["sync-commands"],
+        help="register /pipeline (globally, or to DISCORD_GUILD_IDS at once)",
+    )
+    p.set_defaults(fn=cmd_discord)
     return parser
 
 

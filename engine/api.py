@@ -20,10 +20,10 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, flow, human, runs
+from engine import drafts, flow, human, runs, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
-from engine.definitions import InputField, Pipeline, load_pipeline_file, parse_pipeline, pipeline_from_json
+from engine.definitions import AgentSpec, InputField, Pipeline, load_pipeline_file, parse_pipeline, pipeline_from_json
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
 from engine.human import Outcome
@@ -42,6 +42,7 @@ from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
+from engine.work import WorkItem
 from engine.workspace import Workspace
 
 log = logging.getLogger("pipebot.engine")
@@ -283,6 +284,36 @@ class Engine:
             ),
             ("submit_form", execution_id, None, actor),
         )
+
+    # -- automated work (engine.worker calls these) --------------------------------------------
+
+    def claim_work(self, worker: str, stale_after: float) -> WorkItem | None:
+        return self._write(lambda tx: work.claim(tx, self.ws, worker, stale_after))
+
+    def heartbeat(self, execution_id: int, worker: str) -> bool:
+        return self._write(lambda tx: work.heartbeat(tx, execution_id, worker))
+
+    def work_progress(self, execution_id: int, text: str) -> None:
+        self._write(lambda tx: work.progress(tx, execution_id, text))
+
+    def work_succeeded(self, execution_id: int, worker: str, files: dict[str, tuple[str, Path]],
+                       tokens: tuple[int, int], log_text: str) -> bool:
+        return self._write(lambda tx: work.succeed(tx, self.ws, execution_id, worker, files, tokens, log_text))
+
+    def work_proposed(self, execution_id: int, worker: str, team: list[AgentSpec], tokens: tuple[int, int]) -> bool:
+        return self._write(lambda tx: work.propose(tx, execution_id, worker, team, tokens))
+
+    def work_retry(self, execution_id: int, worker: str, error: str, delay: float, tokens: tuple[int, int],
+                   log_text: str, validation_error: str | None) -> bool:
+        return self._write(lambda tx: work.retry_later(tx, execution_id, worker, error, delay, tokens, log_text,
+                                                       validation_error))
+
+    def work_failed(self, execution_id: int, worker: str, error: str, tokens: tuple[int, int],
+                    log_text: str) -> bool:
+        return self._write(lambda tx: work.give_up(tx, self.ws, execution_id, worker, error, tokens, log_text))
+
+    def retry(self, execution_id: int, actor: Actor) -> Outcome:
+        return self._write(lambda tx: work.retry(tx, execution_id, actor), ("retry", execution_id, None, actor))
 
     # -- queries -----------------------------------------------------------------------------
 

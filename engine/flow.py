@@ -89,7 +89,9 @@ def enter(tx: Tx, ws: Workspace, run: RunRow, position: int) -> ExecutionRow:
     tx.session.flush()
     ws.temp_dir(run.pipeline_slug, ex.id)
     # Without auto_advance, a human starts every checkpoint after the first.
-    if cp.human.approval_to_start or (position > 0 and not pipeline.auto_advance):
+    # A meta agent's approval to start is asked once it has proposed its team (engine.work).
+    meta = cp.agent is not None and cp.agent.mode == "meta"
+    if (cp.human.approval_to_start and not meta) or (position > 0 and not pipeline.auto_advance):
         move_execution(tx.session, tx.clock, ex, E.WAITING_APPROVAL_TO_START)
         tx.notify(run, approval_card(tx, run, ex, cp, "start"))
     else:

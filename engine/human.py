@@ -204,17 +204,19 @@ def submit_form(
     for key, value in clean.items():
         if isinstance(value, FileUpload):
             path = ws.write_output(
-                run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data
+                run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data, "form"
             )
             artifacts.record(tx, ws, run, ex, key, path.suffix.lstrip(".") or "bin", path)
-            stored[key] = {"file": path.name, "size": len(value.data)}
+            stored[key] = {"file": path.name, "size": len(value.data), "path": ws.relative(path)}
         else:
             stored[key] = value
     ex.form_json = json.dumps(stored)
     if cp.save_form_as_artifact:
-        name = next((o.name for o in cp.outputs if o.format == "json"), f"{cp.id}_form")
+        # A human checkpoint's json output is its form; agents and scripts produce their own.
+        declared = [o.name for o in cp.outputs if o.format == "json"] if cp.mode == "human_only" else []
+        name = declared[0] if declared else f"{cp.id}_form"
         path = ws.write_output(
-            run.pipeline_slug, ex.id, f"{name}.json", json.dumps(stored, indent=2).encode()
+            run.pipeline_slug, ex.id, f"{name}.json", json.dumps(stored, indent=2).encode(), "form"
         )
         artifacts.record(tx, ws, run, ex, name, "json", path)
     _record(tx, run, ex, "submit_form", actor, stored)

@@ -80,6 +80,8 @@ EXEC_POLICY: tuple[Rule, ...] = (
         {E.RUNNING, E.WAITING_FOR_INPUT},
     ),
     _rule("form_to_work", {E.WAITING_FOR_INPUT}, {E.RUNNING}),
+    # A meta agent proposes its team while running; a human approves it before the team works.
+    _rule("propose_team", {E.RUNNING}, {E.WAITING_APPROVAL_TO_START}),
     _rule("retry", {E.RUNNING, E.FAILED}, {E.RUNNING}),
     _rule(
         "ask_to_complete",

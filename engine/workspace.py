@@ -73,8 +73,12 @@ class Workspace:
             raise ValueError(f"path outside the workspace: {relative}")
         return path
 
-    def write_output(self, slug: str, execution_id: int, filename: str, data: bytes) -> Path:
-        path = self.temp_dir(slug, execution_id) / "outputs" / safe_filename(filename)
+    def write_output(
+        self, slug: str, execution_id: int, filename: str, data: bytes, folder: str = "outputs"
+    ) -> Path:
+        """Write a file of the execution: ``form/`` for what people submit, ``outputs/`` for work."""
+        path = self.temp_dir(slug, execution_id) / folder / safe_filename(filename)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".part")
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -113,6 +117,10 @@ class Workspace:
             if src.exists():
                 shutil.move(str(src), dest / src.name)
         return dest
+
+    def copy_tree(self, src: Path, dest: Path) -> None:
+        if src.exists():
+            shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
 
     def write_json(self, path: Path, data: object) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 import discord
 
@@ -24,7 +25,8 @@ def intents() -> discord.Intents:
 
 
 class PipebotClient(discord.Client):
-    def __init__(self, engine: Engine, **options: Any) -> None:
+    def __init__(self, engine: Engine | None, **options: Any) -> None:
+        """``engine`` None: a client that only syncs commands (``pipebot discord sync-commands``)."""
         options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
         super().__init__(intents=intents(), allowed_mentions=NO_MENTIONS, **options)
         self.engine = engine
@@ -40,4 +42,5 @@ class PipebotClient(discord.Client):
             try:
                 await on_modal_submit(interaction)
             except Exception:
-                log.exception("modal submission %s failed", (interaction.data or {}).get("custom_id"))
+                data = cast(Mapping[str, Any], interaction.data or {})
+                log.exception("modal submission %s failed", data.get("custom_id"))

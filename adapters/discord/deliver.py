@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Literal
 
 import discord
 
@@ -21,7 +22,7 @@ from engine.outbox import Delivery, MessageRef, RetryLater
 log = logging.getLogger("pipebot.discord")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 MAX_FILES = 10  # attachments per message
-THREAD_ARCHIVE_MINUTES = 10080  # a week: approvals may come days later
+THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: approvals may come days later
 THREAD_EXISTS = 160004
 
 
@@ -63,7 +64,7 @@ class DiscordDeliverer:
             shown.content,
             embeds=shown.embeds,
             files=files or [],
-            view=view_of(shown.buttons),
+            view=view_of(shown.buttons) or discord.utils.MISSING,
             allowed_mentions=NO_MENTIONS,
         )
         return message.id
@@ -81,14 +82,19 @@ class DiscordDeliverer:
         ref = MessageRef(d.conversation.channel, str(message_id))
         try:
             thread = await self._start_thread(ref, thread_name(d.note.run))
-        except discord.HTTPException as exc:
-            # The message exists: failing now would post it twice. Notes create the thread later.
-            log.warning("could not start the thread of %s yet: %s", d.note.run.name, exc)
+        except Exception as exc:
+            # The message exists: failing now would post it twice. Notes start the thread later.
+            log.warning("could not start the thread of %s yet: %r", d.note.run.name, exc)
             return ref
         return MessageRef(ref.channel, ref.message_id, thread)
 
-    async def _start_thread(self, parent: MessageRef, name: str) -> str:
-        message = self._channel(parent.channel).get_partial_message(int(parent.message_id))
+    async def _start_thread(self, parent: MessageRef, name: str) -> str | None:
+        """A public thread from the status message; None where threads cannot be (voice chat...)."""
+        channel_id = int(parent.channel)
+        channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+        if not isinstance(channel, discord.TextChannel):
+            return None
+        message = channel.get_partial_message(int(parent.message_id))
         try:
             thread = await message.create_thread(name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES)
         except discord.HTTPException as exc:
@@ -102,7 +108,7 @@ class DiscordDeliverer:
             return d.conversation.thread or d.conversation.channel
         if d.parent.thread_id:
             return d.parent.thread_id
-        return await self._start_thread(d.parent, thread_name(d.note.run))
+        return await self._start_thread(d.parent, thread_name(d.note.run)) or d.parent.channel
 
     # -- everything else, in the thread ----------------------------------------------------------
 

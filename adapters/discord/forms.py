@@ -142,9 +142,9 @@ def form_modal(spec: FormSpec, page: int) -> PipebotModal:
     fields = all_pages[page]
     title = spec.checkpoint + (f" ({page + 1}/{len(all_pages)})" if len(all_pages) > 1 else "")
     modal = PipebotModal(title, form_modal_id(spec.execution_id, page))
-    intro = spec.feedback and f"**Feedback to address:** {spec.feedback}" or spec.instructions
+    intro = f"**Feedback to address:** {spec.feedback}" if spec.feedback else spec.instructions
     if page == 0 and intro and len(fields) < PAGE_SIZE:
-        modal.add_item(discord.ui.TextDisplay[PipebotModal](clip(intro, MAX_TEXT)))
+        modal.add_item(discord.ui.TextDisplay[Any](clip(intro, MAX_TEXT)))
     for f in fields:
         item, described = _item(f, spec.values.get(f.id))
         modal.add_item(discord.ui.Label(text=clip(f.label, MAX_LABEL), component=item, description=described))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 import discord
@@ -119,7 +119,7 @@ class PageButton(
         await open_form(interaction, self.execution_id, self.page)
 
 
-def view_of(items: list[Button] | list[discord.ui.Item[discord.ui.View]]) -> discord.ui.View | None:
+def view_of(items: Sequence[Button | discord.ui.Item[Any]]) -> discord.ui.View | None:
     """A persistent view (no timeout) of up to 25 buttons, or None for no components."""
     if not items:
         return None
@@ -232,7 +232,8 @@ async def _submit_page(
     fields = all_pages[page]
 
     async def download(attachment: Mapping[str, Any]) -> bytes:
-        return await interaction.client.http.get_from_cdn(str(attachment["url"]))
+        data: bytes = await interaction.client.http.get_from_cdn(str(attachment["url"]))
+        return data
 
     fresh = await page_values(fields, submitted_values(data), download)
     known = {f.id for f in spec.inputs}

@@ -111,7 +111,7 @@ def skip_retried_events(size: int = 2048) -> Callable[..., Awaitable[BoltRespons
         body: dict[str, Any] = req.body if isinstance(req.body, dict) else {}
         if body.get("type") == "event_callback":
             event_id = str(body.get("event_id") or "")
-            if req.headers.get("x-slack-retry-num") or event_id in seen:
+            if _retry_num(req) > 0 or event_id in seen:
                 return BoltResponse(status=200, body="")
             seen[event_id] = None
             while len(seen) > size:
@@ -120,6 +120,15 @@ def skip_retried_events(size: int = 2048) -> Callable[..., Awaitable[BoltRespons
         return None
 
     return middleware
+
+
+def _retry_num(req: AsyncBoltRequest) -> int:
+    # Socket Mode mirrors retry_attempt into this header too, as "0" on the first delivery.
+    values = req.headers.get("x-slack-retry-num") or ["0"]
+    try:
+        return int(values[0])
+    except ValueError:
+        return 1
 
 
 @dataclass

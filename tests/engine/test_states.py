@@ -41,6 +41,7 @@ EXEC_LEGAL = {
         for t in ("running", "waiting_for_input")
     },
     ("waiting_for_input", "running"),
+    ("running", "waiting_approval_to_start"),
     ("running", "running"),
     ("failed", "running"),
     *{

@@ -211,7 +211,7 @@ class SlackClientSim:
         user_name: str | None = None,
         **delivery: Unpack[Delivery],
     ) -> SimResponse:
-        """Click/select `action_id` in a message (`channel_id`+`message_ts`) or an open modal (`view_id`).
+        """Click/select `action_id` in a message (`channel_id`+`message_ts`) or a modal/home tab (`view_id`).
 
         `value`: for a button, must match the button's value if given; for selects/radios/overflow
         the chosen option value; for checkboxes/multi-selects a list of values; else the raw value.
@@ -219,9 +219,10 @@ class SlackClientSim:
         user = self._user(user_id, user_name)
         payload = self._envelope("block_actions", user)
         if view_id is not None:
-            if self.fake is None or view_id not in self.fake.opened_views:
-                raise LookupError(f"view {view_id!r} is not open in the fake")
-            view = self.fake.opened_views[view_id]
+            homes = {v["id"]: v for v in self.fake.home_views.values()} if self.fake else {}
+            if self.fake is None or (view_id not in self.fake.opened_views and view_id not in homes):
+                raise LookupError(f"view {view_id!r} is not open (nor a published home tab) in the fake")
+            view = self.fake.opened_views.get(view_id) or homes[view_id]
             blocks = view["blocks"]
             payload["container"] = {"type": "view", "view_id": view_id}
             payload["view"] = view

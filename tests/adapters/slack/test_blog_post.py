@@ -92,7 +92,6 @@ async def test_blog_post_run_through_slack(h: Harness, clock: ManualClock) -> No
     assert "brief.json" in uploaded and uploaded["brief.json"].thread_ts == run_msg.ts
     assert b"Launch day" in uploaded["brief.json"].content
     assert "```" in (uploaded["brief.json"].initial_comment or "")  # short text previewed inline
-    print({n: (f.initial_comment, f.thread_ts) for n, f in uploaded.items()})
 
     # -- request a revision: a modal asks for feedback ------------------------------------------
     review = h.last_with_button("approve_complete")
