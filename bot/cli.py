@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
+import re
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +17,10 @@ from bot.settings import Settings
 from engine.api import Engine, EngineConfig
 from engine.definitions import load_pipeline_file, pipeline_json_schema
 from engine.errors import PipebotError
+from engine.llm import LLM
+from engine.worker import Worker, WorkerConfig
+
+SECRET = re.compile(r"token|secret|key|database_url", re.IGNORECASE)
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -22,6 +29,25 @@ def open_engine(settings: Settings) -> Engine:
         settings.database_url,
         config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
     )
+
+
+def make_worker(engine: Engine, settings: Settings) -> Worker:
+    """The agent/script worker, with an LLM client when an endpoint is configured."""
+    llm = None
+    if settings.openai_api_key or settings.openai_base_url:
+
+        def llm() -> LLM:
+            return LLM(
+                api_key=settings.openai_api_key or "not-needed",
+                base_url=settings.openai_base_url,
+                model=settings.default_model,
+                max_tokens=settings.default_max_tokens,
+                temperature=settings.default_temperature,
+            )
+
+    secrets = [name.upper() for name, value in settings if value and SECRET.search(name)]
+    config = WorkerConfig(stale_after_seconds=settings.pipebot_worker_stale_seconds, secret_env=secrets)
+    return Worker(engine, llm, config)
 
 
 def yaml_files(paths: Sequence[str]) -> list[Path]:
@@ -39,9 +65,32 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     for path in yaml_files(paths):
         s = engine.import_pipeline(path)
         print(f"loaded {s.slug} (v{s.version}) from {path}")
+    worker = make_worker(engine, settings)
     return Console(
-        engine, args.user, sys.stdin, sys.stdout, channel=args.channel, echo=not sys.stdin.isatty()
+        engine,
+        args.user,
+        sys.stdin,
+        sys.stdout,
+        channel=args.channel,
+        echo=not sys.stdin.isatty(),
+        worker=worker,
     ).run()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """A worker alone: several can share one database with `pipebot serve`."""
+    engine = open_engine(settings)
+    worker = make_worker(engine, settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await worker.run(stop)
+
+    asyncio.run(main())
+    return 0
 
 
 def cmd_pipelines(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="a run name (list) or an artifact id (get)")
     p.add_argument("-o", "--output")
     p.set_defaults(fn=cmd_artifacts)
+    p = sub.add_parser("worker", help="run agent and script checkpoints (serve runs one too)")
+    p.set_defaults(fn=cmd_worker)
     p = sub.add_parser("db", help="database maintenance")
     p.add_argument("action", choices=["upgrade"])
     p.set_defaults(fn=cmd_db)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from bot.cli import make_worker
 from bot.settings import Settings
 from engine.api import Engine, EngineConfig
 
@@ -44,12 +46,15 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
-            pass
     log.info("starting %s", ", ".join(name for name, _ in chosen))
-    tasks = [asyncio.create_task(engine.outbox.run(stop), name="outbox")]
+    worker = make_worker(engine, settings)
+    engine.listeners.append(worker.wake)
+    tasks = [
+        asyncio.create_task(engine.outbox.run(stop), name="outbox"),
+        asyncio.create_task(worker.run(stop), name="worker"),
+    ]
     tasks += [asyncio.create_task(fn(engine, settings, stop), name=name) for name, fn in chosen]
     try:
         await stop.wait()

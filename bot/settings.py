@@ -31,6 +31,7 @@ class Settings(BaseSettings):
 
     pipebot_http_port: int = 3000
     pipebot_max_upload_bytes: int = 10 * 1024 * 1024
+    pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
     log_level: str = "INFO"
 
     @property

@@ -23,7 +23,14 @@ from engine import artifacts as artifact_rows
 from engine import drafts, flow, human, runs, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
-from engine.definitions import AgentSpec, InputField, Pipeline, load_pipeline_file, parse_pipeline, pipeline_from_json
+from engine.definitions import (
+    AgentSpec,
+    InputField,
+    Pipeline,
+    load_pipeline_file,
+    parse_pipeline,
+    pipeline_from_json,
+)
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
 from engine.human import Outcome
@@ -296,24 +303,50 @@ class Engine:
     def work_progress(self, execution_id: int, text: str) -> None:
         self._write(lambda tx: work.progress(tx, execution_id, text))
 
-    def work_succeeded(self, execution_id: int, worker: str, files: dict[str, tuple[str, Path]],
-                       tokens: tuple[int, int], log_text: str) -> bool:
-        return self._write(lambda tx: work.succeed(tx, self.ws, execution_id, worker, files, tokens, log_text))
+    def work_succeeded(
+        self,
+        execution_id: int,
+        worker: str,
+        files: dict[str, tuple[str, Path]],
+        tokens: tuple[int, int],
+        log_text: str,
+    ) -> bool:
+        return self._write(
+            lambda tx: work.succeed(tx, self.ws, execution_id, worker, files, tokens, log_text)
+        )
 
-    def work_proposed(self, execution_id: int, worker: str, team: list[AgentSpec], tokens: tuple[int, int]) -> bool:
+    def work_proposed(
+        self, execution_id: int, worker: str, team: list[AgentSpec], tokens: tuple[int, int]
+    ) -> bool:
         return self._write(lambda tx: work.propose(tx, execution_id, worker, team, tokens))
 
-    def work_retry(self, execution_id: int, worker: str, error: str, delay: float, tokens: tuple[int, int],
-                   log_text: str, validation_error: str | None) -> bool:
-        return self._write(lambda tx: work.retry_later(tx, execution_id, worker, error, delay, tokens, log_text,
-                                                       validation_error))
+    def work_retry(
+        self,
+        execution_id: int,
+        worker: str,
+        error: str,
+        delay: float,
+        tokens: tuple[int, int],
+        log_text: str,
+        validation_error: str | None,
+    ) -> bool:
+        return self._write(
+            lambda tx: work.retry_later(
+                tx, execution_id, worker, error, delay, tokens, log_text, validation_error
+            )
+        )
 
-    def work_failed(self, execution_id: int, worker: str, error: str, tokens: tuple[int, int],
-                    log_text: str) -> bool:
-        return self._write(lambda tx: work.give_up(tx, self.ws, execution_id, worker, error, tokens, log_text))
+    def work_failed(
+        self, execution_id: int, worker: str, error: str, tokens: tuple[int, int], log_text: str
+    ) -> bool:
+        return self._write(
+            lambda tx: work.give_up(tx, self.ws, execution_id, worker, error, tokens, log_text)
+        )
 
     def retry(self, execution_id: int, actor: Actor) -> Outcome:
-        return self._write(lambda tx: work.retry(tx, execution_id, actor), ("retry", execution_id, None, actor))
+        return self._write(
+            lambda tx: work.retry(tx, execution_id, actor), ("retry", execution_id, None, actor)
+        )
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import ctypes
 import math
 import os
 import resource
@@ -225,6 +226,19 @@ async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
 def _apply(limits: list[tuple[int, tuple[int, int]]]) -> None:
     for which, value in limits:
         resource.setrlimit(which, value)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL the script if the worker dies, so a re-claimed attempt never runs twice."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the stale claim is still retried
+        pass
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _killpg(pgid: int, sig: signal.Signals) -> None:

@@ -64,8 +64,9 @@ def _state(ex: ExecutionRow) -> dict[str, Any]:
 
 
 def log(tx: Tx, ex: ExecutionRow, message: str, level: str = "info") -> None:
-    tx.session.add(ExecutionLogRow(execution_id=ex.id, level=level, message=message[-20_000:],
-                                   created_at=tx.now()))
+    tx.session.add(
+        ExecutionLogRow(execution_id=ex.id, level=level, message=message[-20_000:], created_at=tx.now())
+    )
 
 
 def claim(tx: Tx, ws: Workspace, worker: str, stale_after: float) -> WorkItem | None:
@@ -91,7 +92,9 @@ def claim(tx: Tx, ws: Workspace, worker: str, stale_after: float) -> WorkItem | 
     if ex.claimed_by is not None:  # its worker stopped heartbeating: it died mid-attempt
         log(tx, ex, f"attempt {ex.attempt} was interrupted (worker {ex.claimed_by} went silent)", "warning")
         if ex.attempt >= cp.retry.max_attempts:
-            fail(tx, ws, ex, run, f"interrupted on the last attempt ({ex.attempt} of {cp.retry.max_attempts})")
+            fail(
+                tx, ws, ex, run, f"interrupted on the last attempt ({ex.attempt} of {cp.retry.max_attempts})"
+            )
             return claim(tx, ws, worker, stale_after)
         ex.attempt += 1
     ex.claimed_by, ex.heartbeat_at = worker, now
@@ -108,8 +111,11 @@ def _item(tx: Tx, ws: Workspace, ex: ExecutionRow, run: RunRow, cp: Checkpoint) 
     wanted = set(cp.agent.context.checkpoints) if cp.agent else {e.checkpoint_id for e in done}
     own_run = _artifact_rows(tx, [run.id])
     context = [_text(ws, a) for a in own_run if a.checkpoint_id in wanted and a.execution_id != ex.id]
-    files = [(f"{a.checkpoint_id}/{Path(a.path).name}", ws.absolute(a.path)) for a in own_run
-             if a.execution_id != ex.id]
+    files = [
+        (f"{a.checkpoint_id}/{Path(a.path).name}", ws.absolute(a.path))
+        for a in own_run
+        if a.execution_id != ex.id
+    ]
     previous: list[ContextArtifact] = []
     use_previous = bool(cp.agent and cp.agent.context.previous_versions) or run.extends_run_id is not None
     prev_id = run.extends_run_id or _previous_run(tx, run)
@@ -117,33 +123,61 @@ def _item(tx: Tx, ws: Workspace, ex: ExecutionRow, run: RunRow, cp: Checkpoint) 
         prev_rows = _artifact_rows(tx, [prev_id])
         previous = [_text(ws, a) for a in prev_rows]
         files += [(f"previous/{a.checkpoint_id}/{Path(a.path).name}", ws.absolute(a.path)) for a in prev_rows]
-    feedback = [json.loads(i.data_json or "{}").get("feedback", "") for i in tx.session.scalars(
-        select(InteractionRow).where(InteractionRow.execution_id == ex.id,
-                                     InteractionRow.kind == "request_revision",
-                                     InteractionRow.outcome == "accepted").order_by(InteractionRow.id))]
+    feedback = [
+        json.loads(i.data_json or "{}").get("feedback", "")
+        for i in tx.session.scalars(
+            select(InteractionRow)
+            .where(
+                InteractionRow.execution_id == ex.id,
+                InteractionRow.kind == "request_revision",
+                InteractionRow.outcome == "accepted",
+            )
+            .order_by(InteractionRow.id)
+        )
+    ]
     state = _state(ex)
     team = [AgentSpec.model_validate(a) for a in state["team"]] if "team" in state else None
     meta = cp.agent is not None and cp.agent.mode == "meta"
     budget = pipeline.budget_tokens - (run.tokens_in + run.tokens_out) if pipeline.budget_tokens else None
     return WorkItem(
-        execution_id=ex.id, run_name=run.name, pipeline_title=pipeline.title, checkpoint=cp,
-        attempt=ex.attempt, workdir=ws.temp_dir(run.pipeline_slug, ex.id),
+        execution_id=ex.id,
+        run_name=run.name,
+        pipeline_title=pipeline.title,
+        checkpoint=cp,
+        attempt=ex.attempt,
+        workdir=ws.temp_dir(run.pipeline_slug, ex.id),
         source_dir=Path(source.source_dir) if source and source.source_dir else None,
-        form=flow.form_values(ex), earlier_forms=earlier_forms, context=context, context_files=files,
-        previous_versions=previous, feedback=feedback, validation_error=state.get("validation_error"),
-        team=team, phase="propose" if meta and team is None else "work", budget_left=budget, state=state,
+        form=flow.form_values(ex),
+        earlier_forms=earlier_forms,
+        context=context,
+        context_files=files,
+        previous_versions=previous,
+        feedback=feedback,
+        validation_error=state.get("validation_error"),
+        team=team,
+        phase="propose" if meta and team is None else "work",
+        budget_left=budget,
+        state=state,
     )
 
 
 def _previous_run(tx: Tx, run: RunRow) -> int | None:
     return tx.session.scalar(
-        select(RunRow.id).where(RunRow.pipeline_slug == run.pipeline_slug, RunRow.version < run.version)
-        .order_by(RunRow.version.desc()).limit(1))
+        select(RunRow.id)
+        .where(RunRow.pipeline_slug == run.pipeline_slug, RunRow.version < run.version)
+        .order_by(RunRow.version.desc())
+        .limit(1)
+    )
 
 
 def _artifact_rows(tx: Tx, run_ids: list[int]) -> list[ArtifactRow]:
-    return list(tx.session.scalars(select(ArtifactRow).where(
-        ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False)).order_by(ArtifactRow.id)))
+    return list(
+        tx.session.scalars(
+            select(ArtifactRow)
+            .where(ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False))
+            .order_by(ArtifactRow.id)
+        )
+    )
 
 
 def _text(ws: Workspace, a: ArtifactRow) -> ContextArtifact:
@@ -168,17 +202,24 @@ def heartbeat(tx: Tx, execution_id: int, worker: str) -> bool:
 
 
 def progress(tx: Tx, execution_id: int, text: str) -> None:
-    ex, run, _ = load(tx, execution_id)
+    _ex, run, _ = load(tx, execution_id)
     flow.notice(tx, run, text)
 
 
-def succeed(tx: Tx, ws: Workspace, execution_id: int, worker: str, files: dict[str, tuple[str, Path]],
-            tokens: tuple[int, int], log_text: str) -> bool:
+def succeed(
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    worker: str,
+    files: dict[str, tuple[str, Path]],
+    tokens: tuple[int, int],
+    log_text: str,
+) -> bool:
     """Record the outputs (name -> (format, file)) as artifacts and move on to review."""
     mine = _mine(tx, execution_id, worker)
     if mine is None:
         return False
-    ex, run, cp = mine
+    ex, run, _cp = mine
     for name, (fmt, path) in files.items():
         artifacts.record(tx, ws, run, ex, name, fmt, path)
     _usage(ex, run, tokens)
@@ -212,8 +253,16 @@ def propose(tx: Tx, execution_id: int, worker: str, team: list[AgentSpec], token
     return True
 
 
-def retry_later(tx: Tx, execution_id: int, worker: str, error: str, delay: float, tokens: tuple[int, int],
-                log_text: str, validation_error: str | None) -> bool:
+def retry_later(
+    tx: Tx,
+    execution_id: int,
+    worker: str,
+    error: str,
+    delay: float,
+    tokens: tuple[int, int],
+    log_text: str,
+    validation_error: str | None,
+) -> bool:
     mine = _mine(tx, execution_id, worker)
     if mine is None:
         return False
@@ -228,13 +277,19 @@ def retry_later(tx: Tx, execution_id: int, worker: str, error: str, delay: float
     ex.attempt += 1
     ex.claimed_by = ex.heartbeat_at = None
     ex.not_before = tx.now() + timedelta(seconds=delay)
-    flow.notice(tx, run, f"{cp.title}: attempt {ex.attempt - 1} of {cp.retry.max_attempts} failed ({error}); "
-                         f"trying again in {delay:g}s.", "warning")
+    flow.notice(
+        tx,
+        run,
+        f"{cp.title}: attempt {ex.attempt - 1} of {cp.retry.max_attempts} failed ({error}); "
+        f"trying again in {delay:g}s.",
+        "warning",
+    )
     return True
 
 
-def give_up(tx: Tx, ws: Workspace, execution_id: int, worker: str, error: str, tokens: tuple[int, int],
-            log_text: str) -> bool:
+def give_up(
+    tx: Tx, ws: Workspace, execution_id: int, worker: str, error: str, tokens: tuple[int, int], log_text: str
+) -> bool:
     mine = _mine(tx, execution_id, worker)
     if mine is None:
         return False
@@ -255,16 +310,25 @@ def fail(tx: Tx, ws: Workspace, ex: ExecutionRow, run: RunRow, error: str) -> No
         move_run(tx.session, tx.clock, run, R.IN_PROGRESS, reason="failure while paused")
     move_run(tx.session, tx.clock, run, R.FAILED, reason=f"{cp.id}: {error}")
     name = f"exec_{ex.id}_{tx.now().strftime('%Y%m%dT%H%M%S')}"
-    logs = [r.message for r in tx.session.scalars(
-        select(ExecutionLogRow).where(ExecutionLogRow.execution_id == ex.id).order_by(ExecutionLogRow.id))]
+    logs = [
+        r.message
+        for r in tx.session.scalars(
+            select(ExecutionLogRow).where(ExecutionLogRow.execution_id == ex.id).order_by(ExecutionLogRow.id)
+        )
+    ]
     temp = ws.temp_dir(run.pipeline_slug, ex.id)
     ws.write_json(temp / "error.json", {"error": error, "attempt": ex.attempt, "logs": logs})
     dest = ws.pipeline_dir(run.pipeline_slug) / ".errored" / name
     tx.after_commit.append(lambda: ws.copy_tree(temp, dest))
     retry = Button(action="retry", execution_id=ex.id, label="Retry", style="primary")
-    flow.notice(tx, run, f"{cp.title} failed after {ex.attempt} attempt(s): {error}\n"
-                         f"Files and logs: {ws.relative(ws.pipeline_dir(run.pipeline_slug))}/.errored/{name}",
-                "error", [retry])
+    flow.notice(
+        tx,
+        run,
+        f"{cp.title} failed after {ex.attempt} attempt(s): {error}\n"
+        f"Files and logs: {ws.relative(ws.pipeline_dir(run.pipeline_slug))}/.errored/{name}",
+        "error",
+        [retry],
+    )
     flow.show_run(tx, run)
 
 

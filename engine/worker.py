@@ -37,18 +37,27 @@ class WorkerConfig:
 
 
 class Worker:
-    def __init__(self, engine: Engine, llm: Callable[[], LLM] | None, config: WorkerConfig | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        llm: Callable[[], LLM] | None,
+        config: WorkerConfig | None = None,
+        name: str | None = None,
+    ) -> None:
         self.engine, self._llm_factory = engine, llm
         self.config = config or WorkerConfig()
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._llm: LLM | None = None
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        """Thread-safe: the engine calls it after a commit (new work may be claimable)."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
         while not stop.is_set():
             try:
                 if await self.run_once():
@@ -87,7 +96,9 @@ class Worker:
     def llm(self) -> LLM:
         if self._llm is None:
             if self._llm_factory is None:
-                raise PipebotError("agent checkpoints need OPENAI_API_KEY (and OPENAI_BASE_URL for other providers)")
+                raise PipebotError(
+                    "agent checkpoints need OPENAI_API_KEY (and OPENAI_BASE_URL for other providers)"
+                )
             self._llm = self._llm_factory()
         return self._llm
 
@@ -110,8 +121,9 @@ class Worker:
         except (PipebotError, OSError) as exc:
             await self._failed(item, exc, tokens, retryable=isinstance(exc, OSError))
             return
-        await asyncio.to_thread(self.engine.work_succeeded, item.execution_id, self.name, files,
-                                (tokens[0], tokens[1]), text)
+        await asyncio.to_thread(
+            self.engine.work_succeeded, item.execution_id, self.name, files, (tokens[0], tokens[1]), text
+        )
 
     async def _failed(self, item: WorkItem, exc: Exception, tokens: list[int], retryable: bool) -> None:
         cp = item.checkpoint
@@ -122,24 +134,42 @@ class Worker:
             if isinstance(exc, ProviderUnavailable) and exc.retry_after:
                 delay = max(delay, exc.retry_after)
             validation = error if isinstance(exc, OutputInvalid) else None
-            await asyncio.to_thread(self.engine.work_retry, item.execution_id, self.name, error, delay,
-                                    (tokens[0], tokens[1]), logs, validation)
+            await asyncio.to_thread(
+                self.engine.work_retry,
+                item.execution_id,
+                self.name,
+                error,
+                delay,
+                (tokens[0], tokens[1]),
+                logs,
+                validation,
+            )
         else:
-            await asyncio.to_thread(self.engine.work_failed, item.execution_id, self.name, error,
-                                    (tokens[0], tokens[1]), logs)
+            await asyncio.to_thread(
+                self.engine.work_failed, item.execution_id, self.name, error, (tokens[0], tokens[1]), logs
+            )
 
     def _inputs(self, item: WorkItem) -> AgentInputs:
         cp = item.checkpoint
-        return AgentInputs(pipeline_name=item.pipeline_title, checkpoint_name=cp.title,
-                           instructions=cp.instructions, form_inputs={**item.earlier_forms, cp.id: item.form},
-                           artifacts=item.context, previous_versions=item.previous_versions,
-                           feedback=item.feedback, validation_error=item.validation_error)
+        return AgentInputs(
+            pipeline_name=item.pipeline_title,
+            checkpoint_name=cp.title,
+            instructions=cp.instructions,
+            form_inputs={**item.earlier_forms, cp.id: item.form},
+            artifacts=item.context,
+            previous_versions=item.previous_versions,
+            feedback=item.feedback,
+            validation_error=item.validation_error,
+        )
 
     async def _post_turn(self, item: WorkItem, turn: Turn) -> None:
         text = turn.text if len(turn.text) <= TURN_CHARS else turn.text[:TURN_CHARS] + " …"
         label = f"round {turn.round}" if turn.round else "proposal"
-        await asyncio.to_thread(self.engine.work_progress, item.execution_id,
-                                f"*{turn.agent}* ({label}, {turn.tokens_in}+{turn.tokens_out} tokens):\n{text}")
+        await asyncio.to_thread(
+            self.engine.work_progress,
+            item.execution_id,
+            f"*{turn.agent}* ({label}, {turn.tokens_in}+{turn.tokens_out} tokens):\n{text}",
+        )
 
     async def _propose(self, item: WorkItem, tokens: list[int]) -> None:
         assert item.checkpoint.agent is not None
@@ -149,12 +179,18 @@ class Worker:
             turns.append(turn)
             await self._post_turn(item, turn)
 
-        team = await propose_team(item.checkpoint.agent, self._inputs(item), self.llm(), on_turn=on_turn,
-                                  budget_tokens=item.budget_left)
+        team = await propose_team(
+            item.checkpoint.agent,
+            self._inputs(item),
+            self.llm(),
+            on_turn=on_turn,
+            budget_tokens=item.budget_left,
+        )
         tokens[0] += sum(t.tokens_in for t in turns)
         tokens[1] += sum(t.tokens_out for t in turns)
-        await asyncio.to_thread(self.engine.work_proposed, item.execution_id, self.name, team,
-                                (tokens[0], tokens[1]))
+        await asyncio.to_thread(
+            self.engine.work_proposed, item.execution_id, self.name, team, (tokens[0], tokens[1])
+        )
 
     async def _agents(self, item: WorkItem, tokens: list[int]) -> tuple[dict[str, tuple[str, Path]], str]:
         cp = item.checkpoint
@@ -165,8 +201,15 @@ class Worker:
             tokens[1] += turn.tokens_out
             await self._post_turn(item, turn)
 
-        result = await run_agents(cp.agent, list(cp.outputs), self._inputs(item), self.llm(), team=item.team,
-                                  on_turn=on_turn, budget_tokens=item.budget_left)
+        result = await run_agents(
+            cp.agent,
+            list(cp.outputs),
+            self._inputs(item),
+            self.llm(),
+            team=item.team,
+            on_turn=on_turn,
+            budget_tokens=item.budget_left,
+        )
         outputs = item.workdir / "outputs"
         outputs.mkdir(parents=True, exist_ok=True)
         formats = {o.name: o.format for o in cp.outputs} or {"output": "md"}
@@ -176,9 +219,13 @@ class Worker:
             path = outputs / f"{name}.{fmt}"
             path.write_text(text, encoding="utf-8")
             files[name] = (fmt, path)
-        transcript = "\n\n".join(f"## {t.agent} — round {t.round} ({t.role})\n\n{t.text}" for t in result.transcript)
+        transcript = "\n\n".join(
+            f"## {t.agent} — round {t.round} ({t.role})\n\n{t.text}" for t in result.transcript
+        )
         path = item.workdir / "transcript.md"
-        path.write_text(f"# Transcript: {cp.title} (attempt {item.attempt})\n\n{transcript}\n", encoding="utf-8")
+        path.write_text(
+            f"# Transcript: {cp.title} (attempt {item.attempt})\n\n{transcript}\n", encoding="utf-8"
+        )
         files["transcript"] = ("md", path)
         usage = result.usage
         summary = f"{usage.calls} calls, {usage.tokens_in} tokens in, {usage.tokens_out} tokens out"
@@ -188,25 +235,39 @@ class Worker:
         cp = item.checkpoint
         assert cp.script is not None
         if cp.script.path is not None and item.source_dir is None:
-            raise PipebotError("a script path needs a pipeline imported from a file (use code: in chat imports)")
+            raise PipebotError(
+                "a script path needs a pipeline imported from a file (use code: in chat imports)"
+            )
         inputs = dict(item.form)
         for value in inputs.values():  # file inputs: give the script the stored file's full path
             if isinstance(value, dict) and "path" in value:
                 value["path"] = str(self.engine.ws.absolute(value["path"]))
-        result = await run_script(cp.script, source_dir=item.source_dir or item.workdir, workdir=item.workdir,
-                                  inputs=inputs, context_files=item.context_files,
-                                  secret_env=self.config.secret_env)
+        result = await run_script(
+            cp.script,
+            source_dir=item.source_dir or item.workdir,
+            workdir=item.workdir,
+            inputs=inputs,
+            context_files=item.context_files,
+            secret_env=self.config.secret_env,
+        )
         tail = (result.stdout_tail + result.stderr_tail).strip()[-1200:]
         if not result.ok:
             error = result.killed_reason or f"exit code {result.exit_code}"
-            raise ScriptFailed(f"script failed: {error}" + (f"\n```\n{tail}\n```" if tail else ""), result.log)
+            raise ScriptFailed(
+                f"script failed: {error}" + (f"\n```\n{tail}\n```" if tail else ""), result.log
+            )
         if tail:
-            await asyncio.to_thread(self.engine.work_progress, item.execution_id,
-                                    f"{cp.title} output (tail):\n```\n{tail}\n```")
+            await asyncio.to_thread(
+                self.engine.work_progress, item.execution_id, f"{cp.title} output (tail):\n```\n{tail}\n```"
+            )
         declared = {f"{o.name}.{o.format}": o for o in cp.outputs}
-        files = {declared[key].name if key in declared else Path(key).stem: (
-            declared[key].format if key in declared else Path(key).suffix.lstrip(".") or "bin", path)
-            for key, path in result.outputs.items()}
+        files = {
+            declared[key].name if key in declared else Path(key).stem: (
+                declared[key].format if key in declared else Path(key).suffix.lstrip(".") or "bin",
+                path,
+            )
+            for key, path in result.outputs.items()
+        }
         return files, result.log
 
 

@@ -19,6 +19,7 @@ from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError
 from engine.forms import FileUpload, validate_form
 from engine.outbox import Delivery, MessageRef
+from engine.worker import Worker
 
 BUTTON = re.compile(r"^\[?([a-z])(\d+)\]?$")
 PLATFORM = "console"
@@ -44,8 +45,10 @@ class Console:
         *,
         channel: str = "terminal",
         echo: bool = False,
+        worker: Worker | None = None,
     ) -> None:
         self.engine, self.inp, self.out, self.echo = engine, inp, out, echo
+        self.worker = worker
         self.actor = Actor(PLATFORM, user, user)
         self.where = Conversation(PLATFORM, channel)
         self.loop = asyncio.new_event_loop()
@@ -80,8 +83,12 @@ class Console:
         return 0
 
     def flush_outbox(self) -> None:
-        while self.loop.run_until_complete(self.engine.outbox.drain()):
-            pass
+        """Deliver what the last command caused, running agent and script work it started."""
+        while True:
+            delivered = self.loop.run_until_complete(self.engine.outbox.drain())
+            worked = self.loop.run_until_complete(self.worker.drain()) if self.worker else 0
+            if not delivered and not worked:
+                return
 
     def handle(self, line: str) -> None:
         if not line or line.startswith("#"):
@@ -114,6 +121,8 @@ class Console:
                 self.say(self.engine.request_revision(execution_id, self.actor, feedback).message)
             elif action == "open_form":
                 self.fill_form(execution_id)
+            elif action == "retry":
+                self.say(self.engine.retry(execution_id, self.actor).message)
             else:
                 self.say(f"✖ {action} is not available here.")
         except PipebotError as exc:

@@ -102,7 +102,10 @@ class PipelineGroup(app_commands.Group):
     """``/pipeline <subcommand>``; descriptions come from the shared subcommand table."""
 
     def __init__(self) -> None:
-        super().__init__(name="pipeline", description="Run, steer and approve pipelines of checkpoints")
+        # Guild only: a run lives in a channel thread, and approvers are guild members or roles.
+        super().__init__(
+            name="pipeline", description="Run, steer and approve pipelines of checkpoints", guild_only=True
+        )
 
     @app_commands.command(name="help", description=_describe("help"))
     async def help_(self, interaction: discord.Interaction[Any]) -> None:

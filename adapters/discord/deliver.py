@@ -27,8 +27,9 @@ THREAD_EXISTS = 160004
 
 
 class DiscordDeliverer:
-    def __init__(self, client: discord.Client, engine: Engine) -> None:
-        self.client, self.engine = client, engine
+    def __init__(self, client: discord.Client, engine: Engine, max_upload_bytes: int | None = None) -> None:
+        """``max_upload_bytes`` lowers the guild's own limit (e.g. behind a proxy with a body limit)."""
+        self.client, self.engine, self.max_upload_bytes = client, engine, max_upload_bytes
 
     async def deliver(self, delivery: Delivery) -> MessageRef | None:
         if self.client.user is None:  # not logged in yet: the row waits, nothing is lost
@@ -126,7 +127,8 @@ class DiscordDeliverer:
     def _upload_limit(self, channel_id: str) -> int:
         channel = self.client.get_channel(int(channel_id))
         guild = getattr(channel, "guild", None)
-        return guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
+        limit = guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
+        return min(limit, self.max_upload_bytes or limit)
 
     async def _artifacts(self, where: str, note: ArtifactsCard, shown: Rendered) -> int:
         """Attach what fits the guild's upload limit (batched per message); announce the rest."""

@@ -54,9 +54,9 @@ async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
         if ref.action in ("open_form", "request_revision"):
             await _open_modal(ctx, body, ref)
         else:
-            outcome = await _decide(ctx, body, ref)
-            if outcome is not None:
-                await ctx.tell(body, _text(outcome.message))
+            # Success needs no answer of its own: the message is edited to show the outcome
+            # ("Approved by …", "1/2 approvals"); only refusals are told to the clicker.
+            await _decide(ctx, body, ref)
     except PipebotError as exc:
         # Not an approver, already decided ("Already approved by Ana at 14:02."), run over...
         await ctx.tell(body, _text(str(exc)))

@@ -32,8 +32,12 @@ async def openai_fake() -> AsyncIterator[FakeOpenAI]:
 def worker(engine: Engine, openai_fake: FakeOpenAI) -> Worker:
     for name in ("newsletter.yaml", "agent-modes.yaml"):
         engine.import_pipeline(EXAMPLES / name)
-    return Worker(engine, lambda: LLM(api_key=openai_fake.api_key, base_url=openai_fake.base_url, max_tokens=200),
-                  WorkerConfig(heartbeat_seconds=0.2), name="test-worker")
+    return Worker(
+        engine,
+        lambda: LLM(api_key=openai_fake.api_key, base_url=openai_fake.base_url, max_tokens=200),
+        WorkerConfig(heartbeat_seconds=0.2),
+        name="test-worker",
+    )
 
 
 def start_newsletter(engine: Engine) -> tuple[str, int]:
@@ -63,7 +67,9 @@ async def test_newsletter_debate_then_script(engine: Engine, worker: Worker, ope
     assert engine.artifact_path(arts["issue"].artifact_id).read_text().startswith("# Issue")
     assert "## critic — round 2" in engine.artifact_path(arts["transcript"].artifact_id).read_text()
     await engine.outbox.drain()
-    turns = [d.note for d in sink.deliveries if d.note.kind == "notice" and "round" in getattr(d.note, "text", "")]
+    turns = [
+        d.note for d in sink.deliveries if d.note.kind == "notice" and "round" in getattr(d.note, "text", "")
+    ]
     assert len(turns) == 5
     with engine.store.read() as s:
         from engine.models import ExecutionRow
@@ -85,7 +91,9 @@ async def test_newsletter_debate_then_script(engine: Engine, worker: Worker, ope
     assert engine.run(run).info.status == "completed"
 
 
-async def test_revision_feedback_reaches_the_agents(engine: Engine, worker: Worker, openai_fake: FakeOpenAI) -> None:
+async def test_revision_feedback_reaches_the_agents(
+    engine: Engine, worker: Worker, openai_fake: FakeOpenAI
+) -> None:
     openai_fake.script("w", "c", "w", "c", ISSUE)
     run, draft = start_newsletter(engine)
     await worker.drain()
@@ -135,13 +143,15 @@ async def test_provider_errors_exhaust_retries_then_retry_button(
     assert current(engine, run) == (draft, "waiting_approval_to_complete")
 
 
-async def test_budget_stops_before_overspending(engine: Engine, worker: Worker, openai_fake: FakeOpenAI) -> None:
+async def test_budget_stops_before_overspending(
+    engine: Engine, worker: Worker, openai_fake: FakeOpenAI
+) -> None:
     text = (EXAMPLES / "newsletter.yaml").read_text().replace("budget_tokens: 200000", "budget_tokens: 500")
     path = engine.ws.base / "tight.yaml"
     path.write_text(text)
     (engine.ws.base / "scripts").mkdir(exist_ok=True)
     engine.import_pipeline(path)
-    run, draft = start_newsletter(engine)
+    run, _draft = start_newsletter(engine)
     await worker.drain()
     view = engine.run(run)
     assert view.info.status == "failed"
@@ -159,8 +169,12 @@ async def test_meta_team_is_approved_before_it_works(
     openai_fake.script("draft", "edited")
     openai_fake.script("yes", "no", "merged")
     openai_fake.script("eng take", "design take")
-    team = {"agents": [{"name": "pro", "role": "argues for", "system_prompt": "Argue for."},
-                       {"name": "con", "role": "argues against", "system_prompt": "Argue against."}]}
+    team = {
+        "agents": [
+            {"name": "pro", "role": "argues for", "system_prompt": "Argue for."},
+            {"name": "con", "role": "argues against", "system_prompt": "Argue against."},
+        ]
+    }
     openai_fake.script(json.dumps(team))
     await worker.drain()
     arts = {a.name: a for a in engine.artifacts(info.name)}
@@ -169,7 +183,9 @@ async def test_meta_team_is_approved_before_it_works(
     assert status == "waiting_approval_to_start"
     assert engine.pending(ANA)[-1].stage == "start"
     engine.approve_start(team_ex, ANA)
-    openai_fake.script("pro says", "con says", json.dumps({"answer": "Not now.", "summary": {"verdict": "no"}}))
+    openai_fake.script(
+        "pro says", "con says", json.dumps({"answer": "Not now.", "summary": {"verdict": "no"}})
+    )
     await worker.drain()
     systems = [r.system for r in openai_fake.completed[-3:-1]]
     assert "Argue for." in systems[0] and "Argue against." in systems[1]

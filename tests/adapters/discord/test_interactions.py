@@ -63,7 +63,7 @@ async def test_commands_share_wording_and_visibility(fake: FakeDiscord, bot: Bot
     unknown = await command(fake, ALICE, "show", pipeline="nope")
     assert unknown.content == "There is no pipeline 'nope'. Try /pipeline list." and unknown.ephemeral
     bad = await command(fake, ALICE, "run", pipeline="blog-post", extend=7)
-    assert bad.ephemeral and bad.content == "XX"
+    assert bad.ephemeral and bad.content == "There is no run blog-post#v7."
 
     # pause answers publicly when it works; a refusal is only for the caller (the public
     # "thinking" message is removed and the answer sent ephemerally).
