@@ -71,6 +71,10 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     closers: list[Callable[[], Awaitable[None]]] = []
+    import os
+
+    if os.environ.get("SWITCH"):
+        sys.setswitchinterval(float(os.environ["SWITCH"]))
     if kind == "pipebot":
         engine = Engine.open(base)
         slack = await create_slack_app(engine, token=token, signing_secret=SECRET, api_url=api_url)

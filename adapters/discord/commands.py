@@ -104,7 +104,11 @@ class PipelineGroup(app_commands.Group):
     def __init__(self) -> None:
         # Guild only: a run lives in a channel thread, and approvers are guild members or roles.
         super().__init__(
-            name="pipeline", description="Run, steer and approve pipelines of checkpoints", guild_only=True
+            name="pipeline",
+            description="Run, steer and approve pipelines of checkpoints",
+            guild_only=True,
+            allowed_contexts=app_commands.AppCommandContext(guild=True),
+            allowed_installs=app_commands.AppInstallationType(guild=True),
         )
 
     @app_commands.command(name="help", description=_describe("help"))
