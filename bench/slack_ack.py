@@ -73,6 +73,13 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     closers: list[Callable[[], Awaitable[None]]] = []
     import os
 
+    if os.environ.get("SLOWCB") and kind == "pipebot":
+        import logging
+
+        logging.basicConfig(level=logging.WARNING)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = float(os.environ["SLOWCB"])
     if os.environ.get("SWITCH"):
         sys.setswitchinterval(float(os.environ["SWITCH"]))
     if kind == "pipebot":
@@ -144,7 +151,12 @@ def click_body(fake: Any, message: Any, user: str) -> tuple[bytes, str]:
         "api_app_id": fake.app_id,
         "token": "verification_token",
         "team": {"id": fake.team_id, "domain": "bench"},
-        "container": {"type": "message", "message_ts": message.ts, "channel_id": CHANNEL, "is_ephemeral": False},
+        "container": {
+            "type": "message",
+            "message_ts": message.ts,
+            "channel_id": CHANNEL,
+            "is_ephemeral": False,
+        },
         "channel": {"id": CHANNEL, "name": "bench"},
         "message": api_message,
         "response_url": fake.issue_response_url(CHANNEL, user, message.ts),
@@ -189,7 +201,9 @@ async def post_click(session: aiohttp.ClientSession, url: str, body: bytes) -> f
     return time.monotonic() - started
 
 
-async def load(session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int) -> list[float]:
+async def load(
+    session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int
+) -> list[float]:
     queue = list(reversed(bodies))
     times: list[float] = []
 
@@ -231,12 +245,13 @@ async def drive(clicks: dict[int, int], latency_clicks: int) -> dict[str, Any]:
         await fake.wait_for(lambda: len(gates()) >= total or None, timeout=120, what="bench runs posted")
         await app.stop()
         messages = sorted(gates(), key=lambda m: m.ts)
-        bodies = [click_body(fake, m, USERS[i % len(USERS)])[0] for i, m in enumerate(messages)]
+        signed = [click_body(fake, m, USERS[i % len(USERS)]) for i, m in enumerate(messages)]
+        bodies = [body for body, _ in signed]
         warm, rest = bodies[:WARMUP], bodies[WARMUP:]
         per_level: dict[int, list[bytes]] = {}
         for level in LEVELS:
             per_level[level], rest = rest[: clicks[level]], rest[clicks[level] :]
-        timed = rest
+        timed = signed[len(signed) - len(rest) :]
 
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
@@ -246,16 +261,11 @@ async def drive(clicks: dict[int, int], latency_clicks: int) -> dict[str, Any]:
                 await load(session, url, warm, 4)
                 results["ack"][kind] = {}
                 for level in LEVELS:
-                    updates = len(fake.calls_to("chat.update"))
+                    chats = len(fake.calls)
                     times = await load(session, url, per_level[level], level)
                     results["ack"][kind][str(level)] = summary(times)
                     if kind == "pipebot":  # let the work behind the acks finish before the next level
-                        expected = updates + len(per_level[level])
-                        await fake.wait_for(
-                            lambda e=expected: len(fake.calls_to("chat.update")) >= e or None,  # type: ignore[misc]
-                            timeout=120,
-                            what="pipebot to finish the level's work",
-                        )
+                        await settled(fake, chats, len(per_level[level]))
                 if kind == "pipebot":
                     results["click_to_message"] = await click_to_message(fake, session, url, timed)
                 await app.stop()
@@ -264,27 +274,33 @@ async def drive(clicks: dict[int, int], latency_clicks: int) -> dict[str, Any]:
     return results
 
 
-async def click_to_message(fake: Any, session: aiohttp.ClientSession, url: str, bodies: list[bytes]) -> Any:
-    """One click at a time: sent → the fake receives the next chat.update/chat.postMessage."""
+async def settled(fake: Any, since: int, clicks: int) -> None:
+    """Each click ends in three messages: the request edited, the run's status, the next request."""
+    await fake.wait_for(
+        lambda: sum(c.method.startswith("chat.") for c in fake.calls[since:]) >= 3 * clicks or None,
+        timeout=120,
+        what=f"the messages of {clicks} clicks",
+    )
+
+
+async def click_to_message(
+    fake: Any, session: aiohttp.ClientSession, url: str, clicks: list[tuple[bytes, str]]
+) -> Any:
+    """One click at a time: sent → the fake receives chat.update of the clicked message."""
     times: list[float] = []
-    for body in bodies:
+    for body, ts in clicks:
         seen = len(fake.calls)
         started = time.monotonic()
         await post_click(session, url, body)
 
-        def next_message(seen: int = seen) -> float | None:
+        def edited(seen: int = seen, ts: str = ts) -> float | None:
             for call in fake.calls[seen:]:
-                if call.method in ("chat.update", "chat.postMessage") and call.ok:
+                if call.method == "chat.update" and call.args.get("ts") == ts and call.ok:
                     return float(call.time)
             return None
 
-        arrived = await fake.wait_for(next_message, timeout=10, what="the next message")
-        times.append(arrived - started)
-        # Let this click's other messages through before the next click.
-        await fake.wait_for(
-            lambda seen=seen: sum(c.method.startswith("chat.") for c in fake.calls[seen:]) >= 3 or None,
-            timeout=10,
-        )
+        times.append(await fake.wait_for(edited, timeout=10, what="the clicked message's edit") - started)
+        await settled(fake, seen, 1)
     return summary(times)
 
 
@@ -305,10 +321,14 @@ def report(results: dict[str, Any], command: str) -> str:
         )
     c2m = results["click_to_message"]
     lines.append("")
-    lines.append(f"Click → next message (pipebot, one click at a time, n={c2m['n']}): p50 {c2m['p50_ms']} ms, p99 {c2m['p99_ms']} ms.")
+    lines.append(
+        f"Click → next message (pipebot, one click at a time, n={c2m['n']}): p50 {c2m['p50_ms']} ms, p99 {c2m['p99_ms']} ms."
+    )
     m = results["machine"]
     lines.append("")
-    lines.append(f"Machine: {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, {m['system']}. Command: `{command}`.")
+    lines.append(
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, {m['system']}. Command: `{command}`."
+    )
     return "\n".join(lines)
 
 

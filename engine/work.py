@@ -219,7 +219,7 @@ def succeed(
     mine = _mine(tx, execution_id, worker)
     if mine is None:
         return False
-    ex, run, _cp = mine
+    ex, run, cp = mine
     for name, (fmt, path) in files.items():
         artifacts.record(tx, ws, run, ex, name, fmt, path)
     _usage(ex, run, tokens)
@@ -229,6 +229,14 @@ def succeed(
     state.pop("validation_error", None)
     ex.state_json = json.dumps(state)
     ex.claimed_by = ex.heartbeat_at = None
+    if cp.mode == "agent":
+        flow.notice(
+            tx,
+            run,
+            f"{cp.title} done: {log_text}. This checkpoint: {ex.tokens_in} in / "
+            f"{ex.tokens_out} out tokens; run: {run.tokens_in} / {run.tokens_out}.",
+            "success",
+        )
     flow.work_done(tx, ws, run, ex)
     flow.show_run(tx, run)
     return True

@@ -155,7 +155,7 @@ class Worker:
             pipeline_name=item.pipeline_title,
             checkpoint_name=cp.title,
             instructions=cp.instructions,
-            form_inputs={**item.earlier_forms, cp.id: item.form},
+            form_inputs={**item.earlier_forms, **({cp.id: item.form} if item.form else {})},
             artifacts=item.context,
             previous_versions=item.previous_versions,
             feedback=item.feedback,

@@ -140,8 +140,10 @@ def form_modal(spec: FormSpec, page: int) -> PipebotModal:
     """Page ``page`` of a form, prefilled with ``spec.values`` (the stored values and any draft)."""
     all_pages = pages(spec.inputs)
     fields = all_pages[page]
-    title = spec.checkpoint + (f" ({page + 1}/{len(all_pages)})" if len(all_pages) > 1 else "")
-    modal = PipebotModal(title, form_modal_id(spec.execution_id, page))
+    suffix = f" ({page + 1}/{len(all_pages)})" if len(all_pages) > 1 else ""
+    modal = PipebotModal(
+        clip(spec.checkpoint, MAX_TITLE - len(suffix)) + suffix, form_modal_id(spec.execution_id, page)
+    )
     intro = f"**Feedback to address:** {spec.feedback}" if spec.feedback else spec.instructions
     if page == 0 and intro and len(fields) < PAGE_SIZE:
         modal.add_item(discord.ui.TextDisplay[Any](clip(intro, MAX_TEXT)))

@@ -45,8 +45,13 @@ LEVEL_ICONS = {"info": "ℹ️", "success": "✅", "warning": "⚠️", "error":
 _BOLD = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
 
 
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
 def markdown(text: str) -> str:
-    return _BOLD.sub(r"**\1**", text)
+    """Shared chat markup to Discord's, leaving code spans and blocks alone."""
+    parts = _CODE.split(text)
+    return "".join(p if i % 2 else _BOLD.sub(r"**\1**", p) for i, p in enumerate(parts))
 
 
 def _units(text: str) -> int:
@@ -65,10 +70,10 @@ def clip(text: str, limit: int) -> str:
     """At most ``limit`` characters, cut with an ellipsis; a cut code block is closed again."""
     if _units(text) <= limit:
         return text
-    cut = _prefix(text, limit - 1)
+    cut = _prefix(text, limit - 1).rstrip(" ")
     if cut.count("```") % 2 == 0:
         return cut + "…"
-    return _prefix(text, limit - 5) + "…\n```"
+    return _prefix(text, limit - 5).rstrip(" ") + "…\n```"
 
 
 def status_text(status: str) -> str:

@@ -140,8 +140,12 @@ class SlackApp:
 
     async def handle(self, request: web.Request) -> web.Response:
         """POST /slack/events: slash commands, interactivity and events all arrive here."""
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+        self.ctx.acks_first.begin()
+        try:
+            bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(bolt_response)
+        finally:
+            self.ctx.acks_first.end()
 
     async def close(self) -> None:
         await self.ctx.idle()
@@ -172,7 +176,8 @@ async def create_slack_app(
     )
     app.use(skip_retried_events())
     register(app, ctx)
-    return SlackApp(app, ctx, SlackDeliverer(client, engine, max_artifact_bytes), session is None)
+    deliverer = SlackDeliverer(client, engine, max_artifact_bytes, ctx.acks_first)
+    return SlackApp(app, ctx, deliverer, session is None)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:

@@ -5,6 +5,7 @@ for the work that runs after the ack (kept referenced so it is neither lost nor 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -23,6 +24,37 @@ log = logging.getLogger("pipebot.slack")
 T = TypeVar("T")
 
 
+class AcksFirst:
+    """Work after an ack gives way to requests being answered, for at most `max_wait`.
+
+    Everything shares one event loop (and one GIL with the engine's threads): a burst of clicks
+    would otherwise see each ack wait behind the engine work and Slack calls of the clicks
+    before it. The bound keeps background work from starving under a steady stream of requests
+    (and keeps modals within their trigger_id's 3 s).
+    """
+
+    def __init__(self, max_wait: float = 0.25) -> None:
+        self.max_wait = max_wait
+        self.in_flight = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    def begin(self) -> None:
+        self.in_flight += 1
+        self._quiet.clear()
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight <= 0:
+            self.in_flight = 0
+            self._quiet.set()
+
+    async def wait(self) -> None:
+        if self.in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), self.max_wait)
+
+
 @dataclass
 class SlackContext:
     engine: Engine
@@ -31,6 +63,7 @@ class SlackContext:
     http: aiohttp.ClientSession  # file downloads and response_url posts
     bot_token: str
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    acks_first: AcksFirst = field(default_factory=AcksFirst)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Engine commands are synchronous (SQLite): run them off the event loop."""
@@ -44,6 +77,7 @@ class SlackContext:
 
     async def _guard(self, work: Coroutine[Any, Any, None], name: str) -> None:
         try:
+            await self.acks_first.wait()
             await work
         except Exception:
             log.exception("slack: %s failed", name)

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
+from adapters.slack.context import AcksFirst
 from engine.api import Engine
 from engine.errors import NotFound
 from engine.notifications import ArtifactsCard
@@ -29,11 +30,17 @@ DEFAULT_MAX_ARTIFACT_BYTES = 10 * 1024 * 1024
 
 class SlackDeliverer:
     def __init__(
-        self, client: AsyncWebClient, engine: Engine, max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES
+        self,
+        client: AsyncWebClient,
+        engine: Engine,
+        max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+        acks_first: AcksFirst | None = None,
     ) -> None:
         self.client, self.engine, self.max_artifact_bytes = client, engine, max_artifact_bytes
+        self.acks_first = acks_first or AcksFirst()
 
     async def deliver(self, delivery: Delivery) -> MessageRef | None:
+        await self.acks_first.wait()
         try:
             if isinstance(delivery.note, ArtifactsCard) and delivery.existing is None:
                 return await self._artifacts(delivery, delivery.note)

@@ -18,5 +18,6 @@ text = draft.read_text() if draft else ""
 words = len(text.split())
 print(f"packaging {inputs['slug']}: {words} words")
 paragraphs = "\n".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-(outputs / "issue.html").write_text(f"<article id='{html.escape(inputs['slug'])}'>\n{paragraphs}\n</article>\n")
+slug = html.escape(inputs["slug"])
+(outputs / "issue.html").write_text(f"<article id='{slug}'>\n{paragraphs}\n</article>\n")
 (outputs / "report.json").write_text(json.dumps({"slug": inputs["slug"], "words": words}, indent=2))

@@ -55,7 +55,6 @@ def test_whole_blog_post_run(engine: Engine, tmp_path: Path) -> None:
     assert (base / "runs" / "latest").resolve() == (base / "runs" / "v1").resolve()
     assert (base / ".pipeline_system" / "definitions" / "checkpoints" / "brief.json").is_file()
     assert "imported version 1" in (base / ".pipeline_system" / "logs" / "system.log").read_text()
-    assert not (base / ".temp" / f"exec_{ex}").exists() or True  # temp kept until cleanup
 
 
 def test_bad_form_values_change_nothing(engine: Engine) -> None:

@@ -98,11 +98,15 @@ async def click(fake: FakeDiscord, message: StoredMessage, custom_id: str, user:
     return await fake.click_button(message.channel_id, message.id, custom_id, user)
 
 
-async def click_answer(fake: FakeDiscord, message: StoredMessage, custom_id: str, user: FakeUser) -> StoredMessage:
+async def click_answer(
+    fake: FakeDiscord, message: StoredMessage, custom_id: str, user: FakeUser
+) -> StoredMessage:
     return await answer(fake, await click(fake, message, custom_id, user))
 
 
-async def open_modal(fake: FakeDiscord, message: StoredMessage, custom_id: str, user: FakeUser) -> dict[str, Any]:
+async def open_modal(
+    fake: FakeDiscord, message: StoredMessage, custom_id: str, user: FakeUser
+) -> dict[str, Any]:
     """Click a button that opens a modal; return the modal (callback type 9 data)."""
     body = await fake.wait_response(await click(fake, message, custom_id, user))
     assert body["type"] == 9, body
@@ -112,7 +116,18 @@ async def open_modal(fake: FakeDiscord, message: StoredMessage, custom_id: str, 
 
 def fields_of(modal: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The modal's inputs by custom_id (the component inside each Label)."""
-    return {c["component"]["custom_id"]: {**c["component"], "label": c["label"]} for c in modal["components"] if c["type"] == 18}
+    return {
+        c["component"]["custom_id"]: {**c["component"], "label": c["label"]}
+        for c in modal["components"]
+        if c["type"] == 18
+    }
+
+
+def fresh(fake: FakeDiscord, message: StoredMessage) -> StoredMessage:
+    """The message as Discord holds it now (after the outbox's edits)."""
+    found = fake.find_message(message.id)
+    assert found is not None, f"message {message.id} was deleted"
+    return found
 
 
 def thread_messages(fake: FakeDiscord) -> list[StoredMessage]:

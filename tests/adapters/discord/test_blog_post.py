@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import pytest
-
 from tests.adapters.discord.helpers import (
     ALICE,
     BOB,
@@ -16,13 +14,12 @@ from tests.adapters.discord.helpers import (
     click_answer,
     command,
     fields_of,
+    fresh,
     open_modal,
     thread_messages,
     with_button,
 )
 from tests.fakes.discord_fake import FakeDiscord, FakeFile
-
-pytestmark = pytest.mark.slow
 
 
 async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
@@ -46,13 +43,23 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     assert modal["title"] == "Brief (1/2)" and modal["custom_id"] == f"pbm:form:{execution_id}:0"
     fields = fields_of(modal)
     assert list(fields) == ["topic", "words", "notes", "urgent", "tone"]
-    assert fields["topic"]["type"] == 4 and fields["topic"]["style"] == 1 and fields["topic"]["max_length"] == 200
+    assert (
+        fields["topic"]["type"] == 4
+        and fields["topic"]["style"] == 1
+        and fields["topic"]["max_length"] == 200
+    )
     assert fields["notes"]["style"] == 2 and fields["words"]["value"] == "800"
     assert [o["value"] for o in fields["tone"]["options"]] == ["formal", "casual"]
     assert [o["value"] for o in fields["urgent"]["options"]] == ["yes", "no"]
 
     # An invalid value: the errors come back, nothing changes, the values are kept for the reopened form.
-    bad = {"topic": "Launch day", "words": "99999", "notes": "line one\nline two", "urgent": ["yes"], "tone": ["formal"]}
+    bad = {
+        "topic": "Launch day",
+        "words": "99999",
+        "notes": "line one\nline two",
+        "urgent": ["yes"],
+        "tone": ["formal"],
+    }
     errors = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], bad, ALICE))
     assert errors.ephemeral and "**Word count** must be at most 5000" in errors.content
     assert engine.run("blog-post#v1").executions[0].status == "waiting_for_input"
@@ -61,32 +68,41 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     assert [o["value"] for o in reopened["tone"]["options"] if o.get("default")] == ["formal"]
 
     # A valid page 1, then "Continue" to page 2 with the file upload.
-    saved = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], {**bad, "words": "900"}, ALICE))
+    saved = await answer(
+        fake, await fake.submit_modal(thread, modal["custom_id"], {**bad, "words": "900"}, ALICE)
+    )
     assert saved.custom_ids() == [f"pbf:{execution_id}:1"]
     page2 = await open_modal(fake, saved, f"pbf:{execution_id}:1", ALICE)
     assert page2["title"] == "Brief (2/2)"
     assert fields_of(page2)["reference"]["type"] == 19
     upload = FakeFile("notes.txt", b"reference material", "text/plain")
-    done = await answer(fake, await fake.submit_modal(thread, page2["custom_id"], {"reference": [upload]}, ALICE))
+    done = await answer(
+        fake, await fake.submit_modal(thread, page2["custom_id"], {"reference": [upload]}, ALICE)
+    )
     assert done.content == "Form for Brief submitted."
 
     # The form card is edited in place, artifacts are attached in the thread, approval is asked.
     await bot.drain()
-    card = fake.find_message(card.id)
-    assert card is not None and card.components == [] and "Submitted by Alice at 09:00" in card.content
+    card = fresh(fake, card)
+    assert card.components == [] and "Submitted by Alice at 09:00" in card.content
     files = {a.filename: a.data for m in thread_messages(fake) for a in m.attachments}
     assert files["reference.txt"] == b"reference material"
     brief = json.loads(files["brief.json"])
     assert brief["topic"] == "Launch day" and brief["words"] == 900 and brief["urgent"] is True
     approval = with_button(thread_messages(fake), "pb:approve_complete:")
-    assert approval.custom_ids() == [f"pb:approve_complete:{execution_id}", f"pb:request_revision:{execution_id}"]
+    assert approval.custom_ids() == [
+        f"pb:approve_complete:{execution_id}",
+        f"pb:request_revision:{execution_id}",
+    ]
     assert {f["name"]: f["value"] for f in approval.embeds[0]["fields"]}["Topic"] == "Launch day"
 
     approved = await click_answer(fake, approval, f"pb:approve_complete:{execution_id}", BOB)
     assert approved.content == "Approved Brief." and approved.ephemeral
     await bot.drain()
-    approval = fake.find_message(approval.id)
-    assert approval is not None and approval.components == [] and "Approved by Bob at 09:00" in approval.content
+    approval = fresh(fake, approval)
+    assert (
+        approval is not None and approval.components == [] and "Approved by Bob at 09:00" in approval.content
+    )
 
     # Outline: approve its start, fill the one-page form, then ask for a revision in a modal.
     start = with_button(thread_messages(fake), "pb:approve_start:")
@@ -96,23 +112,29 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     form = with_button(thread_messages(fake), f"pb:open_form:{outline_id}")
     modal = await open_modal(fake, form, f"pb:open_form:{outline_id}", ALICE)
     assert modal["title"] == "Outline" and modal["components"][0]["type"] == 10  # the instructions
-    sent = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], {"outline": "1. Intro"}, ALICE))
+    sent = await answer(
+        fake, await fake.submit_modal(thread, modal["custom_id"], {"outline": "1. Intro"}, ALICE)
+    )
     assert sent.content == "Form for Outline submitted."
     await bot.drain()
     review = with_button(thread_messages(fake), f"pb:request_revision:{outline_id}")
     revise = await open_modal(fake, review, f"pb:request_revision:{outline_id}", BOB)
     assert revise["custom_id"] == f"pbm:revise:{outline_id}"
-    asked = await answer(fake, await fake.submit_modal(thread, revise["custom_id"], {"feedback": "Add a summary"}, BOB))
+    asked = await answer(
+        fake, await fake.submit_modal(thread, revise["custom_id"], {"feedback": "Add a summary"}, BOB)
+    )
     assert asked.content == "Revision requested for Outline."
     await bot.drain()
-    review = fake.find_message(review.id)
-    assert review is not None and "Revision requested by Bob" in review.content and review.components == []
+    review = fresh(fake, review)
+    assert "Revision requested by Bob" in review.content and review.components == []
     again = with_button(thread_messages(fake), f"pb:open_form:{outline_id}")
     assert "Add a summary" in again.embeds[0]["description"] and again.id != form.id
     modal = await open_modal(fake, again, f"pb:open_form:{outline_id}", ALICE)
     assert fields_of(modal)["outline"]["value"] == "1. Intro"  # the last submission prefills the revision
     assert "Add a summary" in modal["components"][0]["content"]
-    await answer(fake, await fake.submit_modal(thread, modal["custom_id"], {"outline": "1. Intro\n2. Summary"}, ALICE))
+    await answer(
+        fake, await fake.submit_modal(thread, modal["custom_id"], {"outline": "1. Intro\n2. Summary"}, ALICE)
+    )
     await bot.drain()
     review = with_button(thread_messages(fake), f"pb:approve_complete:{outline_id}")
     assert review.custom_ids() == [f"pb:approve_complete:{outline_id}"]  # max_revisions reached
@@ -124,8 +146,8 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     assert signoff.id != review.id
     assert (await click_answer(fake, signoff, signoff.custom_ids()[0], BOB)).content == "Approved Sign-off."
     await bot.drain()
-    status = fake.find_message(status.id)
-    assert status is not None and "completed" in status.embeds[0]["description"]
+    status = fresh(fake, status)
+    assert "completed" in status.embeds[0]["description"]
     assert "3/3" in status.embeds[0]["description"]
     assert any("blog-post#v1 completed." in m.content for m in thread_messages(fake))
     # Interaction answers were ephemeral; what everyone sees in the thread was posted by the outbox.

@@ -82,7 +82,13 @@ async def test_run_started_in_a_thread_stays_in_it(fake: FakeDiscord, bot: Bot) 
     bot.engine.start_run("blog-post", actor(ALICE), thread_conversation)
     await bot.drain()
     assert list(fake.threads) == [thread]
-    status = [m for m in fake.messages_in(thread) if m.embeds and m.embeds[0].get("title", "").startswith("blog-post#v2")]
+    status = [
+        m
+        for m in fake.messages_in(thread)
+        if m.embeds and m.embeds[0].get("title", "").startswith("blog-post#v2")
+    ]
     assert len(status) == 1
-    assert with_button(fake.messages_in(thread), "pb:open_form:").custom_ids() != [f"pb:open_form:{execution_id}"]
+    assert with_button(fake.messages_in(thread), "pb:open_form:").custom_ids() != [
+        f"pb:open_form:{execution_id}"
+    ]
     fake.assert_no_errors()

@@ -21,6 +21,7 @@ from tests.adapters.discord.helpers import (
     click_answer,
     command,
     fields_of,
+    fresh,
     open_modal,
     thread_messages,
     with_button,
@@ -31,7 +32,9 @@ HERE = Conversation("discord", str(CHANNEL))
 
 
 def actor(user: FakeUser) -> Actor:
-    return Actor("discord", str(user.id), user.global_name or user.username, frozenset(f"role:{r}" for r in user.roles))
+    return Actor(
+        "discord", str(user.id), user.global_name or user.username, frozenset(f"role:{r}" for r in user.roles)
+    )
 
 
 def brief_submitted(engine: Engine, by: FakeUser = ALICE) -> int:
@@ -44,9 +47,13 @@ def brief_submitted(engine: Engine, by: FakeUser = ALICE) -> int:
 
 async def test_autocomplete_pipelines_runs_and_checkpoints(fake: FakeDiscord, bot: Bot) -> None:
     bot.engine.start_run("blog-post", actor(ALICE), HERE)
-    asked = await fake.autocomplete(GUILD, CHANNEL, ALICE, "pipeline run", {"pipeline": "blo"}, focused="pipeline")
+    asked = await fake.autocomplete(
+        GUILD, CHANNEL, ALICE, "pipeline run", {"pipeline": "blo"}, focused="pipeline"
+    )
     body = await fake.wait_response(asked)
-    assert body["type"] == 8 and body["data"]["choices"] == [{"name": "blog-post — Blog post", "value": "blog-post"}]
+    assert body["type"] == 8 and body["data"]["choices"] == [
+        {"name": "blog-post — Blog post", "value": "blog-post"}
+    ]
     asked = await fake.autocomplete(GUILD, CHANNEL, ALICE, "pipeline status", {"run": "#v1"}, focused="run")
     assert [c["value"] for c in (await fake.wait_response(asked))["data"]["choices"]] == ["blog-post#v1"]
     options = {"run": "blog-post#v1", "checkpoint": ""}
@@ -107,15 +114,19 @@ async def test_release_refusals_are_ephemeral_and_roles_approve(fake: FakeDiscor
     # Approvers by Discord role (discord:role:1234), two distinct ones required.
     assert RELEASE_ROLE in DAVE.roles
     assert (await click_answer(fake, card, approve, DAVE)).content == "Approval recorded (1 of 2)."
-    assert (await click_answer(fake, card, approve, DAVE)).content == "You already approved this (1 of 2 approvals)."
+    assert (
+        await click_answer(fake, card, approve, DAVE)
+    ).content == "You already approved this (1 of 2 approvals)."
     await bot.drain()
-    card = fake.find_message(card.id) or card
+    card = fresh(fake, card)
     assert card.embeds[0]["footer"]["text"] == "1 of 2 approvals" and card.custom_ids() == [approve, revise]
     assert (await click_answer(fake, card, approve, ERIN)).content == "Approved Change request."
     await bot.drain()
-    card = fake.find_message(card.id) or card
+    card = fresh(fake, card)
     assert card.components == [] and "Approved by Dave, Erin at 09:00" in card.content
-    assert all(m.ephemeral for m in fake.messages_in(card.channel_id) if m.payload.get("interaction_metadata"))
+    assert all(
+        m.ephemeral for m in fake.messages_in(card.channel_id) if m.payload.get("interaction_metadata")
+    )
     fake.assert_no_errors()
 
 
@@ -132,7 +143,7 @@ async def test_concurrent_clicks_make_one_transition(fake: FakeDiscord, bot: Bot
     view = bot.engine.run("blog-post#v1")
     assert [e.status for e in view.executions][:2] == ["completed", "waiting_approval_to_start"]
     await bot.drain()
-    card = fake.find_message(card.id) or card
+    card = fresh(fake, card)
     assert card.components == [] and f"Approved by {winner} at 09:00" in card.content
     fake.assert_no_errors()
 
@@ -153,7 +164,9 @@ async def test_file_input_too_large_then_accepted(fake: FakeDiscord, bot: Bot) -
     assert fields_of(page2)["changelog"]["type"] == 19 and fields_of(page2)["changelog"]["required"] is False
 
     big = FakeFile("changes.md", b"x" * 1_200_000, "text/markdown")
-    errors = await answer(fake, await fake.submit_modal(thread, page2["custom_id"], {"changelog": [big]}, CAROL))
+    errors = await answer(
+        fake, await fake.submit_modal(thread, page2["custom_id"], {"changelog": [big]}, CAROL)
+    )
     assert errors.content == "❌ **Changelog file** file is 1200000 bytes; the limit is 1000000"
     assert errors.custom_ids() == [f"pbf:{execution_id}:1"]
     assert bot.engine.run("release#v1").executions[0].status == "waiting_for_input"
@@ -161,7 +174,9 @@ async def test_file_input_too_large_then_accepted(fake: FakeDiscord, bot: Bot) -
 
     retry = await open_modal(fake, errors, f"pbf:{execution_id}:1", CAROL)
     small = FakeFile("changes.md", b"# 2.0\n- faster\n", "text/markdown")
-    done = await answer(fake, await fake.submit_modal(thread, retry["custom_id"], {"changelog": [small]}, CAROL))
+    done = await answer(
+        fake, await fake.submit_modal(thread, retry["custom_id"], {"changelog": [small]}, CAROL)
+    )
     assert done.content == "Form for Change request submitted."
     (changelog,) = [a for a in bot.engine.artifacts("release#v1") if a.name == "changelog"]
     assert bot.engine.artifact_path(changelog.artifact_id).read_bytes() == b"# 2.0\n- faster\n"
@@ -172,7 +187,10 @@ async def test_pending_buttons_work_from_the_ephemeral_reply(fake: FakeDiscord, 
     execution_id = brief_submitted(bot.engine)
     pending = await command(fake, BOB, "pending")
     assert pending.ephemeral and "blog-post#v1 · Brief: review the result" in pending.content
-    assert pending.custom_ids() == [f"pb:approve_complete:{execution_id}", f"pb:request_revision:{execution_id}"]
+    assert pending.custom_ids() == [
+        f"pb:approve_complete:{execution_id}",
+        f"pb:request_revision:{execution_id}",
+    ]
     done = await click_answer(fake, pending, f"pb:approve_complete:{execution_id}", BOB)
     assert done.content == "Approved Brief."
     fake.assert_no_errors()

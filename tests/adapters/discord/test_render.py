@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from adapters.discord.forms import form_modal, page_of, pages, parse_modal_id, revision_modal, submitted_values
+from adapters.discord.forms import (
+    form_modal,
+    page_of,
+    pages,
+    parse_modal_id,
+    revision_modal,
+    submitted_values,
+)
 from adapters.discord.render import clip, embed, markdown
 from engine.api import FormSpec
 from engine.definitions import InputField
@@ -16,7 +23,8 @@ from tests.fakes.discord_limits import validate_embeds, validate_modal
 
 def test_markdown_turns_shared_bold_into_discord_bold() -> None:
     assert markdown("*Brief* is ready for review.") == "**Brief** is ready for review."
-    assert markdown("2 * 3 * 4 and **kept** and `*code*`") == "2 * 3 * 4 and **kept** and `**code**`"
+    assert markdown("2 * 3 * 4 and **kept** and `*code*`") == "2 * 3 * 4 and **kept** and `*code*`"
+    assert markdown("```\n*x*\n``` *y*") == "```\n*x*\n``` **y**"
 
 
 @pytest.mark.parametrize(
@@ -27,7 +35,7 @@ def test_clip_respects_the_limit_in_utf16_units(text: str, limit: int) -> None:
     out = clip(text, limit)
     assert len(out.encode("utf-16-le")) // 2 <= limit
     assert out == text or out.endswith(("…", "…\n```"))
-    assert out.count("```") % 2 == 0 or text.count("```") % 2 == 1 and out == text
+    assert out.count("```") % 2 == 0 or (text.count("```") % 2 == 1 and out == text)
 
 
 def test_embed_stays_within_every_limit() -> None:
@@ -36,7 +44,9 @@ def test_embed_stays_within_every_limit() -> None:
     assert validate_embeds([e.to_dict()]) == []
 
 
-def spec(inputs: list[InputField], values: dict[str, Any] | None = None, feedback: str | None = None) -> FormSpec:
+def spec(
+    inputs: list[InputField], values: dict[str, Any] | None = None, feedback: str | None = None
+) -> FormSpec:
     return FormSpec(
         execution_id=42,
         run="r#v1",
@@ -55,7 +65,9 @@ def test_every_page_of_a_large_form_is_a_valid_modal() -> None:
     ]
     inputs += [
         InputField(id="many", label="Many", type="select", choices=[f"c{i}" for i in range(30)]),
-        InputField(id="few", label="Few", type="select", choices=["a", "b"], default="b", description="d" * 300),
+        InputField(
+            id="few", label="Few", type="select", choices=["a", "b"], default="b", description="d" * 300
+        ),
         InputField(id="flag", label="Flag", type="boolean", required=True),
         InputField(id="n", label="N", type="number", min=1, max=9),
         InputField(id="long", label="Long", type="multiline_text"),
@@ -70,7 +82,7 @@ def test_every_page_of_a_large_form_is_a_valid_modal() -> None:
         assert validate_modal(data) == [], data
         assert parse_modal_id(data["custom_id"]) is not None
     first = form_modal(form, 0).to_dict()
-    assert first["title"] == "A checkpoint with a rather long title tha… (1/3)"[:45] or len(first["title"]) <= 45
+    assert first["title"] == "A checkpoint with a rather long title… (1/3)" and len(first["title"]) <= 45
     many = first["components"][4]["component"]
     assert many["type"] == 4 and many["placeholder"].startswith("c0, c1")  # too many choices: typed
     second = {c["component"]["custom_id"]: c for c in form_modal(form, 1).to_dict()["components"]}
@@ -83,7 +95,8 @@ def test_every_page_of_a_large_form_is_a_valid_modal() -> None:
 def test_modal_ids_and_submitted_values() -> None:
     assert parse_modal_id("pbm:form:7:2") is not None and parse_modal_id("pbm:form:7") is None
     assert parse_modal_id("pbm:revise:7:1") is None and parse_modal_id("other") is None
-    data = {
+    attachment = {"id": "9", "filename": "f.txt", "url": "http://x/f.txt"}
+    data: dict[str, Any] = {
         "custom_id": "pbm:form:7:0",
         "components": [
             {"type": 18, "component": {"type": 4, "custom_id": "a", "value": "text"}},
@@ -92,7 +105,7 @@ def test_modal_ids_and_submitted_values() -> None:
             {"type": 18, "component": {"type": 19, "custom_id": "d", "values": ["9"]}},
             {"type": 10, "content": "shown"},
         ],
-        "resolved": {"attachments": {"9": {"id": "9", "filename": "f.txt", "url": "http://x/f.txt"}}},
+        "resolved": {"attachments": {"9": attachment}},
     }
     values = submitted_values(data)
-    assert values == {"a": "text", "b": "", "c": ["x"], "d": [data["resolved"]["attachments"]["9"]]}
+    assert values == {"a": "text", "b": "", "c": ["x"], "d": [attachment]}

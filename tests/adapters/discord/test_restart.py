@@ -9,6 +9,7 @@ from tests.adapters.discord.helpers import (
     BOB,
     answer,
     click_answer,
+    fresh,
     open_modal,
     start_bot,
     sync_to_guild,
@@ -53,8 +54,8 @@ async def test_button_and_modals_from_before_a_restart(fake: FakeDiscord, engine
         assert '"topic": "After the restart"' in engine.artifact_path(brief.artifact_id).read_text()
 
         await after.drain()
-        approval = fake.find_message(approval.id) or approval
-        review = fake.find_message(review.id) or review
+        approval = fresh(fake, approval)
+        review = fresh(fake, review)
         assert approval.components == [] and "Approved by Bob" in approval.content
         assert review.components == [] and "Revision requested by Bob" in review.content
         assert form.components == [] and "Submitted by Alice" in form.content
