@@ -147,6 +147,8 @@ class Engine:
             raise
         for action in tx.after_commit:
             action()
+        for slug, line in tx.logs:
+            self.ws.log(slug, self.clock(), line)
         if tx.notified:
             for listener in self.listeners:
                 listener()

@@ -72,5 +72,11 @@ def info(ws: Workspace, row: ArtifactRow, preview_chars: int = PREVIEW_CHARS) ->
             text = head.decode("utf-8", errors="replace")
             preview = text[:preview_chars] + ("…" if len(text) > preview_chars else "")
     return ArtifactInfo(
-        artifact_id=row.id, name=row.name, format=row.format, size=row.size, path=row.path, preview=preview
+        artifact_id=row.id,
+        name=row.name,
+        format=row.format,
+        size=row.size,
+        path=row.path,
+        sha256=row.sha256,
+        preview=preview,
     )

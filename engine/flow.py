@@ -45,6 +45,7 @@ def show_run(tx: Tx, run: RunRow) -> None:
 
 
 def notice(tx: Tx, run: RunRow, text: str, level: str = "info", buttons: list[Button] | None = None) -> None:
+    tx.log(run, text.splitlines()[0] if text else text)
     tx.notify(
         run,
         NoticeCard(

@@ -43,6 +43,7 @@ class ArtifactInfo(BaseModel):
     format: str
     size: int
     path: str
+    sha256: str = ""
     preview: str | None = None
 
 

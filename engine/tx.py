@@ -48,6 +48,7 @@ class Tx:
     definitions: Definitions
     notified: list[int] = field(default_factory=list)
     notes: list[tuple[RunRow, Notification]] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)
     after_commit: list[Callable[[], object]] = field(default_factory=list)
 
     def now(self) -> datetime:
@@ -55,6 +56,10 @@ class Tx:
 
     def pipeline(self, run: RunRow) -> Pipeline:
         return self.definitions.get(self.session, run.pipeline_id)
+
+    def log(self, run: RunRow, text: str) -> None:
+        """A line for the pipeline's logs/system.log, written once the transaction commits."""
+        self.logs.append((run.pipeline_slug, text if run.name in text else f"{run.name}: {text}"))
 
     def notify(self, run: RunRow, note: Notification) -> None:
         """Queue a notification; ``finish`` writes the queue to the outbox before commit."""

@@ -54,7 +54,9 @@ def test_whole_blog_post_run(engine: Engine, tmp_path: Path) -> None:
     base = engine.ws.base / "blog-post"
     assert (base / "runs" / "latest").resolve() == (base / "runs" / "v1").resolve()
     assert (base / ".pipeline_system" / "definitions" / "checkpoints" / "brief.json").is_file()
-    assert "imported version 1" in (base / ".pipeline_system" / "logs" / "system.log").read_text()
+    log = (base / ".pipeline_system" / "logs" / "system.log").read_text()
+    assert "imported version 1" in log and "blog-post#v1 completed." in log
+    assert len(arts["brief"].sha256) == 64
 
 
 def test_bad_form_values_change_nothing(engine: Engine) -> None:

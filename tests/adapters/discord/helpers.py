@@ -62,10 +62,11 @@ class Bot:
 async def start_bot(fake: FakeDiscord, engine: Engine) -> Bot:
     client = PipebotClient(engine, guild_ready_timeout=0.01)
     engine.outbox.register("discord", DiscordDeliverer(client, engine))
-    task = asyncio.create_task(client.start(fake.token))
+    await client.login(fake.token)  # REST login first: wait_until_ready needs it
+    task = asyncio.create_task(client.connect())
     ready = asyncio.create_task(client.wait_until_ready())
     done, _ = await asyncio.wait({task, ready}, timeout=5, return_when=asyncio.FIRST_COMPLETED)
-    if ready not in done:
+    if ready not in done or ready.exception() is not None:
         ready.cancel()
         await client.close()
         raise TimeoutError("pipebot's Discord client did not become ready")
