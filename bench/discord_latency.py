@@ -84,6 +84,8 @@ async def serve_pipebot(base: Path, api_url: str, gateway_url: str) -> None:
         discord_gateway_url=gateway_url,
     )
     stop = asyncio.Event()
+    if os.environ.get("SWITCH"):
+        sys.setswitchinterval(float(os.environ["SWITCH"]))
     server = asyncio.create_task(serve_async(settings, stop))
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
     stop.set()
@@ -138,6 +140,7 @@ async def click(fake: Any, message: Any, user: Any, answer: bool) -> tuple[float
     done = time.monotonic() - started
     if os.environ.get("SETTLE"):
         await fake.wait_for(lambda: not message.custom_ids(), timeout=30)
+        await fake.wait_for(lambda: "completed" in fake.messages_in(message.channel_id)[-1].content, timeout=30)
     return first, done
 
 

@@ -71,17 +71,6 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     stop = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     closers: list[Callable[[], Awaitable[None]]] = []
-    import os
-
-    if os.environ.get("SLOWCB") and kind == "pipebot":
-        import logging
-
-        logging.basicConfig(level=logging.WARNING)
-        loop = asyncio.get_running_loop()
-        loop.set_debug(True)
-        loop.slow_callback_duration = float(os.environ["SLOWCB"])
-    if os.environ.get("SWITCH"):
-        sys.setswitchinterval(float(os.environ["SWITCH"]))
     if kind == "pipebot":
         engine = Engine.open(base)
         slack = await create_slack_app(engine, token=token, signing_secret=SECRET, api_url=api_url)
@@ -322,7 +311,8 @@ def report(results: dict[str, Any], command: str) -> str:
     c2m = results["click_to_message"]
     lines.append("")
     lines.append(
-        f"Click → next message (pipebot, one click at a time, n={c2m['n']}): p50 {c2m['p50_ms']} ms, p99 {c2m['p99_ms']} ms."
+        f"Click → next message (pipebot, one click at a time, n={c2m['n']}): "
+        f"p50 {c2m['p50_ms']} ms, p99 {c2m['p99_ms']} ms."
     )
     m = results["machine"]
     lines.append("")

@@ -85,7 +85,7 @@ class Dispatcher:
 
     async def drain(self) -> int:
         """Deliver every row that is due now; return how many were delivered."""
-        by_run = await asyncio.to_thread(self._pending)
+        by_run = self._pending()
         if not by_run:
             return 0
         counts = await asyncio.gather(*(self._deliver_run(rows) for rows in by_run.values()))
@@ -119,15 +119,15 @@ class Dispatcher:
             if row.id in sent_early:
                 continue
             newest = latest[row.message_key]
-            if newest.id != row.id and await asyncio.to_thread(self._ref, row.run_id, row.message_key):
-                await asyncio.to_thread(self._mark_delivered, [row.id])  # a later edit replaces it
+            if newest.id != row.id and self._ref(row.run_id, row.message_key) is not None:
+                self._mark_delivered([row.id])  # a later edit of the same message replaces it
                 continue
             # A message's first appearance carries its newest content: one post, no edits.
             if not await self._deliver_one(row, newest):
                 break
             done += 1
             if newest.id != row.id:
-                await asyncio.to_thread(self._mark_delivered, [newest.id])
+                self._mark_delivered([newest.id])
                 sent_early.add(newest.id)
         return done
 
@@ -143,18 +143,6 @@ class Dispatcher:
             s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(delivered_at=self.clock()))
 
     async def _deliver_one(self, row: OutboxRow, payload: OutboxRow) -> bool:
-        # Database work runs in a thread: the event loop also answers the chat platforms' requests.
-        delivery = await asyncio.to_thread(self._delivery, row, payload)
-        deliverer = self.deliverers[row.platform]
-        try:
-            ref = await deliverer.deliver(delivery)
-        except Exception as exc:
-            await asyncio.to_thread(self._failed, row, exc)
-            return False
-        await asyncio.to_thread(self._delivered, row, ref)
-        return True
-
-    def _delivery(self, row: OutboxRow, payload: OutboxRow) -> Delivery:
         note = NOTIFICATION.validate_json(payload.payload_json)
         with self.store.read() as s:
             run = s.get(RunRow, row.run_id)
@@ -162,9 +150,12 @@ class Dispatcher:
             where = Conversation(run.platform, run.channel, run.thread)
         existing = self._ref(row.run_id, row.message_key)
         parent = None if row.message_key == "run" else self._ref(row.run_id, "run")
-        return Delivery(note, where, existing, parent)
-
-    def _delivered(self, row: OutboxRow, ref: MessageRef | None) -> None:
+        deliverer = self.deliverers[row.platform]
+        try:
+            ref = await deliverer.deliver(Delivery(note, where, existing, parent))
+        except Exception as exc:
+            self._failed(row, exc)
+            return False
         with self.store.write() as s:
             if ref is not None:
                 current = s.scalar(
@@ -188,6 +179,7 @@ class Dispatcher:
                     current.channel, current.message_id = ref.channel, ref.message_id
                     current.thread_id, current.updated_at = ref.thread_id, self.clock()
             s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(delivered_at=self.clock()))
+        return True
 
     def _failed(self, row: OutboxRow, exc: Exception) -> None:
         attempts = row.attempts + 1

@@ -34,6 +34,9 @@ class DiscordDeliverer:
     async def deliver(self, delivery: Delivery) -> MessageRef | None:
         if self.client.user is None:  # not logged in yet: the row waits, nothing is lost
             raise RetryLater(1.0, "Discord client not logged in yet")
+        from adapters.discord.interactions import GATE
+
+        await GATE.idle()
         try:
             if isinstance(delivery.note, RunStatusCard):
                 return await self._status(delivery)

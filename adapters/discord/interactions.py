@@ -63,6 +63,28 @@ def conversation_of(interaction: discord.Interaction[Any]) -> Conversation:
     return Conversation(PLATFORM, str(interaction.channel_id))
 
 
+class _Gate:
+    def __init__(self) -> None:
+        self.pending = 0
+        self.event: asyncio.Event | None = None
+
+    def begin(self) -> None:
+        self.pending += 1
+
+    def end(self) -> None:
+        self.pending -= 1
+        if self.pending == 0 and self.event is not None:
+            self.event.set()
+
+    async def idle(self) -> None:
+        while self.pending:
+            self.event = asyncio.Event()
+            await self.event.wait()
+
+
+GATE = _Gate()
+
+
 # -- buttons ---------------------------------------------------------------------------------
 
 
@@ -87,6 +109,7 @@ class ActionButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ActionButton:
+        GATE.begin()
         ref = actions.decode(match.group(0))
         if ref is None:
             raise ValueError(f"unknown action in {match.group(0)!r}")
@@ -169,6 +192,8 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
         await interaction.response.send_modal(revision_modal(ref.execution_id, "Request revision"))
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
+    GATE.end()
+    await GATE.idle()
     commands: dict[str, Callable[[int, Actor], Outcome] | None] = {
         "approve_start": engine.approve_start,
         "approve_complete": engine.approve_complete,
