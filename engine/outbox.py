@@ -85,7 +85,9 @@ class Dispatcher:
 
     async def drain(self) -> int:
         """Deliver every row that is due now; return how many were delivered."""
-        by_run = self._pending()
+        # Database work runs in a worker thread: on the event loop it would hold up every chat
+        # interaction (Discord and Slack must be acknowledged within 3 seconds) while it commits.
+        by_run = await asyncio.to_thread(self._pending)
         if not by_run:
             return 0
         counts = await asyncio.gather(*(self._deliver_run(rows) for rows in by_run.values()))
@@ -119,17 +121,20 @@ class Dispatcher:
             if row.id in sent_early:
                 continue
             newest = latest[row.message_key]
-            if newest.id != row.id and self._ref(row.run_id, row.message_key) is not None:
-                self._mark_delivered([row.id])  # a later edit of the same message replaces it
+            if newest.id != row.id and await asyncio.to_thread(self._has_ref, row.run_id, row.message_key):
+                await asyncio.to_thread(self._mark_delivered, [row.id])  # a later edit replaces it
                 continue
             # A message's first appearance carries its newest content: one post, no edits.
             if not await self._deliver_one(row, newest):
                 break
             done += 1
             if newest.id != row.id:
-                self._mark_delivered([newest.id])
+                await asyncio.to_thread(self._mark_delivered, [newest.id])
                 sent_early.add(newest.id)
         return done
+
+    def _has_ref(self, run_id: int, key: str) -> bool:
+        return self._ref(run_id, key) is not None
 
     def _ref(self, run_id: int, key: str) -> MessageRef | None:
         with self.store.read() as s:
@@ -144,18 +149,26 @@ class Dispatcher:
 
     async def _deliver_one(self, row: OutboxRow, payload: OutboxRow) -> bool:
         note = NOTIFICATION.validate_json(payload.payload_json)
+        where, existing, parent = await asyncio.to_thread(self._context, row)
+        deliverer = self.deliverers[row.platform]
+        try:
+            ref = await deliverer.deliver(Delivery(note, where, existing, parent))
+        except Exception as exc:
+            await asyncio.to_thread(self._failed, row, exc)
+            return False
+        await asyncio.to_thread(self._delivered, row, ref)
+        return True
+
+    def _context(self, row: OutboxRow) -> tuple[Conversation, MessageRef | None, MessageRef | None]:
         with self.store.read() as s:
             run = s.get(RunRow, row.run_id)
             assert run is not None
             where = Conversation(run.platform, run.channel, run.thread)
         existing = self._ref(row.run_id, row.message_key)
         parent = None if row.message_key == "run" else self._ref(row.run_id, "run")
-        deliverer = self.deliverers[row.platform]
-        try:
-            ref = await deliverer.deliver(Delivery(note, where, existing, parent))
-        except Exception as exc:
-            self._failed(row, exc)
-            return False
+        return where, existing, parent
+
+    def _delivered(self, row: OutboxRow, ref: MessageRef | None) -> None:
         with self.store.write() as s:
             if ref is not None:
                 current = s.scalar(
@@ -179,7 +192,6 @@ class Dispatcher:
                     current.channel, current.message_id = ref.channel, ref.message_id
                     current.thread_id, current.updated_at = ref.thread_id, self.clock()
             s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(delivered_at=self.clock()))
-        return True
 
     def _failed(self, row: OutboxRow, exc: Exception) -> None:
         attempts = row.attempts + 1

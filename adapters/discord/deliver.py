@@ -16,6 +16,7 @@ import discord
 from adapters.discord.interactions import view_of
 from adapters.discord.render import MAX_CONTENT, NO_MENTIONS, Rendered, clip, render, thread_name
 from engine.api import Engine
+from engine.errors import PipebotError
 from engine.notifications import ArtifactInfo, ArtifactsCard, RunStatusCard
 from engine.outbox import Delivery, MessageRef, RetryLater
 
@@ -34,9 +35,6 @@ class DiscordDeliverer:
     async def deliver(self, delivery: Delivery) -> MessageRef | None:
         if self.client.user is None:  # not logged in yet: the row waits, nothing is lost
             raise RetryLater(1.0, "Discord client not logged in yet")
-        from adapters.discord.interactions import GATE
-
-        await GATE.idle()
         try:
             if isinstance(delivery.note, RunStatusCard):
                 return await self._status(delivery)
@@ -133,21 +131,24 @@ class DiscordDeliverer:
         limit = guild.filesize_limit if isinstance(guild, discord.Guild) else DEFAULT_UPLOAD_LIMIT
         return min(limit, self.max_upload_bytes or limit)
 
+    def _file(self, info: ArtifactInfo) -> tuple[Path | None, int]:
+        try:
+            path = self.engine.artifact_path(info.artifact_id)
+        except PipebotError:  # gone since (a rollback archived it): announce it, do not fail the row
+            return None, info.size
+        return (path, path.stat().st_size) if path.is_file() else (None, info.size)
+
     async def _artifacts(self, where: str, note: ArtifactsCard, shown: Rendered) -> int:
         """Attach what fits the guild's upload limit (batched per message); announce the rest."""
         limit = self._upload_limit(where)
-        paths = await asyncio.to_thread(
-            lambda: [(a, self.engine.artifact_path(a.artifact_id)) for a in note.artifacts]
-        )
-        sizes = await asyncio.to_thread(lambda: [p.stat().st_size if p.is_file() else -1 for _, p in paths])
+        found = await asyncio.to_thread(lambda: [(a, *self._file(a)) for a in note.artifacts])
         batches: list[list[tuple[ArtifactInfo, Path]]] = [[]]
         used = 0
         too_big: list[str] = []
-        for (info, path), size in zip(paths, sizes, strict=True):
-            if size < 0 or size > limit:
+        for info, path, size in found:
+            if path is None or size > limit:
                 too_big.append(
-                    f"• {info.name}.{info.format} ({max(size, info.size)} bytes) — "
-                    f"`pipebot artifacts get {info.artifact_id}`"
+                    f"• {info.name}.{info.format} ({size} bytes) — `pipebot artifacts get {info.artifact_id}`"
                 )
                 continue
             if len(batches[-1]) == MAX_FILES or used + size > limit:

@@ -153,8 +153,9 @@ def form_modal(spec: FormSpec, page: int) -> PipebotModal:
     return modal
 
 
-def revision_modal(execution_id: int, checkpoint: str) -> PipebotModal:
-    modal = PipebotModal(f"Revise {checkpoint}", revision_modal_id(execution_id))
+def revision_modal(execution_id: int, title: str = "Request revision") -> PipebotModal:
+    """The feedback dialog of the "Request revision" button (titled with the engine's label)."""
+    modal = PipebotModal(title, revision_modal_id(execution_id))
     box = discord.ui.TextInput[PipebotModal](
         style=discord.TextStyle.paragraph, custom_id=FEEDBACK, required=True, max_length=MAX_TEXT
     )

@@ -63,28 +63,6 @@ def conversation_of(interaction: discord.Interaction[Any]) -> Conversation:
     return Conversation(PLATFORM, str(interaction.channel_id))
 
 
-class _Gate:
-    def __init__(self) -> None:
-        self.pending = 0
-        self.event: asyncio.Event | None = None
-
-    def begin(self) -> None:
-        self.pending += 1
-
-    def end(self) -> None:
-        self.pending -= 1
-        if self.pending == 0 and self.event is not None:
-            self.event.set()
-
-    async def idle(self) -> None:
-        while self.pending:
-            self.event = asyncio.Event()
-            await self.event.wait()
-
-
-GATE = _Gate()
-
-
 # -- buttons ---------------------------------------------------------------------------------
 
 
@@ -109,7 +87,6 @@ class ActionButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> ActionButton:
-        GATE.begin()
         ref = actions.decode(match.group(0))
         if ref is None:
             raise ValueError(f"unknown action in {match.group(0)!r}")
@@ -157,17 +134,14 @@ def view_of(items: Sequence[Button | discord.ui.Item[Any]]) -> discord.ui.View |
 
 async def _say(interaction: discord.Interaction[Any], text: str, view: discord.ui.View | None = None) -> None:
     """An ephemeral answer: the first response if none was sent yet, else a follow-up."""
-    content = reply_text(text)
+    content, components = reply_text(text), view or discord.utils.MISSING
     if interaction.response.is_done():
-        if view is None:
-            await interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        else:
-            await interaction.followup.send(content, ephemeral=True, allowed_mentions=NO_MENTIONS, view=view)
-    elif view is None:
-        await interaction.response.send_message(content, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.followup.send(
+            content, ephemeral=True, allowed_mentions=NO_MENTIONS, view=components
+        )
     else:
         await interaction.response.send_message(
-            content, ephemeral=True, allowed_mentions=NO_MENTIONS, view=view
+            content, ephemeral=True, allowed_mentions=NO_MENTIONS, view=components
         )
 
 
@@ -189,19 +163,15 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
         except PipebotError as exc:
             await _say(interaction, str(exc))
             return
-        await interaction.response.send_modal(revision_modal(ref.execution_id, "Request revision"))
+        await interaction.response.send_modal(revision_modal(ref.execution_id))
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
-    GATE.end()
-    await GATE.idle()
-    commands: dict[str, Callable[[int, Actor], Outcome] | None] = {
+    commands: dict[str, Callable[[int, Actor], Outcome]] = {
         "approve_start": engine.approve_start,
         "approve_complete": engine.approve_complete,
-        "retry": getattr(engine, "retry", None),  # added to the engine separately; may be absent
+        "retry": engine.retry,
     }
-    command = commands.get(ref.action)
-    text = await _outcome(command, ref.execution_id, actor) if command else f"{ref.action} is not available."
-    await _say(interaction, text)
+    await _say(interaction, await _outcome(commands[ref.action], ref.execution_id, actor))
 
 
 async def open_form(interaction: discord.Interaction[Any], execution_id: int, page: int) -> None:
@@ -267,15 +237,15 @@ async def _submit_page(
         if not (value is None and isinstance(values.get(key), FileUpload)):  # an empty upload keeps the file
             values[key] = value
 
-    def keep(exc: FormInvalid, at_page: int) -> tuple[str, discord.ui.View | None]:
+    async def keep(exc: FormInvalid, at_page: int) -> tuple[str, discord.ui.View | None]:
         # Nothing changed in the run; the values are kept as this person's draft for the reopened form.
-        engine.save_form_draft(ref.execution_id, actor, values)
+        await asyncio.to_thread(engine.save_form_draft, ref.execution_id, actor, values)
         return _errors(spec, exc), view_of([PageButton(ref.execution_id, at_page)])
 
-    try:
+    try:  # this page first: its errors come back before the person fills in the next one
         validate_form(fields, {f.id: values.get(f.id) for f in fields}, engine.config.max_file_bytes)
     except FormInvalid as exc:
-        return await asyncio.to_thread(keep, exc, page)
+        return await keep(exc, page)
     if page < len(all_pages) - 1:
         await asyncio.to_thread(engine.save_form_draft, ref.execution_id, actor, values)
         label = f"Continue ({page + 2}/{len(all_pages)})"
@@ -283,5 +253,5 @@ async def _submit_page(
     try:
         outcome = await asyncio.to_thread(engine.submit_form, ref.execution_id, actor, values)
     except FormInvalid as exc:
-        return await asyncio.to_thread(keep, exc, page_of(spec.inputs, next(iter(exc.errors))))
+        return await keep(exc, page_of(spec.inputs, next(iter(exc.errors))))
     return outcome.message, None

@@ -32,6 +32,7 @@ MAX_EMBED_TOTAL = 6000
 MAX_BUTTONS = 25  # 5 action rows of 5
 NO_MENTIONS = discord.AllowedMentions.none()
 
+DECIDED_COLOR = 0x95A5A6
 STATUS_COLORS = {
     "not_started": 0x95A5A6,
     "in_progress": 0x5865F2,
@@ -139,7 +140,7 @@ def render(note: Notification) -> Rendered:
             footer = f"{note.approvals} of {note.required} approvals" if note.required > 1 else None
             card = embed(
                 description=markdown(note.text),
-                color=STATUS_COLORS["completed" if note.decided else "in_progress"],
+                color=DECIDED_COLOR if note.decided else STATUS_COLORS["in_progress"],
                 fields=[(f.label, f.value) for f in note.fields],
                 footer=footer,
             )
@@ -149,7 +150,7 @@ def render(note: Notification) -> Rendered:
             if note.feedback:
                 text += f"\n\n**Feedback:** {note.feedback}"
             card = embed(
-                description=text, color=STATUS_COLORS["completed" if note.decided else "in_progress"]
+                description=text, color=DECIDED_COLOR if note.decided else STATUS_COLORS["in_progress"]
             )
             return Rendered(_decided(note.decided), [card], [] if note.decided else note.buttons)
         case ArtifactsCard():

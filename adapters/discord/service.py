@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import discord
@@ -33,8 +32,14 @@ async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -
     finally:
         stopper.cancel()
         await client.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner  # re-raises a failed login (bad token) for serve to report
+        try:
+            await runner
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            # serve gathers its services quietly at shutdown: say here why Discord stopped.
+            log.exception("the Discord client stopped")
+            raise
     log.info("discord client closed")
 
 

@@ -59,7 +59,9 @@ def test_runs_and_concurrent_clicks_on_postgres(pg_url: str, tmp_path: Path) -> 
             t.start()
         for t in threads:
             t.join()
-        assert sorted(set(results)) == ["Started Outline.", "already"] and results.count("Started Outline.") == 1
+        assert (
+            sorted(set(results)) == ["Started Outline.", "already"] and results.count("Started Outline.") == 1
+        )
         assert count_events(engine, entity="execution", entity_id=outline) == before + 1
     finally:
         engine.close()

@@ -131,6 +131,12 @@ def fresh(fake: FakeDiscord, message: StoredMessage) -> StoredMessage:
     return found
 
 
+def thread_of(fake: FakeDiscord, run: str) -> int:
+    """The id of the run's thread (named after the run)."""
+    (found,) = [t for t, data in fake.threads.items() if data["name"].startswith(f"{run} ")]
+    return found
+
+
 def thread_messages(fake: FakeDiscord) -> list[StoredMessage]:
     (thread_id,) = list(fake.threads)
     return fake.messages_in(thread_id)

@@ -119,7 +119,7 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     await bot.drain()
     review = with_button(thread_messages(fake), f"pb:request_revision:{outline_id}")
     revise = await open_modal(fake, review, f"pb:request_revision:{outline_id}", BOB)
-    assert revise["custom_id"] == f"pbm:revise:{outline_id}"
+    assert revise["custom_id"] == f"pbm:revise:{outline_id}" and revise["title"] == "Request revision"
     asked = await answer(
         fake, await fake.submit_modal(thread, revise["custom_id"], {"feedback": "Add a summary"}, BOB)
     )

@@ -89,7 +89,7 @@ def test_every_page_of_a_large_form_is_a_valid_modal() -> None:
     assert [o["value"] for o in second["few"]["component"]["options"] if o.get("default")] == ["a"]
     assert [o["value"] for o in second["flag"]["component"]["options"] if o.get("default")] == ["yes"]
     assert second["f1"]["component"]["required"] is False and "keep a.txt" in second["f1"]["description"]
-    assert validate_modal(revision_modal(42, "Request revision").to_dict()) == []
+    assert validate_modal(revision_modal(42).to_dict()) == []
 
 
 def test_modal_ids_and_submitted_values() -> None:

@@ -13,6 +13,7 @@ from tests.adapters.discord.helpers import (
     open_modal,
     start_bot,
     sync_to_guild,
+    thread_of,
     with_button,
 )
 from tests.adapters.discord.test_interactions import HERE, actor, brief_submitted
@@ -26,7 +27,7 @@ async def test_button_and_modals_from_before_a_restart(fake: FakeDiscord, engine
     revise_id = brief_submitted(engine)  # blog-post#v2: a revision modal left open
     engine.start_run("blog-post", actor(ALICE), HERE)  # blog-post#v3: its form modal left open
     await before.drain()
-    threads = list(fake.threads)
+    threads = [thread_of(fake, f"blog-post#v{n}") for n in (1, 2, 3)]
     approval = with_button(fake.messages_in(threads[0]), "pb:approve_complete:")
     review = with_button(fake.messages_in(threads[1]), "pb:request_revision:")
     form = with_button(fake.messages_in(threads[2]), "pb:open_form:")
