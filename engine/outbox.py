@@ -57,6 +57,7 @@ class Dispatcher:
     def __init__(self, store: Store, clock: Clock, *, max_attempts: int = 12, batch: int = 200) -> None:
         self.store, self.clock = store, clock
         self.max_attempts, self.batch = max_attempts, batch
+        self.parallel_runs = 4
         self.deliverers: dict[str, Deliverer] = {}
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -90,7 +91,15 @@ class Dispatcher:
         by_run = await asyncio.to_thread(self._pending)
         if not by_run:
             return 0
-        counts = await asyncio.gather(*(self._deliver_run(rows) for rows in by_run.values()))
+        # A few runs at a time: each delivery also needs the event loop that answers the
+        # platforms' requests, and their acknowledgements must not queue behind a burst.
+        limit = asyncio.Semaphore(self.parallel_runs)
+
+        async def one(rows: list[OutboxRow]) -> int:
+            async with limit:
+                return await self._deliver_run(rows)
+
+        counts = await asyncio.gather(*(one(rows) for rows in by_run.values()))
         return sum(counts)
 
     def _pending(self) -> dict[int, list[OutboxRow]]:
