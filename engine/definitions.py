@@ -20,7 +20,8 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 InputType = Literal["text", "multiline_text", "number", "boolean", "select", "file"]
 Mode = Literal["human_only", "agent", "script"]
 OutputFormat = Literal["md", "txt", "json", "csv", "html", "yaml", "py"]
-APPROVER_PATTERN = r"^(slack|discord|console):(@[\w.-]+|role:\d+|[\w.@-]+)$"
+# platform:user, platform:@group or platform:role:id; the platform names are the adapters' own.
+APPROVER_PATTERN = r"^[a-z][a-z0-9_]*:(@[\w.-]+|role:\d+|[\w.@-]+)$"
 
 
 class _Model(BaseModel):

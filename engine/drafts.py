@@ -1,6 +1,6 @@
 """Form drafts: what one person entered in a form that is not submitted yet.
 
-Chat forms may need several steps (Discord modals hold five inputs) and an invalid submission
+Chat forms may need several steps (some platforms' modals hold five inputs) and an invalid submission
 must come back with the values kept. A draft changes nothing about the run: it is one row of
 ``human_interactions`` (kind ``form_draft``, outcome ``draft``) per execution, person and revision,
 and uploaded files wait in the execution's temp folder. ``Engine.form(id, actor)`` prefills with it.

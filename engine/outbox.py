@@ -87,7 +87,7 @@ class Dispatcher:
     async def drain(self) -> int:
         """Deliver every row that is due now; return how many were delivered."""
         # Database work runs in a worker thread: on the event loop it would hold up every chat
-        # interaction (Discord and Slack must be acknowledged within 3 seconds) while it commits.
+        # interaction (chat platforms want an acknowledgement within 3 seconds) while it commits.
         by_run = await asyncio.to_thread(self._pending)
         if not by_run:
             return 0

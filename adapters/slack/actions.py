@@ -85,12 +85,7 @@ async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Ou
         return await ctx.call(engine.approve_start, ref.execution_id, actor)
     if ref.action == "approve_complete":
         return await ctx.call(engine.approve_complete, ref.execution_id, actor)
-    retry = getattr(engine, "retry", None)  # being added to the engine; older engines lack it
-    if retry is None:
-        await ctx.tell(body, _text(messages.ACTION_UNAVAILABLE.format(action="Retry")))
-        return None
-    result: Outcome = await ctx.call(retry, ref.execution_id, actor)
-    return result
+    return await ctx.call(engine.retry, ref.execution_id, actor)
 
 
 def _text(text: str) -> Rendered:
