@@ -230,13 +230,8 @@ def succeed(
     ex.state_json = json.dumps(state)
     ex.claimed_by = ex.heartbeat_at = None
     if cp.mode == "agent":
-        flow.notice(
-            tx,
-            run,
-            f"{cp.title} done: {log_text}. This checkpoint: {ex.tokens_in} in / "
-            f"{ex.tokens_out} out tokens; run: {run.tokens_in} / {run.tokens_out}.",
-            "success",
-        )
+        total = f"run so far: {run.tokens_in} in / {run.tokens_out} out"
+        flow.notice(tx, run, f"{cp.title} done: {log_text} ({total}).", "success")
     flow.work_done(tx, ws, run, ex)
     flow.show_run(tx, run)
     return True
