@@ -62,20 +62,11 @@ async def direct_calls(fake: FakeOpenAI, n: int) -> list[float]:
     return times
 
 
-async def engine_checkpoints(engine: Engine, worker: Worker, n: int) -> list[float]:
+async def through_worker(engine: Engine, worker: Worker, pipeline: str, n: int) -> list[float]:
+    """Start n runs of a one-checkpoint pipeline; time the worker's attempt on each."""
     times = []
     for _ in range(n):
-        engine.start_run("turns", WHO, WHERE)
-        t = time.perf_counter()
-        assert await worker.run_once()
-        times.append(time.perf_counter() - t)
-    return times
-
-
-async def script_checkpoints(engine: Engine, worker: Worker, n: int) -> list[float]:
-    times = []
-    for _ in range(n):
-        engine.start_run("script", WHO, WHERE)
+        engine.start_run(pipeline, WHO, WHERE)
         t = time.perf_counter()
         assert await worker.run_once()
         times.append(time.perf_counter() - t)
@@ -116,14 +107,14 @@ async def main() -> None:
             engine.import_pipeline(base / "script.yaml")
             worker = Worker(engine, lambda: LLM(api_key=fake.api_key, base_url=fake.base_url, max_tokens=100))
             await direct_calls(fake, 5)  # warm both paths up
-            await engine_checkpoints(engine, worker, 2)
+            await through_worker(engine, worker, "turns", 2)
             direct = await direct_calls(fake, n * AGENTS)
-            through_engine = await engine_checkpoints(engine, worker, n)
+            through_engine = await through_worker(engine, worker, "turns", n)
             per_turn_engine = [t / AGENTS for t in through_engine]
             overhead_ms = ms(per_turn_engine) - ms(direct)
 
-            await script_checkpoints(engine, worker, 2)
-            scripts = await script_checkpoints(engine, worker, n)
+            await through_worker(engine, worker, "script", 2)
+            scripts = await through_worker(engine, worker, "script", n)
             bare = await bare_scripts(base / "bench_script.py", n, base / "bare")
             engine.close()
     result = {

@@ -133,39 +133,36 @@ def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> 
 
 
 def approve_start(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
-    ex, run, cp = load(tx, execution_id)
-    _expect(tx, ex, run, cp, "approve_start", E.WAITING_APPROVAL_TO_START)
-    check_approval(tx.pipeline(run), run, actor)
-    count, names = _approve(tx, run, ex, "approve_start", actor)
-    if not names:
-        tx.notify(run, flow.approval_card(tx, run, ex, cp, "start", approvals=count))
-        return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
-    _record(tx, run, ex, "approve_start", actor)
-    who = ", ".join(names)
-    tx.notify(
-        run, flow.approval_card(tx, run, ex, cp, "start", count, flow.decided_text("Approved", who, tx))
-    )
-    flow.begin(tx, ws, run, ex, actor=actor.key)
-    flow.show_run(tx, run)
-    return Outcome(f"Started {cp.title}.")
+    return _approval(tx, ws, execution_id, actor, "start")
 
 
 def approve_complete(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
-    ex, run, cp = load(tx, execution_id)
-    _expect(tx, ex, run, cp, "approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
-    check_approval(tx.pipeline(run), run, actor)
-    count, names = _approve(tx, run, ex, "approve_complete", actor)
-    if not names:
-        tx.notify(run, flow.approval_card(tx, run, ex, cp, "complete", approvals=count))
-        return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
-    _record(tx, run, ex, "approve_complete", actor)
-    who = ", ".join(names)
-    tx.notify(
-        run, flow.approval_card(tx, run, ex, cp, "complete", count, flow.decided_text("Approved", who, tx))
+    return _approval(tx, ws, execution_id, actor, "complete")
+
+
+def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str) -> Outcome:
+    """One approval of a start or a result; the decision once enough distinct people approved."""
+    kind, waits_in = (
+        ("approve_start", E.WAITING_APPROVAL_TO_START)
+        if stage == "start"
+        else ("approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
     )
-    flow.complete(tx, ws, run, ex, actor=actor.key)
+    ex, run, cp = load(tx, execution_id)
+    _expect(tx, ex, run, cp, kind, waits_in)
+    check_approval(tx.pipeline(run), run, actor)
+    count, names = _approve(tx, run, ex, kind, actor)
+    if not names:
+        tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, approvals=count))
+        return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
+    _record(tx, run, ex, kind, actor)
+    decided = flow.decided_text("Approved", ", ".join(names), tx)
+    tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, count, decided))
+    if stage == "start":
+        flow.begin(tx, ws, run, ex, actor=actor.key)
+    else:
+        flow.complete(tx, ws, run, ex, actor=actor.key)
     flow.show_run(tx, run)
-    return Outcome(f"Approved {cp.title}.")
+    return Outcome(f"Started {cp.title}." if stage == "start" else f"Approved {cp.title}.")
 
 
 def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str) -> Outcome:
