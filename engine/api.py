@@ -16,16 +16,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, flow, human, runs, work
+from engine import drafts, human, queries, runs, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
     AgentSpec,
-    InputField,
     Pipeline,
     load_pipeline_file,
     parse_pipeline,
@@ -42,10 +40,9 @@ from engine.models import (
     PipelineRow,
     RunRow,
 )
-from engine.notifications import ArtifactInfo, Button, RunInfo
+from engine.notifications import ArtifactInfo, RunInfo
 from engine.outbox import Dispatcher
-from engine.permissions import is_approver
-from engine.states import ExecStatus as E
+from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -54,50 +51,6 @@ from engine.workspace import Workspace
 
 log = logging.getLogger("pipebot.engine")
 T = TypeVar("T")
-
-
-class PipelineSummary(BaseModel):
-    slug: str
-    version: int
-    title: str
-    description: str
-    checkpoints: int
-    changed: bool = False
-
-
-class ExecutionView(BaseModel):
-    execution_id: int
-    checkpoint_id: str
-    title: str
-    mode: str
-    status: str
-    attempt: int
-    revision: int
-    error: str | None = None
-
-
-class RunView(BaseModel):
-    info: RunInfo
-    extends: str | None
-    executions: list[ExecutionView]
-
-
-class FormSpec(BaseModel):
-    execution_id: int
-    run: str
-    checkpoint: str
-    instructions: str
-    feedback: str | None
-    inputs: list[InputField]
-    values: dict[str, Any]
-
-
-class PendingItem(BaseModel):
-    execution_id: int
-    run: str
-    checkpoint: str
-    stage: str
-    buttons: list[Button]
 
 
 @dataclass
@@ -357,33 +310,7 @@ class Engine:
             return fn(Tx(session, self.clock, self.definitions))
 
     def run(self, name: str) -> RunView:
-        def q(tx: Tx) -> RunView:
-            run = runs.find_run(tx.session, name)
-            pipeline = tx.pipeline(run)
-            titles = {cp.id: cp.title for cp in pipeline.checkpoints}
-            execs = tx.session.scalars(
-                select(ExecutionRow).where(ExecutionRow.run_id == run.id).order_by(ExecutionRow.id)
-            ).all()
-            extends = tx.session.get(RunRow, run.extends_run_id) if run.extends_run_id else None
-            return RunView(
-                info=tx.run_info(run),
-                extends=extends.name if extends else None,
-                executions=[
-                    ExecutionView(
-                        execution_id=e.id,
-                        checkpoint_id=e.checkpoint_id,
-                        title=titles[e.checkpoint_id],
-                        mode=e.mode,
-                        status=e.status,
-                        attempt=e.attempt,
-                        revision=e.revision,
-                        error=e.error,
-                    )
-                    for e in execs
-                ],
-            )
-
-        return self._read(q)
+        return self._read(lambda tx: queries.run_view(tx, name))
 
     def runs(
         self, slug: str | None = None, active_only: bool = False, limit: int = 20, channel: str | None = None
@@ -414,70 +341,12 @@ class Engine:
     def form(self, execution_id: int, actor: Actor | None = None) -> FormSpec:
         """The open form; ``values`` prefill it, overlaid with ``actor``'s draft when given."""
 
-        def q(tx: Tx) -> FormSpec:
-            ex = tx.session.get(ExecutionRow, execution_id)
-            if ex is None:
-                raise NotFound(f"There is no checkpoint execution {execution_id}.")
-            run = tx.session.get(RunRow, ex.run_id)
-            assert run is not None
-            cp = flow.checkpoint_of(tx, run, ex)
-            if ex.status != E.WAITING_FOR_INPUT:
-                raise Refused(f"The form of {cp.title} is not open (it is {ex.status.replace('_', ' ')}).")
-            values = {k: v for k, v in flow.form_values(ex).items() if not isinstance(v, dict)}
-            if actor is not None:
-                values.update(drafts.load(tx, self.ws, ex, actor))
-            return FormSpec(
-                execution_id=ex.id,
-                run=run.name,
-                checkpoint=cp.title,
-                instructions=cp.instructions,
-                feedback=ex.feedback if ex.revision else None,
-                inputs=list(cp.inputs),
-                values=values,
-            )
-
-        return self._read(q)
+        return self._read(lambda tx: queries.form_spec(tx, self.ws, execution_id, actor))
 
     def pending(self, actor: Actor, limit: int = 25) -> list[PendingItem]:
         """What waits for this person: approvals they may give and forms to fill."""
 
-        def q(tx: Tx) -> list[PendingItem]:
-            stmt = (
-                select(ExecutionRow, RunRow)
-                .join(RunRow, RunRow.id == ExecutionRow.run_id)
-                .where(
-                    RunRow.platform == actor.platform,
-                    RunRow.status == R.IN_PROGRESS,
-                    ExecutionRow.status.in_(
-                        [E.WAITING_APPROVAL_TO_START, E.WAITING_FOR_INPUT, E.WAITING_APPROVAL_TO_COMPLETE]
-                    ),
-                )
-                .order_by(ExecutionRow.id)
-                .limit(limit * 4)
-            )
-            items: list[PendingItem] = []
-            for ex, run in tx.session.execute(stmt):
-                pipeline = tx.pipeline(run)
-                cp = pipeline.checkpoint(ex.checkpoint_id)
-                if ex.status == E.WAITING_FOR_INPUT:
-                    card = flow.form_card(tx, run, ex, cp)
-                    stage, buttons = "form", card.buttons
-                else:
-                    may = is_approver(pipeline, actor) and not (
-                        pipeline.prevent_self_approval and run.started_by == actor.key
-                    )
-                    if not may:
-                        continue
-                    stage = "start" if ex.status == E.WAITING_APPROVAL_TO_START else "complete"
-                    buttons = flow.approval_card(tx, run, ex, cp, stage).buttons
-                items.append(
-                    PendingItem(
-                        execution_id=ex.id, run=run.name, checkpoint=cp.title, stage=stage, buttons=buttons
-                    )
-                )
-            return items[:limit]
-
-        return self._read(q)
+        return self._read(lambda tx: queries.pending(tx, actor, limit))
 
     def artifacts(
         self, run_name: str, execution_id: int | None = None, include_extended: bool = True
