@@ -103,13 +103,16 @@ class Dispatcher:
         return sum(counts)
 
     def _pending(self) -> dict[int, list[OutboxRow]]:
+        undelivered = (OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False))
+        # A run whose next row waits (backoff, rate limit) must not fill the batch and starve others.
+        waiting = select(OutboxRow.run_id).where(*undelivered, OutboxRow.not_before > self.clock())
         with self.store.read() as s:
             rows = s.scalars(
                 select(OutboxRow)
                 .where(
-                    OutboxRow.delivered_at.is_(None),
-                    OutboxRow.dead.is_(False),
+                    *undelivered,
                     OutboxRow.platform.in_(list(self.deliverers)),
+                    OutboxRow.run_id.not_in(waiting),
                 )
                 .order_by(OutboxRow.id)
                 .limit(self.batch)

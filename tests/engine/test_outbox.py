@@ -5,6 +5,7 @@ from __future__ import annotations
 from engine.api import Engine
 from engine.clock import ManualClock
 from engine.notifications import ApprovalCard, FormCard
+from engine.outbox import Delivery, MessageRef, RetryLater
 from tests.conftest import HERE, person
 from tests.engine.helpers import current
 from tests.fakes.deliverers import RecordingDeliverer
@@ -79,3 +80,20 @@ async def test_other_platforms_rows_wait_for_their_adapter(engine: Engine) -> No
     engine.outbox.register("slack", sink)
     engine.start_run("blog-post", person("ana"), HERE)  # a console conversation
     assert await engine.outbox.drain() == 0 and sink.deliveries == []
+
+
+async def test_a_waiting_run_does_not_starve_the_others(engine: Engine, clock: ManualClock) -> None:
+    class FailsFirstRun(RecordingDeliverer):
+        async def deliver(self, delivery: Delivery) -> MessageRef:
+            if delivery.note.run.name == "blog-post#v1":
+                raise RetryLater(600)
+            return await super().deliver(delivery)
+
+    sink = FailsFirstRun()
+    engine.outbox.register("console", sink)
+    engine.outbox.batch = 3  # the first run alone has more rows than the batch
+    engine.start_run("blog-post", person("ana"), HERE)
+    engine.start_run("blog-post", person("ana"), HERE)
+    await engine.outbox.drain()  # v1 fails and waits
+    assert await engine.outbox.drain() == 3  # v2 is delivered meanwhile
+    assert {d.note.run.name for d in sink.deliveries} == {"blog-post#v2"}
