@@ -72,6 +72,9 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     tasks: list[asyncio.Task[None]] = []
     closers: list[Callable[[], Awaitable[None]]] = []
     if kind == "pipebot":
+        from bot.serve import SWITCH_INTERVAL
+
+        sys.setswitchinterval(SWITCH_INTERVAL)  # as `pipebot serve` does
         engine = Engine.open(base)
         slack = await create_slack_app(engine, token=token, signing_secret=SECRET, api_url=api_url)
         engine.outbox.register(PLATFORM, slack.deliverer)
