@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.api import Engine
 from engine.definitions import load_pipeline_file, parse_pipeline, pipeline_json_schema
 from engine.errors import DefinitionProblem
 from tests.conftest import EXAMPLES
@@ -104,3 +105,15 @@ def test_json_schema_describes_the_file() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DefinitionProblem, match="cannot read"):
         load_pipeline_file(tmp_path / "nope.yaml")
+
+
+def test_a_bad_file_imports_nothing(engine: Engine, tmp_path: Path) -> None:
+    before = engine.pipelines()
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("id: broken\ncheckpoints:\n  - id: a\n    mode: scirpt\n")
+    with pytest.raises(
+        DefinitionProblem, match=r"broken.yaml:4: checkpoints\[0\].mode: 'scirpt' is not one of"
+    ):
+        engine.import_pipeline(bad)
+    assert engine.pipelines() == before
+    assert not (engine.ws.base / "broken").exists()
