@@ -27,7 +27,6 @@ from engine.definitions import (
     Pipeline,
     load_pipeline_file,
     parse_pipeline,
-    pipeline_from_json,
 )
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
@@ -391,5 +390,4 @@ __all__ = [
     "PendingItem",
     "PipelineSummary",
     "RunView",
-    "pipeline_from_json",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -17,21 +16,20 @@ from engine.notifications import NOTIFICATION, Notification, RunInfo
 
 
 class Definitions:
-    """Parsed pipeline versions by row id. Rows never change once imported, so caching is safe."""
+    """Parsed pipeline versions by row id. Rows never change once imported, so caching is safe;
+    commands run in several threads, so each lookup uses the caller's own session."""
 
     def __init__(self) -> None:
-        self._get = lru_cache(maxsize=256)(self._load)
-        self._session: Session | None = None
+        self._cache: dict[int, Pipeline] = {}
 
     def get(self, session: Session, pipeline_row_id: int) -> Pipeline:
-        self._session = session
-        return self._get(pipeline_row_id)
-
-    def _load(self, pipeline_row_id: int) -> Pipeline:
-        assert self._session is not None
-        row = self._session.get(PipelineRow, pipeline_row_id)
-        assert row is not None
-        return pipeline_from_json(row.definition_json)
+        pipeline = self._cache.get(pipeline_row_id)
+        if pipeline is None:
+            row = session.get(PipelineRow, pipeline_row_id)
+            assert row is not None
+            # Two threads may parse the same row at once: both results are equal, either may stay.
+            pipeline = self._cache[pipeline_row_id] = pipeline_from_json(row.definition_json)
+        return pipeline
 
 
 _OUTBOX = insert(OutboxRow)
