@@ -59,6 +59,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     tasks = [
         asyncio.create_task(engine.outbox.run(stop), name="outbox"),
         asyncio.create_task(worker.run(stop), name="worker"),
+        asyncio.create_task(start_scheduled(engine, stop), name="schedules"),
     ]
     tasks += [asyncio.create_task(fn(engine, settings, stop), name=name) for name, fn in chosen]
     try:
@@ -68,6 +69,18 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
     return 0
+
+
+async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:
+    """Pipelines with a `schedule` start their runs here; the database keeps each start unique."""
+    while not stop.is_set():
+        try:
+            for run in await asyncio.to_thread(engine.start_scheduled):
+                log.info("scheduled run %s started", run.name)
+        except Exception:  # a bad tick must not stop the next one
+            log.exception("scheduled starts failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 def serve(settings: Settings) -> int:

@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, human, queries, runs, work
+from engine import drafts, human, queries, runs, schedules, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
@@ -217,6 +217,10 @@ class Engine:
         return self._write(
             lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor), ("rollback", None, run, actor)
         )
+
+    def start_scheduled(self) -> list[RunInfo]:
+        """Start the runs whose pipeline schedule is due (serve calls it every half minute)."""
+        return self._write(lambda tx: schedules.start_due(tx, self.ws))
 
     # -- human commands on an execution -------------------------------------------------------
 

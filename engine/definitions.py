@@ -108,6 +108,16 @@ class RetryConfig(_Model):
     backoff_seconds: float = Field(default=2, ge=0, le=3600)
 
 
+class Schedule(_Model):
+    """Start a run by the clock, in a conversation the bot can post to."""
+
+    cron: str = Field(description="crontab: minute hour day month weekday, e.g. '0 9 * * 1-5'")
+    timezone: str = "UTC"
+    platform: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="the adapter that posts the run")
+    channel: str = Field(min_length=1)
+    thread: str | None = None
+
+
 class Checkpoint(_Model):
     id: Slug
     name: str = ""
@@ -136,7 +146,7 @@ class Pipeline(_Model):
     approvers: list[Annotated[str, Field(pattern=APPROVER_PATTERN)]] = []
     prevent_self_approval: bool = False
     required_approvals: int = Field(default=1, ge=1, le=50)
-    schedule: str | None = None
+    schedule: Schedule | None = None
     budget_tokens: int | None = Field(default=None, ge=1)
     checkpoints: list[Checkpoint] = Field(min_length=1)
 
@@ -187,7 +197,8 @@ def parse_pipeline(text: str, filename: str = "<pipeline>") -> Pipeline:
     except ValidationError as exc:
         problems = [_problem(err, root) for err in exc.errors()]
         raise DefinitionProblem(filename, problems) from exc
-    problems = [Problem(_dotted(loc), msg, _line(root, loc)) for loc, msg in cross_check(pipeline)]
+    checks = cross_check(pipeline)
+    problems = [Problem(_dotted(loc), msg, _line(root, loc)) for loc, msg in checks]
     if problems:
         raise DefinitionProblem(filename, problems)
     return pipeline
@@ -201,6 +212,8 @@ def pipeline_from_json(text: str) -> Pipeline:
 def cross_check(p: Pipeline) -> list[tuple[Loc, str]]:
     """The rules one field cannot express alone."""
     out: list[tuple[Loc, str]] = []
+    if p.schedule is not None:
+        out += _check_schedule(p.schedule)
     seen: dict[str, int] = {}
     for i, cp in enumerate(p.checkpoints):
         at: Loc = ("checkpoints", i)
@@ -227,6 +240,16 @@ def cross_check(p: Pipeline) -> list[tuple[Loc, str]]:
             if o.regex is not None and not _regex_ok(o.regex):
                 out.append(((*at, "outputs", j, "regex"), f"not a valid regular expression: {o.regex}"))
     return out
+
+
+def _check_schedule(schedule: Schedule) -> list[tuple[Loc, str]]:
+    from engine.schedules import trigger  # apscheduler is imported only where schedules are used
+
+    try:
+        trigger(schedule)
+    except (ValueError, LookupError) as exc:
+        return [(("schedule", "cron"), f"not a valid schedule: {exc}")]
+    return []
 
 
 def _check_agent(cp: Checkpoint, at: Loc, seen: dict[str, int], index: int) -> list[tuple[Loc, str]]:

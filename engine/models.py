@@ -30,6 +30,19 @@ class PipelineRow(Base):
     created_at: Mapped[datetime]
 
 
+class ScheduledStartRow(Base):
+    """One fire time of a pipeline's schedule; the unique key makes each start happen once,
+    however many processes run the scheduler."""
+
+    __tablename__ = "scheduled_starts"
+    __table_args__ = (UniqueConstraint("slug", "fire_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64))
+    fire_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+
+
 class CheckpointDefinitionRow(Base):
     __tablename__ = "checkpoint_definitions"
     id: Mapped[int] = mapped_column(primary_key=True)

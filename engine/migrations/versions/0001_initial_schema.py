@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 22:04:36.940888
+Create Date: 2026-11-25 23:29:35.381625
 """
 
 from __future__ import annotations
@@ -179,6 +179,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_rollback_events_run_id"), ["run_id"], unique=False)
 
     op.create_table(
+        "scheduled_starts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("slug", sa.String(length=64), nullable=False),
+        sa.Column("fire_at", sa.DateTime(), nullable=False),
+        sa.Column("run_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["run_id"], ["pipeline_runs.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("slug", "fire_at"),
+    )
+    op.create_table(
         "archived_items",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("rollback_id", sa.Integer(), nullable=False),
@@ -271,6 +282,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_archived_items_rollback_id"))
 
     op.drop_table("archived_items")
+    op.drop_table("scheduled_starts")
     with op.batch_alter_table("rollback_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_rollback_events_run_id"))
 
