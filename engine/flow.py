@@ -24,9 +24,9 @@ from engine.notifications import (
     NoticeCard,
     RunStatusCard,
 )
+from engine.states import EXEC_ACTIVE, move_execution, move_run
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
-from engine.states import move_execution, move_run
 from engine.tx import Tx
 from engine.workspace import Workspace
 
@@ -61,15 +61,10 @@ def notice(tx: Tx, run: RunRow, text: str, level: str = "info", buttons: list[Bu
 def active_execution(tx: Tx, run: RunRow) -> ExecutionRow | None:
     return tx.session.scalar(
         select(ExecutionRow)
-        .where(
-            ExecutionRow.run_id == run.id, ExecutionRow.status.in_([s.value for s in E if s not in _FINAL])
-        )
+        .where(ExecutionRow.run_id == run.id, ExecutionRow.status.in_(EXEC_ACTIVE))
         .order_by(ExecutionRow.id.desc())
         .limit(1)
     )
-
-
-_FINAL = {E.COMPLETED, E.FAILED, E.ROLLED_BACK, E.CANCELLED}
 
 
 def enter(tx: Tx, ws: Workspace, run: RunRow, position: int) -> ExecutionRow:

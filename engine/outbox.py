@@ -126,6 +126,8 @@ class Dispatcher:
         now = self.clock()
         if rows[0].not_before is not None and rows[0].not_before > now:
             return 0  # keep this run's order: nothing overtakes a row that waits
+        # The run's conversation and its messages so far, read once; deliveries keep `refs` current.
+        where, refs = await asyncio.to_thread(self._run_state, rows[0].run_id)
         latest = {row.message_key: row for row in rows}
         sent_early: set[int] = set()
         done = 0
@@ -133,52 +135,40 @@ class Dispatcher:
             if row.id in sent_early:
                 continue
             newest = latest[row.message_key]
-            if newest.id != row.id and await asyncio.to_thread(self._has_ref, row.run_id, row.message_key):
+            if newest.id != row.id and row.message_key in refs:
                 await asyncio.to_thread(self._mark_delivered, [row.id])  # a later edit replaces it
                 continue
             # A message's first appearance carries its newest content: one post, no edits.
-            if not await self._deliver_one(row, newest):
+            note = NOTIFICATION.validate_json(newest.payload_json)
+            parent = None if row.message_key == "run" else refs.get("run")
+            try:
+                ref = await self.deliverers[row.platform].deliver(
+                    Delivery(note, where, refs.get(row.message_key), parent)
+                )
+            except Exception as exc:
+                await asyncio.to_thread(self._failed, row, exc)
                 break
+            await asyncio.to_thread(self._delivered, row, ref)
+            if ref is not None:
+                refs[row.message_key] = ref
             done += 1
             if newest.id != row.id:
                 await asyncio.to_thread(self._mark_delivered, [newest.id])
                 sent_early.add(newest.id)
         return done
 
-    def _has_ref(self, run_id: int, key: str) -> bool:
-        return self._ref(run_id, key) is not None
-
-    def _ref(self, run_id: int, key: str) -> MessageRef | None:
+    def _run_state(self, run_id: int) -> tuple[Conversation, dict[str, MessageRef]]:
         with self.store.read() as s:
-            ref = s.scalar(
-                select(MessageRefRow).where(MessageRefRow.run_id == run_id, MessageRefRow.message_key == key)
-            )
-            return MessageRef(ref.channel, ref.message_id, ref.thread_id) if ref else None
+            run = s.get(RunRow, run_id)
+            assert run is not None
+            refs = s.scalars(select(MessageRefRow).where(MessageRefRow.run_id == run_id)).all()
+            return Conversation(run.platform, run.channel, run.thread), {
+                r.message_key: MessageRef(r.channel, r.message_id, r.thread_id) for r in refs
+            }
 
     def _mark_delivered(self, ids: list[int]) -> None:
         with self.store.write() as s:
             s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(delivered_at=self.clock()))
-
-    async def _deliver_one(self, row: OutboxRow, payload: OutboxRow) -> bool:
-        note = NOTIFICATION.validate_json(payload.payload_json)
-        where, existing, parent = await asyncio.to_thread(self._context, row)
-        deliverer = self.deliverers[row.platform]
-        try:
-            ref = await deliverer.deliver(Delivery(note, where, existing, parent))
-        except Exception as exc:
-            await asyncio.to_thread(self._failed, row, exc)
-            return False
-        await asyncio.to_thread(self._delivered, row, ref)
-        return True
-
-    def _context(self, row: OutboxRow) -> tuple[Conversation, MessageRef | None, MessageRef | None]:
-        with self.store.read() as s:
-            run = s.get(RunRow, row.run_id)
-            assert run is not None
-            where = Conversation(run.platform, run.channel, run.thread)
-        existing = self._ref(row.run_id, row.message_key)
-        parent = None if row.message_key == "run" else self._ref(row.run_id, "run")
-        return where, existing, parent
 
     def _delivered(self, row: OutboxRow, ref: MessageRef | None) -> None:
         with self.store.write() as s:
