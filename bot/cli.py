@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import re
 import shutil
 import signal
 import sys
@@ -18,9 +17,8 @@ from engine.api import Engine, EngineConfig
 from engine.definitions import load_pipeline_file, pipeline_json_schema
 from engine.errors import PipebotError
 from engine.llm import LLM
+from engine.script_support import SECRET_NAME
 from engine.worker import Worker, WorkerConfig
-
-SECRET = re.compile(r"token|secret|key|database_url", re.IGNORECASE)
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -45,7 +43,8 @@ def make_worker(engine: Engine, settings: Settings) -> Worker:
                 temperature=settings.default_temperature,
             )
 
-    secrets = [name.upper() for name, value in settings if value and SECRET.search(name)]
+    # The bot's own secrets by name; script_env also refuses any secret-looking name.
+    secrets = [name.upper() for name, value in settings if value and SECRET_NAME.search(name)]
     config = WorkerConfig(stale_after_seconds=settings.pipebot_worker_stale_seconds, secret_env=secrets)
     return Worker(engine, llm, config)
 

@@ -361,10 +361,7 @@ class Engine:
             run_ids = [run.id]
             if include_extended and run.extends_run_id:
                 run_ids.insert(0, run.extends_run_id)
-            stmt = select(ArtifactRow).where(ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False))
-            if execution_id is not None:
-                stmt = stmt.where(ArtifactRow.execution_id == execution_id)
-            return [artifact_rows.info(self.ws, r) for r in tx.session.scalars(stmt.order_by(ArtifactRow.id))]
+            return [artifact_rows.info(self.ws, r) for r in artifact_rows.of_runs(tx, run_ids, execution_id)]
 
         return self._read(q)
 

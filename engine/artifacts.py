@@ -52,6 +52,14 @@ def of_execution(tx: Tx, execution_id: int) -> list[ArtifactRow]:
     )
 
 
+def of_runs(tx: Tx, run_ids: list[int], execution_id: int | None = None) -> list[ArtifactRow]:
+    """The current (not archived) artifacts of some runs, oldest first."""
+    stmt = select(ArtifactRow).where(ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False))
+    if execution_id is not None:
+        stmt = stmt.where(ArtifactRow.execution_id == execution_id)
+    return list(tx.session.scalars(stmt.order_by(ArtifactRow.id)))
+
+
 def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[ArtifactRow]:
     rows = of_execution(tx, ex.id)
     files = [ws.absolute(r.path) for r in rows]

@@ -109,7 +109,7 @@ def _item(tx: Tx, ws: Workspace, ex: ExecutionRow, run: RunRow, cp: Checkpoint) 
     ).all()
     earlier_forms = {e.checkpoint_id: flow.form_values(e) for e in done if e.form_json}
     wanted = set(cp.agent.context.checkpoints) if cp.agent else {e.checkpoint_id for e in done}
-    own_run = _artifact_rows(tx, [run.id])
+    own_run = artifacts.of_runs(tx, [run.id])
     context = [_text(ws, a) for a in own_run if a.checkpoint_id in wanted and a.execution_id != ex.id]
     files = [
         (f"{a.checkpoint_id}/{Path(a.path).name}", ws.absolute(a.path))
@@ -120,7 +120,7 @@ def _item(tx: Tx, ws: Workspace, ex: ExecutionRow, run: RunRow, cp: Checkpoint) 
     use_previous = bool(cp.agent and cp.agent.context.previous_versions) or run.extends_run_id is not None
     prev_id = run.extends_run_id or _previous_run(tx, run)
     if use_previous and prev_id is not None:
-        prev_rows = _artifact_rows(tx, [prev_id])
+        prev_rows = artifacts.of_runs(tx, [prev_id])
         previous = [_text(ws, a) for a in prev_rows]
         files += [(f"previous/{a.checkpoint_id}/{Path(a.path).name}", ws.absolute(a.path)) for a in prev_rows]
     feedback = [
@@ -167,16 +167,6 @@ def _previous_run(tx: Tx, run: RunRow) -> int | None:
         .where(RunRow.pipeline_slug == run.pipeline_slug, RunRow.version < run.version)
         .order_by(RunRow.version.desc())
         .limit(1)
-    )
-
-
-def _artifact_rows(tx: Tx, run_ids: list[int]) -> list[ArtifactRow]:
-    return list(
-        tx.session.scalars(
-            select(ArtifactRow)
-            .where(ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False))
-            .order_by(ArtifactRow.id)
-        )
     )
 
 
