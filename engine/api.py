@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, human, queries, runs, schedules, work
+from engine import drafts, human, inbox, queries, runs, schedules, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
@@ -65,6 +65,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.definitions = Definitions()
         self.outbox = Dispatcher(store, clock)
+        self.inbox = inbox.Inbox(store, clock)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
 
     @classmethod
@@ -93,10 +94,14 @@ class Engine:
                 tx = Tx(session, self.clock, self.definitions)
                 result = fn(tx)
                 tx.finish()
+                # An interaction handled from the inbox takes effect once (see engine.inbox).
+                applying = inbox.mark_applied(session, tx.now())
         except (NotAllowed, Refused) as exc:
             if audit is not None:
                 self._audit_refusal(audit, str(exc))
             raise
+        if applying is not None:
+            applying.done = True
         for action in tx.after_commit:
             action()
         for slug, line in tx.logs:

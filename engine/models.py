@@ -219,3 +219,29 @@ class MessageRefRow(Base):
     message_id: Mapped[str] = mapped_column(String(100))
     thread_id: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime]
+
+
+class InboxRow(Base):
+    """An interaction pipebot acknowledged (command, click, form submission), written before the
+    ack and handled from the row: a crash after the ack loses nothing, and the unique dedup key
+    makes a replayed request take effect once (see engine.inbox)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "handled_at", "id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(20))  # command | click | submission
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_groups: Mapped[str | None] = mapped_column(Text)  # JSON list
+    channel: Mapped[str | None] = mapped_column(String(100))
+    thread: Mapped[str | None] = mapped_column(String(100))
+    payload_json: Mapped[str] = mapped_column(Text)
+    dedup_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    received_at: Mapped[datetime]
+    answer_by: Mapped[datetime | None]  # after this the platform can no longer be answered in place
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+    applied_at: Mapped[datetime | None]  # set in the transaction of the interaction's effect
+    handled_at: Mapped[datetime | None]
+    result: Mapped[str | None] = mapped_column(Text)

@@ -2,8 +2,8 @@
 
 Every button's action_id and value is `adapters.actions.encode(button)` ("pb:approve_start:42"):
 the click carries all it needs, so buttons on messages posted before a restart keep working.
-Clicks are acked at once and handled right after; modals are opened first of all, because a
-click's trigger_id expires 3 s after the click.
+Clicks are recorded in the inbox and acked at once (adapters.slack.inbox), then handled here from
+their row; modals are opened first of all, because a click's trigger_id expires 3 s after the click.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 
 from adapters.actions import ActionRef, decode
@@ -26,29 +24,11 @@ from engine.human import Outcome
 BUTTON_ACTION = re.compile(r"^pb:")
 
 
-def register(app: AsyncApp, ctx: SlackContext) -> None:
-    async def on_click(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        ctx.spawn(click(ctx, body), "click")
-
-    async def on_form(ack: AsyncAck, body: dict[str, Any]) -> None:
-        answer = await forms.submit(ctx, body)
-        await (ack(**answer) if answer else ack())
-
-    async def on_feedback(ack: AsyncAck, body: dict[str, Any]) -> None:
-        answer = await forms.submit_feedback(ctx, body)
-        await (ack(**answer) if answer else ack())
-
-    app.action(BUTTON_ACTION)(on_click)
-    app.view(forms.FORM_CALLBACK)(on_form)
-    app.view(forms.FEEDBACK_CALLBACK)(on_feedback)
-
-
 async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
     action = (body.get("actions") or [{}])[0]
     ref = decode(str(action.get("value") or action.get("action_id") or ""))
     if ref is None:
-        await ctx.tell(body, _text(messages.UNKNOWN_BUTTON))
+        await ctx.tell(body, text(messages.UNKNOWN_BUTTON))
         return
     try:
         if ref.action in ("open_form", "request_revision"):
@@ -59,7 +39,7 @@ async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
             await _decide(ctx, body, ref)
     except PipebotError as exc:
         # Not an approver, already decided ("Already approved by Ana at 14:02."), run over...
-        await ctx.tell(body, _text(str(exc)))
+        await ctx.tell(body, text(str(exc)))
     if (body.get("container") or {}).get("type") == "view" and body.get("view", {}).get("type") == "home":
         await home.publish(ctx, body["user"]["id"])
 
@@ -88,5 +68,5 @@ async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Ou
     return await ctx.call(engine.retry, ref.execution_id, actor)
 
 
-def _text(text: str) -> Rendered:
+def text(text: str) -> Rendered:
     return Rendered(text, [{"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}}])

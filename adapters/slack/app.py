@@ -29,10 +29,10 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import actions, commands, home
+from adapters.slack import home, inbox
 from adapters.slack.context import SlackContext
 from adapters.slack.deliver import DEFAULT_MAX_ARTIFACT_BYTES, SlackDeliverer
-from adapters.slack.directory import Directory
+from adapters.slack.directory import PLATFORM, Directory
 from engine.api import Engine
 
 log = logging.getLogger("pipebot.slack")
@@ -161,11 +161,18 @@ async def create_slack_app(
     api_url: str = "https://slack.com/api/",
     max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
     session: aiohttp.ClientSession | None = None,
+    handle_here: bool = True,
 ) -> SlackApp:
-    """The app and its deliverer (call inside the event loop that will serve it)."""
+    """The app and its deliverer (call inside the event loop that will serve it).
+
+    ``handle_here``: this process handles the requests' inbox rows (else another process does:
+    `pipebot serve`'s engine process, see bot.serve).
+    """
     http = session or aiohttp.ClientSession()
     client = build_client(token, api_url, http)
     ctx = SlackContext(engine, client, Directory(client, engine), http, token)
+    if handle_here:
+        engine.inbox.register(PLATFORM, lambda item: inbox.handle(ctx, item))
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret or "",
@@ -181,8 +188,7 @@ async def create_slack_app(
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
-    commands.register(app, ctx)
-    actions.register(app, ctx)
+    inbox.register(app, ctx)
     home.register(app, ctx)
 
 

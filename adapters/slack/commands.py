@@ -1,4 +1,4 @@
-"""The `/pipeline` slash command: ack at once, then run it through the shared `adapters.chat`.
+"""The `/pipeline` slash command, run from its inbox row through the shared `adapters.chat`.
 
 Parsing, help and the wording of every answer live in `adapters.chat`; here a slash command
 becomes (actor, conversation, text) and the `Reply` becomes Block Kit, ephemeral or in channel.
@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
-
 from adapters import chat
 from adapters.slack import home, render
 from adapters.slack.context import SlackContext
@@ -18,14 +15,6 @@ from adapters.slack.directory import PLATFORM
 from engine.actors import Conversation
 
 COMMAND = "/pipeline"
-
-
-def register(app: AsyncApp, ctx: SlackContext) -> None:
-    async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        ctx.spawn(run_command(ctx, body), "command")
-
-    app.command(COMMAND)(on_command)
 
 
 async def run_command(ctx: SlackContext, body: dict[str, Any]) -> None:

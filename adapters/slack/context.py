@@ -84,8 +84,10 @@ class SlackContext:
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait for the work started by past requests (shutdown, tests)."""
-        while self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=timeout)
+        while self.tasks or self.engine.inbox.busy:
+            await self.engine.inbox.idle(timeout)
+            if self.tasks:
+                await asyncio.wait(set(self.tasks), timeout=timeout)
 
     async def tell(self, body: dict[str, Any], message: Rendered, *, ephemeral: bool = True) -> None:
         """Answer whoever sent `body` (a slash command or a click), by default only to them.

@@ -1,0 +1,318 @@
+"""The inbox: every interaction pipebot acknowledges is a row first, and is handled from that row.
+
+An adapter turns a slash command, a click or a form submission into a platform-neutral
+`Interaction` and calls `Inbox.accept` before it answers the platform: one short insert. The
+row's unique dedup key (what identifies one delivery on the platform) makes a replayed or
+retried request a no-op, and a crash after the ack loses nothing: whichever process handles
+the inbox claims the rows not yet handled, on start and whenever it is woken, and hands each to
+the adapter's handler for its platform. `answer_by` says until when the platform can still be
+answered in place (a modal's trigger lasts seconds, an interaction token minutes); past it
+the handler tells the person privately what happened instead.
+
+Exactly once: the transaction that commits an interaction's effect also sets the row's
+`applied_at` (`Engine._write` calls `mark_applied` while a handler runs), so a row handled again
+after a crash between that commit and `handled_at` raises `AlreadyApplied` instead of acting twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.actors import Actor, Conversation
+from engine.clock import Clock
+from engine.models import InboxRow
+from engine.store import Store
+
+log = logging.getLogger("pipebot.inbox")
+KEEP = timedelta(days=1)  # handled rows (and their dedup keys) are kept this long
+
+
+@dataclass(frozen=True)
+class Interaction:
+    platform: str
+    kind: str  # command | click | submission
+    actor: Actor
+    conversation: Conversation | None
+    payload: dict[str, Any]  # what the adapter needs to handle and answer it (its own format)
+    dedup_key: str | None = None  # one delivery on the platform; None: never deduplicated
+    answer_within: float | None = None  # seconds the platform accepts an answer in place
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    interaction: Interaction
+    received_at: datetime
+    answer_by: datetime | None
+
+    def expired(self, now: datetime) -> bool:
+        """The platform can no longer be answered in place (trigger id / token too old)."""
+        return self.answer_by is not None and now >= self.answer_by
+
+
+Handler = Callable[[InboxItem], Awaitable[str | None]]
+
+
+class AlreadyApplied(Exception):
+    """An earlier handling of this row committed its effect; this one must not act again."""
+
+
+@dataclass
+class _Applying:
+    id: int
+    done: bool = False
+
+
+_APPLYING: ContextVar[_Applying | None] = ContextVar("pipebot_inbox_applying", default=None)
+
+
+def mark_applied(session: Session, now: datetime) -> _Applying | None:
+    """Inside a write transaction: claim the effect of the row being handled (if any, once)."""
+    applying = _APPLYING.get()
+    if applying is None or applying.done:
+        return None
+    done = session.execute(
+        update(InboxRow)
+        .where(InboxRow.id == applying.id, InboxRow.applied_at.is_(None))
+        .values(applied_at=now)
+    )
+    if getattr(done, "rowcount", 1) == 0:
+        raise AlreadyApplied(f"inbox row {applying.id} already took effect")
+    return applying
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Inbox:
+    store: Store
+    clock: Clock
+    owner: str = field(default_factory=_owner)
+    parallel: int = 16
+    stale_seconds: float = 30.0  # a claim this old, by a process that stopped, is taken over
+    hold_seconds: float = 0.0  # test hook: handling waits this long (a crash can hit in between)
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
+    on_recorded: list[Callable[[], None]] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _running: set[int] = field(default_factory=set)
+    _results: dict[int, asyncio.Future[str | None]] = field(default_factory=dict)
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _limit: asyncio.Semaphore | None = None
+
+    def __post_init__(self) -> None:
+        self.started_at = self.clock()
+
+    def register(self, platform: str, handler: Handler) -> None:
+        self.handlers[platform] = handler
+
+    # -- the front: record before the ack ---------------------------------------------------
+
+    async def accept(self, interaction: Interaction) -> int | None:
+        """Record `interaction` (before acking it); None when its dedup key was seen: a replay.
+
+        When this process handles the platform, the row is claimed in the same insert and its
+        handling starts now; otherwise the handling process is woken.
+        """
+        local = interaction.platform in self.handlers
+        item = await asyncio.to_thread(self.record, interaction, local)
+        if item is None:
+            return None
+        if local:
+            self._start(item)
+        else:
+            for signal in self.on_recorded:
+                signal()
+        return item.id
+
+    def record(self, i: Interaction, claim: bool = False) -> InboxItem | None:
+        now = self.clock()
+        answer_by = now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None
+        values = {
+            "platform": i.platform,
+            "kind": i.kind,
+            "actor_id": i.actor.user_id,
+            "actor_name": i.actor.name,
+            "actor_groups": json.dumps(sorted(i.actor.groups)) if i.actor.groups else None,
+            "channel": i.conversation.channel if i.conversation else None,
+            "thread": i.conversation.thread if i.conversation else None,
+            "payload_json": json.dumps(i.payload, separators=(",", ":")),
+            "dedup_key": i.dedup_key,
+            "received_at": now,
+            "answer_by": answer_by,
+            "claimed_by": self.owner if claim else None,
+            "claimed_at": now if claim else None,
+        }
+        try:
+            with self.store.write() as s:
+                row_id = s.execute(insert(InboxRow).values(**values).returning(InboxRow.id)).scalar_one()
+        except IntegrityError:
+            return None  # the same delivery again (a replay, a retry): its row is the one that acts
+        return InboxItem(row_id, i, now, answer_by)
+
+    async def result(self, row_id: int, timeout: float, poll: float = 0.01) -> str | None:
+        """The handler's result for `row_id` (a form's answer), or None after `timeout` seconds."""
+        future = self._results.get(row_id)
+        if future is not None:  # handled in this process
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(asyncio.shield(future), timeout)
+            return None
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            found = await asyncio.to_thread(self._result_row, row_id)
+            if found is not None:
+                return found[1]
+            await asyncio.sleep(poll)
+        return None
+
+    def _result_row(self, row_id: int) -> tuple[datetime, str | None] | None:
+        with self.store.read() as s:
+            row = s.execute(
+                select(InboxRow.handled_at, InboxRow.result).where(InboxRow.id == row_id)
+            ).one_or_none()
+        return None if row is None or row[0] is None else (row[0], row[1])
+
+    # -- the handling side -------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Thread-safe: new rows may be waiting."""
+        if self._loop is not None and self._wake is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 0.5) -> None:
+        """Handle the rows not yet handled (those left by a crash first), then new ones as they come."""
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        pruned = 0.0
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                for item in await asyncio.to_thread(self.claim):
+                    self._start(item)
+                if self._loop.time() - pruned > 600:
+                    pruned = self._loop.time()
+                    await asyncio.to_thread(self.prune)
+            except Exception:  # a bad poll must not stop the next one
+                log.exception("inbox poll failed")
+            waiter = asyncio.ensure_future(self._wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+        await self.idle()
+
+    def claim(self, limit: int = 100) -> list[InboxItem]:
+        """Claim rows nobody handles: unclaimed, or claimed by a process that has since stopped
+        (before this one started, or longer ago than `stale_seconds`)."""
+        if not self.handlers:
+            return []
+        now = self.clock()
+        stale = min(self.started_at, now - timedelta(seconds=self.stale_seconds))
+        with self.store.write() as s:
+            rows = s.scalars(
+                select(InboxRow)
+                .where(
+                    InboxRow.handled_at.is_(None),
+                    InboxRow.platform.in_(list(self.handlers)),
+                    InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
+                    or_(InboxRow.claimed_at.is_(None), InboxRow.claimed_at < stale),
+                )
+                .order_by(InboxRow.id)
+                .limit(limit)
+            ).all()
+            if not rows:
+                return []
+            ids = [r.id for r in rows]
+            s.execute(
+                update(InboxRow).where(InboxRow.id.in_(ids)).values(claimed_by=self.owner, claimed_at=now)
+            )
+            return [_item(r) for r in rows]
+
+    def prune(self) -> int:
+        with self.store.write() as s:
+            done = s.execute(delete(InboxRow).where(InboxRow.handled_at < self.clock() - KEEP))
+        return int(getattr(done, "rowcount", 0) or 0)
+
+    def _start(self, item: InboxItem) -> None:
+        if item.id in self._running:
+            return
+        self._running.add(item.id)
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.parallel)
+        self._results[item.id] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._handle(item), name=f"inbox-{item.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, item: InboxItem) -> None:
+        result: str | None = None
+        assert self._limit is not None
+        try:
+            async with self._limit:
+                if self.hold_seconds:
+                    await asyncio.sleep(self.hold_seconds)
+                applying = _Applying(item.id)
+                _APPLYING.set(applying)  # this task's own context (and the threads it starts)
+                try:
+                    result = await self.handlers[item.interaction.platform](item)
+                except AlreadyApplied:
+                    result = "already applied"
+                except Exception as exc:
+                    log.exception(
+                        "inbox row %s (%s %s) failed",
+                        item.id,
+                        item.interaction.platform,
+                        item.interaction.kind,
+                    )
+                    result = f"failed: {exc!r}"[:2000]
+                await asyncio.to_thread(self._finish, item.id, result)
+        finally:
+            self._running.discard(item.id)
+            future = self._results.pop(item.id, None)
+            if future is not None and not future.done():
+                future.set_result(result)
+
+    def _finish(self, row_id: int, result: str | None) -> None:
+        with self.store.write() as s:
+            s.execute(
+                update(InboxRow).where(InboxRow.id == row_id).values(handled_at=self.clock(), result=result)
+            )
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait for the handlings under way (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._tasks)
+
+
+def _item(row: InboxRow) -> InboxItem:
+    groups = frozenset(json.loads(row.actor_groups)) if row.actor_groups else frozenset()
+    where = Conversation(row.platform, row.channel, row.thread) if row.channel else None
+    interaction = Interaction(
+        platform=row.platform,
+        kind=row.kind,
+        actor=Actor(row.platform, row.actor_id, row.actor_name, groups),
+        conversation=where,
+        payload=json.loads(row.payload_json),
+        dedup_key=row.dedup_key,
+    )
+    return InboxItem(row.id, interaction, row.received_at, row.answer_by)

@@ -1,0 +1,46 @@
+"""inbox: every acknowledged interaction is a row, handled from that row
+
+Revision ID: 0002_i10
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_i10"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "inbox",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("platform", sa.String(length=20), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("actor_id", sa.String(length=100), nullable=False),
+        sa.Column("actor_name", sa.String(length=120), nullable=False),
+        sa.Column("actor_groups", sa.Text(), nullable=True),
+        sa.Column("channel", sa.String(length=100), nullable=True),
+        sa.Column("thread", sa.String(length=100), nullable=True),
+        sa.Column("payload_json", sa.Text(), nullable=False),
+        sa.Column("dedup_key", sa.String(length=64), nullable=True),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.Column("answer_by", sa.DateTime(), nullable=True),
+        sa.Column("claimed_by", sa.String(length=100), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(), nullable=True),
+        sa.Column("applied_at", sa.DateTime(), nullable=True),
+        sa.Column("handled_at", sa.DateTime(), nullable=True),
+        sa.Column("result", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("dedup_key"),
+    )
+    op.create_index("ix_inbox_pending", "inbox", ["handled_at", "id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_inbox_pending", table_name="inbox")
+    op.drop_table("inbox")
