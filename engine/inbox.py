@@ -125,16 +125,19 @@ class Inbox:
 
     # -- the front: record before the ack ---------------------------------------------------
 
-    async def accept(self, interaction: Interaction) -> int | None:
+    async def accept(self, interaction: Interaction, handled: str | None = None) -> int | None:
         """Record `interaction` (before acking it); None when its dedup key was seen: a replay.
 
         When this process handles the platform, the row is claimed in the same insert and its
-        handling starts now; otherwise the handling process is woken.
+        handling starts now; otherwise the handling process is woken. ``handled``: the ack
+        itself was the whole answer (the row is recorded as handled, with this result).
         """
         local = interaction.platform in self.handlers
-        item = await asyncio.to_thread(self.record, interaction, local)
+        item = await asyncio.to_thread(self.record, interaction, local, handled)
         if item is None:
             return None
+        if handled is not None:
+            return item.id
         if local:
             self._start(item)
         else:
@@ -142,7 +145,7 @@ class Inbox:
                 signal()
         return item.id
 
-    def record(self, i: Interaction, claim: bool = False) -> InboxItem | None:
+    def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
         now = self.clock()
         answer_by = now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None
         values = {
@@ -159,6 +162,8 @@ class Inbox:
             "answer_by": answer_by,
             "claimed_by": self.owner if claim else None,
             "claimed_at": now if claim else None,
+            "handled_at": now if handled is not None else None,
+            "result": handled,
         }
         try:
             with self.store.write() as s:

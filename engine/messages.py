@@ -37,6 +37,10 @@ ACTION_UNAVAILABLE = "{action} is not available in this version of pipebot."
 UNKNOWN_BUTTON = "This button does not belong to pipebot, or it is too old to use."
 RESTARTED_BEFORE_FORM = "pipebot restarted before your form could open: click {button} again."
 FORM_NOT_SAVED = "pipebot could not answer your form in time and did not save it: {problems}. Open it again."
+TOO_LATE_TO_ANSWER = (
+    "pipebot restarted and could not answer your last command or click in time: check the run"
+    " (/pipeline status) and try again if it did not happen."
+)
 FILE_UNAVAILABLE = "could not be fetched; attach it again"
 ARTIFACT_TOO_BIG = (
     "{file} is {size}, too big to attach here: fetch it with `pipebot artifacts get {artifact_id}`."

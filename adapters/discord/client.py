@@ -9,6 +9,7 @@ from typing import Any, cast
 import discord
 
 from adapters.discord.commands import build_tree
+from adapters.discord.inbox import PLATFORM, Front, handle
 from adapters.discord.interactions import ActionButton, PageButton, on_modal_submit
 from adapters.discord.render import NO_MENTIONS
 from engine.api import Engine
@@ -25,12 +26,22 @@ def intents() -> discord.Intents:
 
 
 class PipebotClient(discord.Client):
-    def __init__(self, engine: Engine | None, **options: Any) -> None:
-        """``engine`` None: a client that only syncs commands (``pipebot discord sync-commands``)."""
+    def __init__(
+        self, engine: Engine | None, *, front: bool = True, handle_here: bool = True, **options: Any
+    ) -> None:
+        """``engine`` None: a client that only syncs commands (``pipebot discord sync-commands``).
+
+        ``front``: record and acknowledge pipebot's interactions from the gateway (the inbox's
+        front); ``handle_here``: handle their inbox rows in this process (`pipebot serve` runs
+        them in its engine process, with a REST-only client: front False).
+        """
         options.setdefault("max_ratelimit_timeout", MAX_RATELIMIT_WAIT)
         super().__init__(intents=intents(), allowed_mentions=NO_MENTIONS, **options)
         self.engine = engine
         self.tree = build_tree(self)
+        self.front = Front(self, engine) if engine is not None and front else None
+        if engine is not None and handle_here:
+            engine.inbox.register(PLATFORM, lambda item: handle(self, item))
 
     async def setup_hook(self) -> None:
         # Registered before the gateway connects, so clicks on messages from before a restart work.

@@ -77,7 +77,8 @@ async def execute(
     because reading an attachment may take longer than Discord's 3 seconds.
     """
     public = name in PUBLIC
-    await interaction.response.defer(ephemeral=not public, thinking=True)
+    if not interaction.response.is_done():  # the inbox's front defers before recording
+        await interaction.response.defer(ephemeral=not public, thinking=True)
     text = " ".join([name, *(shlex.quote(a) for a in args)])
     if raw is not None:
         text += " " + await raw()

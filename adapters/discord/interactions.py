@@ -51,12 +51,18 @@ def engine_of(interaction: discord.Interaction[Any]) -> Engine:
 
 
 def actor_of(interaction: discord.Interaction[Any]) -> Actor:
+    recorded = interaction.extras.get("actor")  # from the inbox row (adapters.discord.inbox)
+    if isinstance(recorded, Actor):
+        return recorded
     user = interaction.user
     roles = user.roles if isinstance(user, discord.Member) else []
     return Actor(PLATFORM, str(user.id), user.display_name, frozenset(f"role:{r.id}" for r in roles))
 
 
 def conversation_of(interaction: discord.Interaction[Any]) -> Conversation:
+    recorded = interaction.extras.get("conversation")
+    if isinstance(recorded, Conversation):
+        return recorded
     channel = interaction.channel
     if isinstance(channel, discord.Thread) and channel.parent_id is not None:
         return Conversation(PLATFORM, str(channel.parent_id), str(channel.id))
@@ -145,6 +151,12 @@ async def _say(interaction: discord.Interaction[Any], text: str, view: discord.u
         )
 
 
+async def _defer(interaction: discord.Interaction[Any]) -> None:
+    """The "thinking" acknowledgement, unless the inbox's front already sent it."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+
 async def _outcome(command: Callable[..., Outcome], *args: Any) -> str:
     try:
         return (await asyncio.to_thread(command, *args)).message
@@ -165,7 +177,7 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
             return
         await interaction.response.send_modal(revision_modal(ref.execution_id))
         return
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await _defer(interaction)
     commands: dict[str, Callable[[int, Actor], Outcome]] = {
         "approve_start": engine.approve_start,
         "approve_complete": engine.approve_complete,
@@ -194,7 +206,7 @@ async def on_modal_submit(interaction: discord.Interaction[Any]) -> bool:
     ref = parse_modal_id(str(data.get("custom_id", "")))
     if ref is None:
         return False
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await _defer(interaction)
     engine, actor = engine_of(interaction), actor_of(interaction)
     view: discord.ui.View | None = None
     if ref.kind == "revise":
