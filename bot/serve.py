@@ -1,4 +1,13 @@
-"""`pipebot serve`: one process, one event loop, every adapter whose credentials are set."""
+"""`pipebot serve`: a front process that answers the platforms, and an engine process that works.
+
+The front (this process) verifies each request, records it in the inbox (one insert) and
+acknowledges it; nothing else runs on its event loop or in its interpreter, so an ack never
+waits behind engine work. The engine process (bot.engine_process, started and supervised here)
+handles the inbox rows, delivers the outbox, runs the worker and the schedules. The front wakes
+it through a pipe, one line per recorded row; when the front dies the pipe closes and the engine
+process exits too, and whatever was acknowledged but not handled is handled after the restart.
+PIPEBOT_ENGINE_PROCESS=false runs everything in one process instead (as before).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +25,8 @@ from engine.api import Engine, EngineConfig
 
 log = logging.getLogger("pipebot.serve")
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
-Service = Callable[[Engine, Settings, asyncio.Event], Coroutine[Any, Any, None]]
+RESTART_DELAY = 1.0  # seconds before a crashed engine process is started again
+Service = Callable[[Engine, Settings, asyncio.Event, bool], Coroutine[Any, Any, None]]
 
 
 def services(settings: Settings) -> list[tuple[str, Service]]:
@@ -32,6 +42,16 @@ def services(settings: Settings) -> list[tuple[str, Service]]:
     return found
 
 
+def open_engine(settings: Settings) -> Engine:
+    engine = Engine.open(
+        settings.base_pipelines_path,
+        settings.database_url,
+        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
+    )
+    engine.inbox.hold_seconds = settings.pipebot_inbox_hold_seconds
+    return engine
+
+
 async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> int:
     chosen = services(settings)
     if not chosen:
@@ -40,28 +60,26 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
             "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console"
         )
         return 2
-    engine = Engine.open(
-        settings.base_pipelines_path,
-        settings.database_url,
-        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
-    )
-    # Engine commands and the outbox's database work run in threads; a shorter GIL switch
-    # interval lets the event loop answer the platforms' requests sooner while they run.
-    sys.setswitchinterval(SWITCH_INTERVAL)
+    engine = open_engine(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
-    log.info("starting %s", ", ".join(name for name, _ in chosen))
-    worker = make_worker(engine, settings)
-    engine.listeners.append(worker.wake)
-    tasks = [
-        asyncio.create_task(engine.outbox.run(stop), name="outbox"),
-        asyncio.create_task(worker.run(stop), name="worker"),
-        asyncio.create_task(start_scheduled(engine, stop), name="schedules"),
-    ]
-    tasks += [asyncio.create_task(fn(engine, settings, stop), name=name) for name, fn in chosen]
+    split = settings.pipebot_engine_process
+    log.info(
+        "starting %s%s", ", ".join(name for name, _ in chosen), " and the engine process" if split else ""
+    )
+    if split:
+        child = EngineProcess(settings)
+        engine.inbox.on_recorded.append(child.wake)
+        tasks = [asyncio.create_task(child.supervise(stop), name="engine-process")]
+    else:
+        # Engine commands and the outbox's database work run in threads; a shorter GIL switch
+        # interval lets the event loop answer the platforms' requests sooner while they run.
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        tasks = engine_tasks(engine, settings, stop)
+    tasks += [asyncio.create_task(fn(engine, settings, stop, not split), name=name) for name, fn in chosen]
     try:
         await stop.wait()
     finally:
@@ -69,6 +87,56 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
     return 0
+
+
+def engine_tasks(engine: Engine, settings: Settings, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+    """What the engine runs besides the chat adapters: inbox, outbox, worker, schedules."""
+    worker = make_worker(engine, settings)
+    engine.listeners.append(worker.wake)
+    return [
+        asyncio.create_task(engine.inbox.run(stop), name="inbox"),
+        asyncio.create_task(engine.outbox.run(stop), name="outbox"),
+        asyncio.create_task(worker.run(stop), name="worker"),
+        asyncio.create_task(start_scheduled(engine, stop), name="schedules"),
+    ]
+
+
+class EngineProcess:
+    """The engine process, fed its settings and wake-ups on stdin; restarted if it dies."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: asyncio.subprocess.Process | None = None
+
+    def wake(self) -> None:
+        proc = self.proc
+        if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.write(b"\n")
+
+    async def supervise(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot.engine_process", stdin=asyncio.subprocess.PIPE
+            )
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(self.settings.model_dump_json().encode() + b"\n")
+            self.wake()  # rows recorded while it was starting
+            stopper = asyncio.ensure_future(stop.wait())
+            exited = asyncio.ensure_future(self.proc.wait())
+            await asyncio.wait({stopper, exited}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if exited.done():
+                log.error("the engine process exited (%s); starting it again", self.proc.returncode)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RESTART_DELAY)
+                continue
+            self.proc.stdin.write(b"stop\n")  # a clean stop: finish what is under way
+            self.proc.stdin.close()
+            try:
+                await asyncio.wait_for(exited, 30)
+            except TimeoutError:
+                self.proc.kill()
+                await exited
 
 
 async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     pipebot_http_port: int = 3000
     pipebot_max_upload_bytes: int = 10 * 1024 * 1024
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
+    # `pipebot serve`: the engine (inbox handling, outbox, worker) in a process of its own, so
+    # answering the platforms never waits for engine work (false: one process for everything).
+    pipebot_engine_process: bool = True
+    pipebot_inbox_hold_seconds: float = 0.0  # test hook: inbox rows wait this long before handling
     log_level: str = "INFO"
 
     @property

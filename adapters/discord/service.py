@@ -18,13 +18,33 @@ from engine.api import Engine
 log = logging.getLogger("pipebot.discord")
 
 
-async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
-    """Connect, deliver the outbox's Discord rows, and close cleanly when ``stop`` is set."""
+async def run_discord_engine(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+    """The engine process's Discord: REST only (no gateway), for the inbox rows' follow-ups
+    through their interaction tokens and for the outbox."""
     if not settings.discord_token:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_url, settings.discord_gateway_url)
-    client = PipebotClient(engine)
+    client = PipebotClient(engine, front=False)
     engine.outbox.register(PLATFORM, DiscordDeliverer(client, engine))
+    try:
+        await client.login(settings.discord_token)
+        await stop.wait()
+    finally:
+        await engine.inbox.idle()
+        await client.close()
+
+
+async def run_discord(
+    engine: Engine, settings: Settings, stop: asyncio.Event, handle_here: bool = True
+) -> None:
+    """Connect, record and acknowledge interactions (and with ``handle_here`` handle them and
+    deliver the outbox's Discord rows); close cleanly when ``stop`` is set."""
+    if not settings.discord_token:
+        raise ValueError("DISCORD_TOKEN is not set")
+    configure_endpoints(settings.discord_api_url, settings.discord_gateway_url)
+    client = PipebotClient(engine, handle_here=handle_here)
+    if handle_here:
+        engine.outbox.register(PLATFORM, DiscordDeliverer(client, engine))
     runner = asyncio.create_task(client.start(settings.discord_token), name="discord-client")
     stopper = asyncio.create_task(stop.wait())
     try:

@@ -187,9 +187,31 @@ async def create_slack_app(
     return SlackApp(app, ctx, deliverer, session is None)
 
 
+async def create_slack_handler(
+    engine: Engine,
+    *,
+    token: str,
+    api_url: str = "https://slack.com/api/",
+    max_artifact_bytes: int = DEFAULT_MAX_ARTIFACT_BYTES,
+) -> tuple[SlackContext, SlackDeliverer]:
+    """Slack without a bolt app: the inbox handler and the deliverer (the engine process)."""
+    http = aiohttp.ClientSession()
+    client = build_client(token, api_url, http)
+    ctx = SlackContext(engine, client, Directory(client, engine), http, token)
+    engine.inbox.register(PLATFORM, lambda item: inbox.handle(ctx, item))
+    return ctx, SlackDeliverer(client, engine, max_artifact_bytes, ctx.acks_first)
+
+
 def register(app: AsyncApp, ctx: SlackContext) -> None:
     inbox.register(app, ctx)
     home.register(app, ctx)
 
 
-__all__ = ["RateLimitRetryHandler", "SlackApp", "build_client", "create_slack_app", "register"]
+__all__ = [
+    "RateLimitRetryHandler",
+    "SlackApp",
+    "build_client",
+    "create_slack_app",
+    "create_slack_handler",
+    "register",
+]

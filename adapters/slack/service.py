@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from adapters.slack.app import SlackApp, create_slack_app
+from adapters.slack.app import SlackApp, create_slack_app, create_slack_handler
 from adapters.slack.directory import PLATFORM
 from bot.settings import Settings
 from engine.api import Engine
@@ -51,7 +51,7 @@ class HttpServer:
             self.runner = None
 
 
-async def create_from_settings(engine: Engine, settings: Settings) -> SlackApp:
+async def create_from_settings(engine: Engine, settings: Settings, handle_here: bool = True) -> SlackApp:
     if not settings.slack_bot_token:
         raise ValueError("SLACK_BOT_TOKEN is not set")
     return await create_slack_app(
@@ -60,12 +60,36 @@ async def create_from_settings(engine: Engine, settings: Settings) -> SlackApp:
         signing_secret=settings.slack_signing_secret,
         api_url=settings.slack_api_url,
         max_artifact_bytes=settings.pipebot_max_upload_bytes,
+        handle_here=handle_here,
     )
 
 
-async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
-    slack = await create_from_settings(engine, settings)
-    engine.outbox.register(PLATFORM, slack.deliverer)
+async def run_slack_engine(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+    """The engine process's Slack: inbox rows handled and the outbox delivered over the Web API."""
+    if not settings.slack_bot_token:
+        raise ValueError("SLACK_BOT_TOKEN is not set")
+    ctx, deliverer = await create_slack_handler(
+        engine,
+        token=settings.slack_bot_token,
+        api_url=settings.slack_api_url,
+        max_artifact_bytes=settings.pipebot_max_upload_bytes,
+    )
+    engine.outbox.register(PLATFORM, deliverer)
+    try:
+        await stop.wait()
+    finally:
+        await ctx.idle()
+        await ctx.http.close()
+
+
+async def run_slack(
+    engine: Engine, settings: Settings, stop: asyncio.Event, handle_here: bool = True
+) -> None:
+    """Slack requests in: verified, recorded in the inbox and acked (handled here or, with
+    ``handle_here`` False, in the engine process); with ``handle_here`` the outbox too."""
+    slack = await create_from_settings(engine, settings, handle_here)
+    if handle_here:
+        engine.outbox.register(PLATFORM, slack.deliverer)
     try:
         if settings.slack_app_token:
             handler = AsyncSocketModeHandler(slack.app, settings.slack_app_token)

@@ -1,0 +1,69 @@
+"""The engine process of `pipebot serve`: inbox handling, outbox, worker and schedules.
+
+Started by bot.serve with the settings as JSON on the first line of stdin. Each further line
+wakes the inbox (the front recorded a row); "stop" asks for a clean stop (what is under way
+finishes); the end of stdin without "stop" means the front died, and this process exits at
+once, like the front: the rows it had not handled are handled after the restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from bot.serve import engine_tasks, open_engine
+from bot.settings import Settings
+
+log = logging.getLogger("pipebot.engine")
+
+
+async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
+    engine = open_engine(settings)
+    stop = asyncio.Event()
+    tasks = engine_tasks(engine, settings, stop)
+    if settings.slack_enabled:
+        from adapters.slack.service import run_slack_engine
+
+        tasks.append(asyncio.create_task(run_slack_engine(engine, settings, stop), name="slack"))
+    if settings.discord_enabled:
+        from adapters.discord.service import run_discord_engine
+
+        tasks.append(asyncio.create_task(run_discord_engine(engine, settings, stop), name="discord"))
+    try:
+        while True:
+            line = await lines.readline()
+            if not line:  # the front is gone: so is this process
+                log.error("the front process went away; exiting")
+                os._exit(1)
+            if line.strip() == b"stop":
+                break
+            engine.inbox.wake()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        engine.close()
+
+
+async def main_async() -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    first = await reader.readline()
+    if not first:
+        return
+    settings = Settings.model_validate_json(first)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s [engine] %(message)s"
+    )
+    await run(settings, reader)
+
+
+def main() -> int:
+    asyncio.run(main_async())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""kill -9 of a real `pipebot serve` after it acked 20 commands and before it handled them:
+after the restart each takes effect exactly once, and a replay of one acked earlier none."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from engine.api import Engine
+from engine.models import InboxRow
+from engine.store import Store, sqlite_url
+from tests.conftest import EXAMPLES
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_signing import SlackClientSim
+
+pytestmark = pytest.mark.slow
+SECRET = "crash-test-signing-secret"
+CHANNEL = "C0CRASH"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_serve(base: Path, fake: FakeSlack, port: int, hold: float) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "PIPEBOT_"))}
+    env.update(
+        BASE_PIPELINES_PATH=str(base),
+        SLACK_BOT_TOKEN=fake.token,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.api_url,
+        PIPEBOT_HTTP_PORT=str(port),
+        PIPEBOT_INBOX_HOLD_SECONDS=str(hold),
+        LOG_LEVEL="WARNING",
+    )
+    cmd = [sys.executable, "-m", "bot.cli", "serve"]
+    return subprocess.Popen(
+        cmd, cwd=base.parent, env={**env, "PYTHONPATH": str(ROOT)}, start_new_session=True
+    )
+
+
+async def wait_healthy(port: int) -> None:
+    async with aiohttp.ClientSession() as session:
+        for _ in range(500):
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.02)
+    pytest.fail("pipebot serve did not come up")
+
+
+async def gone(pgid: int) -> None:
+    for _ in range(500):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.02)
+    os.killpg(pgid, signal.SIGKILL)
+    pytest.fail("the engine process outlived the front")
+
+
+def rows(base: Path) -> list[InboxRow]:
+    store = Store(sqlite_url(base))  # no migration: the file is serve's
+    try:
+        with store.read() as s:
+            return list(s.query(InboxRow).order_by(InboxRow.id))
+    finally:
+        store.dispose()
+
+
+async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) -> None:
+    base = tmp_path / "pipelines"
+    engine = Engine.open(base)
+    engine.import_pipeline(EXAMPLES / "blog-post.yaml")
+    engine.close()
+    async with FakeSlack() as fake, SlackClientSim(SECRET, fake) as sim:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/slack/events"
+        serve = start_serve(base, fake, port, hold=60)
+        try:
+            await wait_healthy(port)
+            for i in range(20):
+                resp = await sim.slash_command(
+                    url, text="run blog-post", user_id=f"U0P{i:02}", channel_id=CHANNEL
+                )
+                assert resp.status == 200
+            replay = sim.sent[0]
+            async with aiohttp.ClientSession() as session:
+                async with session.post(replay.url, data=replay.body, headers=replay.headers) as resp:
+                    assert resp.status == 200  # acked, and recorded nowhere: its first copy acts
+        finally:
+            serve.kill()  # kill -9 of the front; its engine process follows when its pipe closes
+            serve.wait()
+        await gone(serve.pid)
+        acked = rows(base)
+        assert len(acked) == 20 and all(r.handled_at is None for r in acked)
+
+        serve = start_serve(base, fake, port, hold=0)
+        try:
+            await fake.wait_for(
+                lambda: len(fake.messages_in(CHANNEL)) >= 20 or None, timeout=30, what="20 run messages"
+            )
+            await fake.wait_for(
+                lambda: all(r.handled_at for r in rows(base)) or None, timeout=30, what="handled"
+            )
+            await asyncio.sleep(0.3)  # anything extra would show now
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(30)
+        await gone(serve.pid)
+    done = rows(base)
+    assert len(done) == 20 and all(r.applied_at is not None for r in done)
+    engine = Engine.open(base)
+    try:
+        assert len(engine.runs(limit=100)) == 20
+    finally:
+        engine.close()
+    assert len(fake.messages_in(CHANNEL)) == 20  # one run message each
+    started = sorted(e.text for e in fake.ephemerals)
+    assert started == sorted(f"Started blog-post#v{n}." for n in range(1, 21))
+    fake.assert_all_ok()
