@@ -100,9 +100,11 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
                 )
                 assert resp.status == 200
             replay = sim.sent[0]
-            async with aiohttp.ClientSession() as session:
-                async with session.post(replay.url, data=replay.body, headers=replay.headers) as resp:
-                    assert resp.status == 200  # acked, and recorded nowhere: its first copy acts
+            async with (
+                aiohttp.ClientSession() as session,
+                session.post(replay.url, data=replay.body, headers=replay.headers) as resp,
+            ):
+                assert resp.status == 200  # acked, and recorded nowhere: its first copy acts
         finally:
             serve.kill()  # kill -9 of the front; its engine process follows when its pipe closes
             serve.wait()
