@@ -102,9 +102,9 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
             replay = sim.sent[0]
             async with (
                 aiohttp.ClientSession() as session,
-                session.post(replay.url, data=replay.body, headers=replay.headers) as resp,
+                session.post(replay.url, data=replay.body, headers=replay.headers) as again,
             ):
-                assert resp.status == 200  # acked, and recorded nowhere: its first copy acts
+                assert again.status == 200  # acked, and recorded nowhere: its first copy acts
         finally:
             serve.kill()  # kill -9 of the front; its engine process follows when its pipe closes
             serve.wait()
