@@ -17,7 +17,12 @@ def describe() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    try:
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        load = "unknown"
     return {
+        "load": load,
         "cpus": os.cpu_count(),
         "cpu": cpu,
         "python": platform.python_version(),

@@ -1,18 +1,25 @@
 """Slack ack latency: pipebot's app vs a bare slack_bolt AsyncApp, on the same signed clicks.
 
     python -m bench.slack_ack [--clicks 200,320,640] [--latency-clicks 100] [--out bench/results/slack.json]
+                              [--apps bare,bare_pbr,pipebot,pipebot_1proc]
 
-The app under test runs in its own process (as in production: Slack is elsewhere); this process
-plays Slack: it holds the fake Web API (`tests.fakes.slack_api.FakeSlack`) and sends signed
-block_actions requests at concurrency 1, 16 and 64. Each pipebot click approves a distinct
-checkpoint, so the engine work (a transition, three Slack messages) happens behind every ack.
+Three kinds of process: the app under test (as in production: Slack is elsewhere); the
+benchmark's client, which signs and sends the clicks at concurrency 1, 16 and 64 and times each
+answer; and this process, which plays Slack's Web API (`tests.fakes.slack_api.FakeSlack`, with
+its Block Kit validation) and reads the figures. Each pipebot click approves a distinct
+checkpoint (a transition and three Slack messages behind every ack); one click in eight is an
+"Open form" click, whose modal must open within 3 s of the click (the trigger_id's life).
 
 Measured: ack latency (request sent → HTTP answer read) p50/p99 for
-  * bare     — AsyncApp(...) with one listener ``async def ack_only(ack): await ack()``, defaults
-  * bare_pbr — the same with process_before_response=True, the mode pipebot runs bolt in
-  * pipebot  — `adapters.slack.app.create_slack_app` over a real engine on SQLite,
-and for pipebot, click → next message: the click is sent → FakeSlack receives the next
-chat.update / chat.postMessage (the approval request edited to "Approved by …"), p50.
+  * bare          — AsyncApp(...) with one listener ``async def ack_only(ack): await ack()``, defaults
+  * bare_pbr      — the same with process_before_response=True, the mode pipebot runs bolt in
+  * pipebot       — `pipebot serve` (bot.serve.serve_async): the front process records each click
+                    in the inbox and acks; its engine process handles it and delivers the messages
+  * pipebot_1proc — the same in one process (PIPEBOT_ENGINE_PROCESS=false), for comparison;
+views.open latency (click sent → the fake receives views.open) for the form clicks; how long the
+bot keeps working after each burst (last ack → last message of the burst's clicks); and click →
+next message: the click is sent → FakeSlack receives the chat.update of the clicked message
+(one click at a time).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import asyncio
 import json
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +48,16 @@ CHANNEL = "C0BENCH"
 USERS = [f"U0BENCH{i}" for i in range(8)]
 LEVELS = (1, 16, 64)
 WARMUP = 20
+FORM_EVERY = 8  # one click in eight opens a form
+FORM_PIPELINE = """\
+id: bench-form
+name: Bench form
+checkpoints:
+  - id: form
+    name: Form
+    inputs: [{id: topic, label: Topic, type: text, required: true}]
+    human: {approval_to_start: false, approval_to_complete: false, max_revisions: 0}
+"""
 PIPELINE = """\
 id: bench-gate
 name: Bench gate
@@ -52,7 +70,9 @@ checkpoints:
     name: Review
     human: {approval_to_start: false, approval_to_complete: true, max_revisions: 0}
 """
-APPS = ("bare", "bare_pbr", "pipebot")
+APPS = ("bare", "bare_pbr", "pipebot", "pipebot_1proc")
+DEFAULT_APPS = "bare,bare_pbr,pipebot"  # pipebot_1proc clicks what pipebot already approved
+PIPEBOT = ("pipebot", "pipebot_1proc")
 
 
 # -- the app process ----------------------------------------------------------------------------------
@@ -64,37 +84,24 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     from slack_bolt.app.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from adapters.slack.app import create_slack_app
-    from adapters.slack.directory import PLATFORM
-    from engine.api import Engine
-
     stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
     closers: list[Callable[[], Awaitable[None]]] = []
-    if kind == "pipebot":
-        from bot.serve import SWITCH_INTERVAL
+    if kind in PIPEBOT:
+        await serve_pipebot(kind, base, api_url, token)
+        return
+    session = aiohttp.ClientSession()
+    client = AsyncWebClient(token=token, base_url=api_url, session=session)
+    bare = AsyncApp(client=client, signing_secret=SECRET, process_before_response=kind == "bare_pbr")
 
-        sys.setswitchinterval(SWITCH_INTERVAL)  # as `pipebot serve` does
-        engine = Engine.open(base)
-        slack = await create_slack_app(engine, token=token, signing_secret=SECRET, api_url=api_url)
-        engine.outbox.register(PLATFORM, slack.deliverer)
-        tasks.append(asyncio.create_task(engine.outbox.run(stop)))
-        handle = slack.handle
-        closers.append(slack.close)
-    else:
-        session = aiohttp.ClientSession()
-        client = AsyncWebClient(token=token, base_url=api_url, session=session)
-        bare = AsyncApp(client=client, signing_secret=SECRET, process_before_response=kind == "bare_pbr")
+    async def ack_only(ack: Any) -> None:
+        await ack()
 
-        async def ack_only(ack: Any) -> None:
-            await ack()
+    bare.action(re.compile("^pb:"))(ack_only)
 
-        bare.action(re.compile("^pb:"))(ack_only)
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bare.async_dispatch(await to_bolt_request(request)))
 
-        async def handle(request: web.Request) -> web.Response:
-            return await to_aiohttp_response(await bare.async_dispatch(await to_bolt_request(request)))
-
-        closers.append(session.close)
+    closers.append(session.close)
     app = web.Application()
     app.router.add_post("/slack/events", handle)
     runner = web.AppRunner(app, access_log=None)
@@ -104,30 +111,96 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     print(f"READY http://127.0.0.1:{runner.addresses[0][1]}/slack/events", flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the driver closes it
     stop.set()
-    await asyncio.gather(*tasks)
     await runner.cleanup()
     for close in closers:
         await close()
 
 
+async def serve_pipebot(kind: str, base: Path, api_url: str, token: str) -> None:
+    """`pipebot serve` itself on a free port: prints READY once /healthz answers."""
+    from bot.serve import serve_async
+    from bot.settings import Settings
+
+    port = free_port()
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_pipelines_path=base,
+        slack_bot_token=token,
+        slack_signing_secret=SECRET,
+        slack_api_url=api_url,
+        pipebot_http_port=port,
+        pipebot_engine_process=kind == "pipebot",
+        log_level="ERROR",
+    )
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve_async(settings, stop))
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        break
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.02)
+    print(f"READY http://127.0.0.1:{port}/slack/events", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the driver closes it
+    stop.set()
+    await server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# -- the client (sends the clicks, times the answers) ---------------------------------------------
+
+
+async def client_main() -> None:
+    """Read one job (url, bodies, concurrency) from stdin; print each click's send and answer times."""
+    job = json.loads(sys.stdin.readline())
+    bodies = [b.encode() for b in job["bodies"]]
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        times = await load(session, job["url"], bodies, job["concurrency"])
+    print(json.dumps(times), flush=True)
+
+
+async def run_client(url: str, bodies: list[bytes], concurrency: int) -> list[tuple[float, float]]:
+    """The client process for one level: [(sent, answered)] in time.monotonic(), in body order."""
+    cmd = [sys.executable, "-m", "bench.slack_ack", "--client"]
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+    job = {"url": url, "bodies": [b.decode() for b in bodies], "concurrency": concurrency}
+    out, _ = await proc.communicate(json.dumps(job).encode() + b"\n")
+    if proc.returncode != 0:
+        raise RuntimeError(f"the bench client failed ({proc.returncode})")
+    return [(a, b) for a, b in json.loads(out.decode().strip().splitlines()[-1])]
+
+
 # -- the driver (plays Slack) -------------------------------------------------------------------------
 
 
-def prepare_runs(base: Path, n: int) -> None:
-    """Start `n` bench runs bound to the bench channel (delivered later by the app process)."""
+def prepare_runs(base: Path, n: int, forms: int) -> None:
+    """Start `n` gate runs and `forms` form runs in the bench channel (posted by the app process)."""
     from engine.actors import Actor, Conversation
     from engine.api import Engine
 
     engine = Engine.open(base)
     engine.import_pipeline_text(PIPELINE, "bench-gate.yaml")
+    engine.import_pipeline_text(FORM_PIPELINE, "bench-form.yaml")
     starter = Actor("slack", USERS[0], "bench")
     for _ in range(n):
         engine.start_run("bench-gate", starter, Conversation("slack", CHANNEL))
+    for _ in range(forms):
+        engine.start_run("bench-form", starter, Conversation("slack", CHANNEL))
     engine.close()
 
 
-def click_body(fake: Any, message: Any, user: str) -> tuple[bytes, str]:
-    """A signed-ready block_actions body for the approve-start button of `message`."""
+def click_body(fake: Any, message: Any, user: str, action: str = "approve_start") -> tuple[bytes, str]:
+    """A signed-ready block_actions body for the `action` button of `message` (body, trigger_id)."""
     from tests.fakes.slack_payloads import build_action
 
     api_message = message.to_api(fake.team_id)
@@ -135,8 +208,9 @@ def click_body(fake: Any, message: Any, user: str) -> tuple[bytes, str]:
         el
         for block in api_message["blocks"]
         for el in block.get("elements", [])
-        if str(el.get("action_id", "")).startswith("pb:approve_start:")
+        if str(el.get("action_id", "")).startswith(f"pb:{action}:")
     )
+    trigger = fake.issue_trigger_id()
     payload = {
         "type": "block_actions",
         "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": fake.team_id},
@@ -152,11 +226,11 @@ def click_body(fake: Any, message: Any, user: str) -> tuple[bytes, str]:
         "channel": {"id": CHANNEL, "name": "bench"},
         "message": api_message,
         "response_url": fake.issue_response_url(CHANNEL, user, message.ts),
-        "trigger_id": fake.issue_trigger_id(),
+        "trigger_id": trigger,
         "state": {"values": {}},
         "actions": [build_action(api_message["blocks"], button["action_id"], None)],
     }
-    return urlencode({"payload": json.dumps(payload)}).encode(), message.ts
+    return urlencode({"payload": json.dumps(payload)}).encode(), trigger
 
 
 class AppProcess:
@@ -181,7 +255,7 @@ class AppProcess:
         await asyncio.to_thread(self.proc.wait, 30)
 
 
-async def post_click(session: aiohttp.ClientSession, url: str, body: bytes) -> float:
+async def post_click(session: aiohttp.ClientSession, url: str, body: bytes) -> tuple[float, float]:
     from tests.fakes.slack_signing import sign
 
     headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(body, SECRET)}
@@ -190,18 +264,19 @@ async def post_click(session: aiohttp.ClientSession, url: str, body: bytes) -> f
         await resp.read()
         if resp.status != 200:
             raise RuntimeError(f"click answered {resp.status}")
-    return time.monotonic() - started
+    return started, time.monotonic()
 
 
 async def load(
     session: aiohttp.ClientSession, url: str, bodies: list[bytes], concurrency: int
-) -> list[float]:
-    queue = list(reversed(bodies))
-    times: list[float] = []
+) -> list[tuple[float, float]]:
+    queue = list(reversed(list(enumerate(bodies))))
+    times: list[tuple[float, float]] = [(0.0, 0.0)] * len(bodies)
 
     async def worker() -> None:
         while queue:
-            times.append(await post_click(session, url, queue.pop()))
+            i, body = queue.pop()
+            times[i] = await post_click(session, url, body)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return times
@@ -212,115 +287,206 @@ def summary(times: list[float]) -> dict[str, float | int]:
         "n": len(times),
         "p50_ms": round(percentile(times, 50) * 1000, 2),
         "p99_ms": round(percentile(times, 99) * 1000, 2),
+        "max_ms": round(max(times) * 1000, 2) if times else float("nan"),
     }
 
 
-async def drive(clicks: dict[int, int], latency_clicks: int) -> dict[str, Any]:
+class Click:
+    """One prepared click: its body, its trigger_id, the message it edits, and if it opens a form."""
+
+    def __init__(self, body: bytes, trigger: str, ts: str, form: bool) -> None:
+        self.body, self.trigger, self.ts, self.form = body, trigger, ts, form
+
+
+async def drive(clicks: dict[int, int], latency_clicks: int, apps: list[str]) -> dict[str, Any]:
     from tests.fakes.slack_api import FakeSlack
 
     fake = FakeSlack()
+    fake.trigger_ttl = 3600.0  # the benchmark checks the 3 s itself (the triggers are issued early)
     await fake.start()
     for user in USERS:
         fake.add_user(user, user.title(), name=user.lower())
-    total = WARMUP + sum(clicks.values()) + latency_clicks
-    results: dict[str, Any] = {"ack": {}, "click_to_message": {}}
+    gates = WARMUP + sum(clicks.values()) + latency_clicks
+    forms = max(1, sum(clicks.values()) // FORM_EVERY // 4)  # each form message is clicked again and again
+    results: dict[str, Any] = {"ack": {}, "views_open": {}, "after_burst": {}, "click_to_message": {}}
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "pipelines"
-        await asyncio.to_thread(prepare_runs, base, total)
-        # The pipebot process posts every run's messages first; their buttons are what gets clicked.
+        await asyncio.to_thread(prepare_runs, base, gates, forms)
+        # pipebot posts every run's messages first; their buttons are what gets clicked.
         app = AppProcess("pipebot", base, fake.api_url, fake.token)
         await app.ready()
 
-        def gates() -> list[Any]:
-            return [m for m in fake.messages.values() if "pb:approve_start:" in json.dumps(m.blocks)]
+        def with_button(action: str) -> list[Any]:
+            return [m for m in fake.messages.values() if f"pb:{action}:" in json.dumps(m.blocks)]
 
-        await fake.wait_for(lambda: len(gates()) >= total or None, timeout=120, what="bench runs posted")
+        await fake.wait_for(
+            lambda: (
+                (len(with_button("approve_start")) >= gates and len(with_button("open_form")) >= forms)
+                or None
+            ),
+            timeout=300,
+            what="bench runs posted",
+        )
         await app.stop()
-        messages = sorted(gates(), key=lambda m: m.ts)
-        signed = [click_body(fake, m, USERS[i % len(USERS)]) for i, m in enumerate(messages)]
-        bodies = [body for body, _ in signed]
-        warm, rest = bodies[:WARMUP], bodies[WARMUP:]
-        per_level: dict[int, list[bytes]] = {}
-        for level in LEVELS:
-            per_level[level], rest = rest[: clicks[level]], rest[clicks[level] :]
-        timed = signed[len(signed) - len(rest) :]
+        approvals = sorted(with_button("approve_start"), key=lambda m: m.ts)
+        form_messages = sorted(with_button("open_form"), key=lambda m: m.ts)
 
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            for kind in APPS:
-                app = AppProcess(kind, base, fake.api_url, fake.token)
-                url = await app.ready()
-                await load(session, url, warm, 4)
-                results["ack"][kind] = {}
-                for level in LEVELS:
-                    chats = len(fake.calls)
-                    times = await load(session, url, per_level[level], level)
-                    results["ack"][kind][str(level)] = summary(times)
-                    if kind == "pipebot":  # let the work behind the acks finish before the next level
-                        await settled(fake, chats, len(per_level[level]))
-                if kind == "pipebot":
-                    results["click_to_message"] = await click_to_message(fake, session, url, timed)
-                await app.stop()
+        def approve(i: int, message: Any) -> Click:
+            body, trigger = click_body(fake, message, USERS[i % len(USERS)])
+            return Click(body, trigger, message.ts, False)
+
+        def open_form(i: int) -> Click:
+            message = form_messages[i % len(form_messages)]
+            body, trigger = click_body(fake, message, USERS[0], "open_form")  # the form's assignee
+            return Click(body, trigger, message.ts, True)
+
+        warm = [approve(i, m) for i, m in enumerate(approvals[:WARMUP])]
+        rest = approvals[WARMUP:]
+        per_level: dict[int, list[Click]] = {}
+        for level in LEVELS:
+            mine, rest = rest[: clicks[level]], rest[clicks[level] :]
+            level_clicks: list[Click] = []
+            for i, message in enumerate(mine):
+                level_clicks.append(approve(i, message))
+                if i % FORM_EVERY == FORM_EVERY - 1:
+                    level_clicks.append(open_form(i))
+            per_level[level] = level_clicks
+        timed = [approve(i, m) for i, m in enumerate(rest)]
+
+        for kind in apps:
+            app = AppProcess(kind, base, fake.api_url, fake.token)
+            url = await app.ready()
+            pipebot = kind in PIPEBOT
+            # Each pipebot variant approves each message once: the gates are clicked by one of them.
+            acting = kind == next((a for a in apps if a in PIPEBOT), None)
+            chats = len(fake.calls)
+            await run_client(url, [c.body for c in warm], 4)
+            if acting:
+                await settled(fake, chats, [c.ts for c in warm], 0)
+            results["ack"][kind] = {}
+            for level in LEVELS:
+                chats = len(fake.calls)
+                batch = per_level[level]
+                times = await run_client(url, [c.body for c in batch], level)
+                results["ack"][kind][str(level)] = summary([b - a for a, b in times])
+                if pipebot and acting:
+                    # Let the work behind the acks finish before the next level, and time it.
+                    edits = [c.ts for c in batch if not c.form]
+                    last = await settled(fake, chats, edits, sum(c.form for c in batch))
+                    results["after_burst"][str(level)] = round(last - max(b for _, b in times), 3)
+                    results["views_open"][str(level)] = views_open(fake, batch, times, chats)
+            if acting:
+                results["click_to_message"] = await click_to_message(fake, url, timed)
+            await app.stop()
     await fake.stop()
     fake.assert_all_ok()
     return results
 
 
-async def settled(fake: Any, since: int, clicks: int) -> None:
-    """Each click ends in three messages: the request edited, the run's status, the next request."""
-    await fake.wait_for(
-        lambda: sum(c.method.startswith("chat.") for c in fake.calls[since:]) >= 3 * clicks or None,
-        timeout=120,
-        what=f"the messages of {clicks} clicks",
-    )
+def views_open(fake: Any, batch: list[Click], times: list[tuple[float, float]], since: int) -> Any:
+    """Click sent → the fake receives views.open, for each form click of the level."""
+    opened = {
+        c.args.get("trigger_id"): c.time for c in fake.calls[since:] if c.method == "views.open" and c.ok
+    }
+    delays = [
+        opened[c.trigger] - sent
+        for c, (sent, _) in zip(batch, times, strict=True)
+        if c.form and c.trigger in opened
+    ]
+    out = summary(delays)
+    out["missed_3s"] = sum(c.form for c in batch) - sum(d <= 3.0 for d in delays)
+    return out
 
 
-async def click_to_message(
-    fake: Any, session: aiohttp.ClientSession, url: str, clicks: list[tuple[bytes, str]]
-) -> Any:
+async def settled(fake: Any, since: int, edited: list[str], forms: int, quiet: float = 0.5) -> float:
+    """Wait until each clicked approval message was edited ("Approved by …") and each form click
+    opened its modal, then until the bot has been quiet for `quiet` s; returns the last call's time."""
+    wanted = set(edited)
+
+    def done() -> bool | None:
+        calls = fake.calls[since:]
+        seen = {c.args.get("ts") for c in calls if c.method == "chat.update" and c.ok}
+        views = sum(c.method == "views.open" for c in calls)
+        return (wanted <= seen and views >= forms) or None
+
+    await fake.wait_for(done, timeout=300, what=f"the work of {len(wanted)} clicks")
+    while True:
+        count = len(fake.calls)
+        await asyncio.sleep(quiet)
+        if len(fake.calls) == count:
+            return float(fake.calls[-1].time)
+
+
+async def click_to_message(fake: Any, url: str, clicks: list[Click]) -> Any:
     """One click at a time: sent → the fake receives chat.update of the clicked message."""
     times: list[float] = []
-    for body, ts in clicks:
-        seen = len(fake.calls)
-        started = time.monotonic()
-        await post_click(session, url, body)
+    async with aiohttp.ClientSession() as session:
+        for click in clicks:
+            seen = len(fake.calls)
+            started, _ = await post_click(session, url, click.body)
 
-        def edited(seen: int = seen, ts: str = ts) -> float | None:
-            for call in fake.calls[seen:]:
-                if call.method == "chat.update" and call.args.get("ts") == ts and call.ok:
-                    return float(call.time)
-            return None
+            def edited(seen: int = seen, ts: str = click.ts) -> float | None:
+                for call in fake.calls[seen:]:
+                    if call.method == "chat.update" and call.args.get("ts") == ts and call.ok:
+                        return float(call.time)
+                return None
 
-        times.append(await fake.wait_for(edited, timeout=10, what="the clicked message's edit") - started)
-        await settled(fake, seen, 1)
+            times.append(await fake.wait_for(edited, timeout=10, what="the clicked message's edit") - started)
+            await settled(fake, seen, [click.ts], 0, quiet=0.05)
     return summary(times)
 
 
 def report(results: dict[str, Any], command: str) -> str:
     ack = results["ack"]
+    apps = list(ack)
+    base = "bare" if "bare" in ack else apps[0]
     lines = [
-        "| concurrency | bare p50 / p99 (ms) | bare_pbr p50 / p99 (ms) | pipebot p50 / p99 (ms) |"
-        " pipebot p99 ÷ bare p99 | pipebot p99 ÷ bare_pbr p99 |",
-        "|---|---|---|---|---|---|",
+        "| concurrency | "
+        + " | ".join(f"{k} p50 / p99 (ms)" for k in apps)
+        + " | "
+        + " | ".join(f"{k} p99 ÷ {base} p99" for k in apps if k in PIPEBOT)
+        + " |",
+        "|---|" + "---|" * (len(apps) + sum(k in PIPEBOT for k in apps)),
     ]
     for level in LEVELS:
-        row = [ack[k][str(level)] for k in APPS]
-        ratios = [row[2]["p99_ms"] / max(r["p99_ms"], 1e-9) for r in row[:2]]
+        row = [ack[k][str(level)] for k in apps]
+        ratios = [
+            ack[k][str(level)]["p99_ms"] / max(ack[base][str(level)]["p99_ms"], 1e-9)
+            for k in apps
+            if k in PIPEBOT
+        ]
         lines.append(
             f"| {level} | "
             + " | ".join(f"{r['p50_ms']} / {r['p99_ms']}" for r in row)
-            + f" | {ratios[0]:.2f}× | {ratios[1]:.2f}× |"
+            + " | "
+            + " | ".join(f"{x:.2f}×" for x in ratios)
+            + " |"
         )
-    c2m = results["click_to_message"]
     lines.append("")
     lines.append(
-        f"Click → next message (pipebot, one click at a time, n={c2m['n']}): "
-        f"p50 {c2m['p50_ms']} ms, p99 {c2m['p99_ms']} ms."
+        "| concurrency | views.open after the click p50 / p99 / max (ms) | modals past 3 s"
+        " | work after the burst (s) |"
     )
+    lines.append("|---|---|---|---|")
+    for level in LEVELS:
+        v = results["views_open"].get(str(level))
+        if v:
+            lines.append(
+                f"| {level} | {v['p50_ms']} / {v['p99_ms']} / {v['max_ms']} (n={v['n']}) | {v['missed_3s']} |"
+                f" {results['after_burst'].get(str(level))} |"
+            )
+    c2m = results["click_to_message"]
+    if c2m:
+        lines.append("")
+        lines.append(
+            f"Click → next message (pipebot, one click at a time, n={c2m['n']}): "
+            f"p50 {c2m['p50_ms']} ms, p99 {c2m['p99_ms']} ms."
+        )
     m = results["machine"]
     lines.append("")
     lines.append(
-        f"Machine: {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, {m['system']}. Command: `{command}`."
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), Python {m['python']}, {m['system']}, load average"
+        f" {m.get('load', '?')} at the start. Command: `{command}`."
     )
     return "\n".join(lines)
 
@@ -330,7 +496,9 @@ def main() -> int:
     parser.add_argument("--clicks", default="200,320,640", help="clicks at concurrency 1,16,64")
     parser.add_argument("--latency-clicks", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("bench/results/slack.json"))
+    parser.add_argument("--apps", default=DEFAULT_APPS, help=f"which of {','.join(APPS)}, in this order")
     parser.add_argument("--serve", choices=APPS, help=argparse.SUPPRESS)
+    parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
     parser.add_argument("--token", help=argparse.SUPPRESS)
@@ -338,10 +506,14 @@ def main() -> int:
     if args.serve:
         asyncio.run(serve(args.serve, args.base, args.api_url, args.token))
         return 0
+    if args.client:
+        asyncio.run(client_main())
+        return 0
     counts = [int(c) for c in args.clicks.split(",")]
     clicks = dict(zip(LEVELS, counts, strict=True))
-    results = asyncio.run(drive(clicks, args.latency_clicks))
-    results["machine"] = describe()
+    machine = describe()
+    results = asyncio.run(drive(clicks, args.latency_clicks, args.apps.split(",")))
+    results["machine"] = machine
     results["command"] = "python -m bench.slack_ack " + " ".join(sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")

@@ -35,6 +35,7 @@ from engine.models import (
     ArtifactRow,
     CheckpointDefinitionRow,
     ExecutionRow,
+    InboxRow,
     InteractionRow,
     PipelineRow,
     RunRow,
@@ -59,13 +60,18 @@ class EngineConfig:
 
 class Engine:
     def __init__(
-        self, store: Store, workspace: Workspace, clock: Clock = utcnow, config: EngineConfig | None = None
+        self,
+        store: Store,
+        workspace: Workspace,
+        clock: Clock = utcnow,
+        config: EngineConfig | None = None,
+        journal: Store | None = None,
     ) -> None:
         self.store, self.ws, self.clock = store, workspace, clock
         self.config = config or EngineConfig()
         self.definitions = Definitions()
         self.outbox = Dispatcher(store, clock)
-        self.inbox = inbox.Inbox(store, clock)
+        self.inbox = inbox.Inbox(store, clock, journal)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
 
     @classmethod
@@ -79,10 +85,16 @@ class Engine:
         base_path.mkdir(parents=True, exist_ok=True)
         store = Store(database_url or sqlite_url(base_path))
         store.migrate()
-        return cls(store, Workspace(base_path), clock, config)
+        journal = None
+        if store.is_sqlite:  # the inbox's rows in a file of their own (see engine.inbox)
+            journal = Store(sqlite_url(Path(store.url.removeprefix("sqlite:///")).parent, "inbox.db"))
+            journal.create(InboxRow.__table__)  # type: ignore[arg-type]
+        return cls(store, Workspace(base_path), clock, config, journal)
 
     def close(self) -> None:
         self.store.dispose()
+        if self.inbox.journal is not None:
+            self.inbox.journal.dispose()
 
     # -- transactions ----------------------------------------------------------------------
 

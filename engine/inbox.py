@@ -9,9 +9,15 @@ the adapter's handler for its platform. `answer_by` says until when the platform
 answered in place (a modal's trigger lasts seconds, an interaction token minutes); past it
 the handler tells the person privately what happened instead.
 
-Exactly once: the transaction that commits an interaction's effect also sets the row's
-`applied_at` (`Engine._write` calls `mark_applied` while a handler runs), so a row handled again
-after a crash between that commit and `handled_at` raises `AlreadyApplied` instead of acting twice.
+Exactly once: the transaction that commits an interaction's effect also writes an
+`inbox_effects` row with the inbox row's key (`Engine._write` calls `mark_applied` while a
+handler runs), so a row handled again after a crash between that commit and `handled_at` raises
+`AlreadyApplied` instead of acting twice.
+
+On SQLite the rows live in a journal file of their own next to the database (inbox.db): an ack
+then never waits for the engine's write lock, which engine transactions hold many times per
+second; only the effects' keys are in the main database. On PostgreSQL both are tables of the
+one database (row locks, no global write lock).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import json
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from engine.actors import Actor, Conversation
 from engine.clock import Clock
-from engine.models import InboxRow
+from engine.models import InboxEffectRow, InboxRow
 from engine.store import Store
 
 log = logging.getLogger("pipebot.inbox")
@@ -48,13 +55,14 @@ class Interaction:
     actor: Actor
     conversation: Conversation | None
     payload: dict[str, Any]  # what the adapter needs to handle and answer it (its own format)
-    dedup_key: str | None = None  # one delivery on the platform; None: never deduplicated
+    dedup_key: str | None = None  # one delivery on the platform (≤ 64 chars); None: a unique one
     answer_within: float | None = None  # seconds the platform accepts an answer in place
 
 
 @dataclass(frozen=True)
 class InboxItem:
     id: int
+    key: str  # the dedup key (given or made up): the effect is recorded under it
     interaction: Interaction
     received_at: datetime
     answer_by: datetime | None
@@ -73,7 +81,7 @@ class AlreadyApplied(Exception):
 
 @dataclass
 class _Applying:
-    id: int
+    key: str
     done: bool = False
 
 
@@ -85,13 +93,11 @@ def mark_applied(session: Session, now: datetime) -> _Applying | None:
     applying = _APPLYING.get()
     if applying is None or applying.done:
         return None
-    done = session.execute(
-        update(InboxRow)
-        .where(InboxRow.id == applying.id, InboxRow.applied_at.is_(None))
-        .values(applied_at=now)
-    )
-    if getattr(done, "rowcount", 1) == 0:
-        raise AlreadyApplied(f"inbox row {applying.id} already took effect")
+    try:
+        with session.begin_nested():
+            session.execute(insert(InboxEffectRow).values(dedup_key=applying.key, applied_at=now))
+    except IntegrityError:
+        raise AlreadyApplied(f"inbox row {applying.key} already took effect") from None
     return applying
 
 
@@ -101,8 +107,9 @@ def _owner() -> str:
 
 @dataclass
 class Inbox:
-    store: Store
+    store: Store  # the main database: effects
     clock: Clock
+    journal: Store | None = None  # where the rows are (default: the main database)
     owner: str = field(default_factory=_owner)
     parallel: int = 16
     stale_seconds: float = 30.0  # a claim this old, by a process that stopped, is taken over
@@ -119,6 +126,7 @@ class Inbox:
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
+        self.rows: Store = self.journal or self.store
 
     def register(self, platform: str, handler: Handler) -> None:
         self.handlers[platform] = handler
@@ -157,7 +165,7 @@ class Inbox:
             "channel": i.conversation.channel if i.conversation else None,
             "thread": i.conversation.thread if i.conversation else None,
             "payload_json": json.dumps(i.payload, separators=(",", ":")),
-            "dedup_key": i.dedup_key,
+            "dedup_key": i.dedup_key or uuid.uuid4().hex,
             "received_at": now,
             "answer_by": answer_by,
             "claimed_by": self.owner if claim else None,
@@ -166,11 +174,11 @@ class Inbox:
             "result": handled,
         }
         try:
-            with self.store.write() as s:
+            with self.rows.write() as s:
                 row_id = s.execute(insert(InboxRow).values(**values).returning(InboxRow.id)).scalar_one()
         except IntegrityError:
             return None  # the same delivery again (a replay, a retry): its row is the one that acts
-        return InboxItem(row_id, i, now, answer_by)
+        return InboxItem(row_id, str(values["dedup_key"]), i, now, answer_by)
 
     async def result(self, row_id: int, timeout: float, poll: float = 0.01) -> str | None:
         """The handler's result for `row_id` (a form's answer), or None after `timeout` seconds."""
@@ -188,7 +196,7 @@ class Inbox:
         return None
 
     def _result_row(self, row_id: int) -> tuple[datetime, str | None] | None:
-        with self.store.read() as s:
+        with self.rows.read() as s:
             row = s.execute(
                 select(InboxRow.handled_at, InboxRow.result).where(InboxRow.id == row_id)
             ).one_or_none()
@@ -229,7 +237,7 @@ class Inbox:
             return []
         now = self.clock()
         stale = min(self.started_at, now - timedelta(seconds=self.stale_seconds))
-        with self.store.write() as s:
+        with self.rows.write() as s:
             rows = s.scalars(
                 select(InboxRow)
                 .where(
@@ -250,8 +258,11 @@ class Inbox:
             return [_item(r) for r in rows]
 
     def prune(self) -> int:
+        before = self.clock() - KEEP
         with self.store.write() as s:
-            done = s.execute(delete(InboxRow).where(InboxRow.handled_at < self.clock() - KEEP))
+            s.execute(delete(InboxEffectRow).where(InboxEffectRow.applied_at < before))
+        with self.rows.write() as s:
+            done = s.execute(delete(InboxRow).where(InboxRow.handled_at < before))
         return int(getattr(done, "rowcount", 0) or 0)
 
     def _start(self, item: InboxItem) -> None:
@@ -272,7 +283,7 @@ class Inbox:
             async with self._limit:
                 if self.hold_seconds:
                     await asyncio.sleep(self.hold_seconds)
-                applying = _Applying(item.id)
+                applying = _Applying(item.key)
                 _APPLYING.set(applying)  # this task's own context (and the threads it starts)
                 try:
                     result = await self.handlers[item.interaction.platform](item)
@@ -294,7 +305,7 @@ class Inbox:
                 future.set_result(result)
 
     def _finish(self, row_id: int, result: str | None) -> None:
-        with self.store.write() as s:
+        with self.rows.write() as s:
             s.execute(
                 update(InboxRow).where(InboxRow.id == row_id).values(handled_at=self.clock(), result=result)
             )
@@ -320,4 +331,4 @@ def _item(row: InboxRow) -> InboxItem:
         payload=json.loads(row.payload_json),
         dedup_key=row.dedup_key,
     )
-    return InboxItem(row.id, interaction, row.received_at, row.answer_by)
+    return InboxItem(row.id, row.dedup_key, interaction, row.received_at, row.answer_by)

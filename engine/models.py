@@ -237,11 +237,19 @@ class InboxRow(Base):
     channel: Mapped[str | None] = mapped_column(String(100))
     thread: Mapped[str | None] = mapped_column(String(100))
     payload_json: Mapped[str] = mapped_column(Text)
-    dedup_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    dedup_key: Mapped[str] = mapped_column(String(64), unique=True)
     received_at: Mapped[datetime]
     answer_by: Mapped[datetime | None]  # after this the platform can no longer be answered in place
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None]
-    applied_at: Mapped[datetime | None]  # set in the transaction of the interaction's effect
     handled_at: Mapped[datetime | None]
     result: Mapped[str | None] = mapped_column(Text)
+
+
+class InboxEffectRow(Base):
+    """An inbox row's effect, written in the transaction that commits it: handled again after a
+    crash, the row finds this and does not act twice. Always in the main database."""
+
+    __tablename__ = "inbox_effects"
+    dedup_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(index=True)

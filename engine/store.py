@@ -12,14 +12,16 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from engine.models import Base
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def sqlite_url(base_path: Path) -> str:
-    return f"sqlite:///{(base_path / 'pipebot.db').resolve()}"
+def sqlite_url(base_path: Path, name: str = "pipebot.db") -> str:
+    return f"sqlite:///{(base_path / name).resolve()}"
 
 
 class Store:
@@ -43,6 +45,10 @@ class Store:
 
     def migrate(self) -> None:
         upgrade(self.url)
+
+    def create(self, *tables: Table) -> None:
+        """Tables of a side file that is not the source of truth (the SQLite inbox journal)."""
+        Base.metadata.create_all(self._writer, tables=list(tables))
 
     @contextmanager
     def write(self) -> Iterator[Session]:

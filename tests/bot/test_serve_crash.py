@@ -13,9 +13,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from engine.api import Engine
-from engine.models import InboxRow
+from engine.models import InboxEffectRow, InboxRow
 from engine.store import Store, sqlite_url
 from tests.conftest import EXAMPLES
 from tests.fakes.slack_api import FakeSlack
@@ -74,8 +75,17 @@ async def gone(pgid: int) -> None:
     pytest.fail("the engine process outlived the front")
 
 
-def rows(base: Path) -> list[InboxRow]:
+def effects(base: Path) -> set[str]:
     store = Store(sqlite_url(base))  # no migration: the file is serve's
+    try:
+        with store.read() as s:
+            return set(s.scalars(select(InboxEffectRow.dedup_key)))
+    finally:
+        store.dispose()
+
+
+def rows(base: Path) -> list[InboxRow]:
+    store = Store(sqlite_url(base, "inbox.db"))  # the inbox's journal next to the database
     try:
         with store.read() as s:
             return list(s.query(InboxRow).order_by(InboxRow.id))
@@ -126,7 +136,7 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
             serve.wait(30)
         await gone(serve.pid)
     done = rows(base)
-    assert len(done) == 20 and all(r.applied_at is not None for r in done)
+    assert len(done) == 20 and effects(base) == {r.dedup_key for r in done}
     engine = Engine.open(base)
     try:
         assert len(engine.runs(limit=100)) == 20

@@ -1,4 +1,4 @@
-"""inbox: every acknowledged interaction is a row, handled from that row
+"""inbox: every acknowledged interaction is a row, handled from that row; its effect, once
 
 Revision ID: 0002_i10
 Revises: 0001
@@ -27,20 +27,28 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=100), nullable=True),
         sa.Column("thread", sa.String(length=100), nullable=True),
         sa.Column("payload_json", sa.Text(), nullable=False),
-        sa.Column("dedup_key", sa.String(length=64), nullable=True),
+        sa.Column("dedup_key", sa.String(length=64), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.Column("answer_by", sa.DateTime(), nullable=True),
         sa.Column("claimed_by", sa.String(length=100), nullable=True),
         sa.Column("claimed_at", sa.DateTime(), nullable=True),
-        sa.Column("applied_at", sa.DateTime(), nullable=True),
         sa.Column("handled_at", sa.DateTime(), nullable=True),
         sa.Column("result", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("dedup_key"),
     )
     op.create_index("ix_inbox_pending", "inbox", ["handled_at", "id"], unique=False)
+    op.create_table(
+        "inbox_effects",
+        sa.Column("dedup_key", sa.String(length=64), nullable=False),
+        sa.Column("applied_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("dedup_key"),
+    )
+    op.create_index("ix_inbox_effects_applied_at", "inbox_effects", ["applied_at"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inbox_effects_applied_at", table_name="inbox_effects")
+    op.drop_table("inbox_effects")
     op.drop_index("ix_inbox_pending", table_name="inbox")
     op.drop_table("inbox")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from sqlalchemy import select
+
 from adapters.slack.app import create_slack_app, create_slack_handler
 from adapters.slack.directory import PLATFORM
 from adapters.slack.service import HttpServer
@@ -12,15 +14,20 @@ from engine import messages
 from engine.actors import Actor, Conversation
 from engine.api import Engine
 from engine.clock import ManualClock
-from engine.models import InboxRow
+from engine.models import InboxEffectRow, InboxRow
 from tests.adapters.slack.conftest import CHANNEL, SECRET, Harness, button_id
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import SlackClientSim
 
 
 def inbox_rows(engine: Engine) -> list[InboxRow]:
-    with engine.store.read() as s:
+    with engine.inbox.rows.read() as s:
         return list(s.query(InboxRow).order_by(InboxRow.id))
+
+
+def effects(engine: Engine) -> set[str]:
+    with engine.store.read() as s:
+        return set(s.scalars(select(InboxEffectRow.dedup_key)))
 
 
 async def test_a_replayed_command_acts_once(h: Harness) -> None:
@@ -31,7 +38,7 @@ async def test_a_replayed_command_acts_once(h: Harness) -> None:
     await h.settle()
     assert [r.name for r in h.engine.runs()] == ["blog-post#v1"]
     [row] = inbox_rows(h.engine)
-    assert row.kind == "command" and row.handled_at is not None and row.applied_at is not None
+    assert row.kind == "command" and row.handled_at is not None and effects(h.engine) == {row.dedup_key}
     assert h.ephemerals_for("U0ANA") == ["Started blog-post#v1."]
 
 
