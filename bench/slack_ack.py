@@ -400,14 +400,17 @@ def views_open(fake: Any, batch: list[Click], times: list[tuple[float, float]], 
 
 async def settled(fake: Any, since: int, edited: list[str], forms: int, quiet: float = 0.5) -> float:
     """Wait until each clicked approval message was edited ("Approved by …") and each form click
-    opened its modal, then until the bot has been quiet for `quiet` s; returns the last call's time."""
+    opened its modal (or was told it came too late), then until the bot has been quiet for
+    `quiet` s; returns the last call's time."""
     wanted = set(edited)
+    told = len(fake.ephemerals)
 
     def done() -> bool | None:
         calls = fake.calls[since:]
         seen = {c.args.get("ts") for c in calls if c.method == "chat.update" and c.ok}
         views = sum(c.method == "views.open" for c in calls)
-        return (wanted <= seen and views >= forms) or None
+        late = sum("before your form could open" in e.text for e in fake.ephemerals[told:])
+        return (wanted <= seen and views + late >= forms) or None
 
     await fake.wait_for(done, timeout=300, what=f"the work of {len(wanted)} clicks")
     while True:

@@ -20,6 +20,8 @@ log = logging.getLogger("pipebot.engine")
 
 
 async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
+    # Below the front in the CPU scheduler: on a busy machine the acks come first, the work after.
+    os.nice(settings.pipebot_engine_nice)
     engine = open_engine(settings)
     stop = asyncio.Event()
     tasks = engine_tasks(engine, settings, stop)

@@ -73,6 +73,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     if split:
         child = EngineProcess(settings)
         engine.inbox.on_recorded.append(child.wake)
+        engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
         # Engine commands and the outbox's database work run in threads; a shorter GIL switch

@@ -92,6 +92,7 @@ class Engine:
         return cls(store, Workspace(base_path), clock, config, journal)
 
     def close(self) -> None:
+        self.inbox.close()
         self.store.dispose()
         if self.inbox.journal is not None:
             self.inbox.journal.dispose()

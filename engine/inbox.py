@@ -40,12 +40,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor, Conversation
+from engine.batching import GroupCommit
 from engine.clock import Clock
+from engine.journal import SqliteAppender
 from engine.models import InboxEffectRow, InboxRow
 from engine.store import Store
 
 log = logging.getLogger("pipebot.inbox")
 KEEP = timedelta(days=1)  # handled rows (and their dedup keys) are kept this long
+URGENT = timedelta(seconds=10)  # rows to be answered within this long skip the queue
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ class Inbox:
     parallel: int = 16
     stale_seconds: float = 30.0  # a claim this old, by a process that stopped, is taken over
     hold_seconds: float = 0.0  # test hook: handling waits this long (a crash can hit in between)
+    # Insert on the event loop (a front process whose loop only answers requests), not in a thread.
+    inline_records: bool = False
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
     on_recorded: list[Callable[[], None]] = field(default_factory=list)
@@ -123,10 +128,19 @@ class Inbox:
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _limit: asyncio.Semaphore | None = None
+    _recorder: GroupCommit[tuple[Interaction, bool, str | None], InboxItem | None] | None = None
+    _finisher: GroupCommit[tuple[int, str | None], None] | None = None
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
         self.rows: Store = self.journal or self.store
+        self._appender = (
+            SqliteAppender(self.rows.url.removeprefix("sqlite:///")) if self.rows.is_sqlite else None
+        )
+
+    def close(self) -> None:
+        if self._appender is not None:
+            self._appender.close()
 
     def register(self, platform: str, handler: Handler) -> None:
         self.handlers[platform] = handler
@@ -141,7 +155,9 @@ class Inbox:
         itself was the whole answer (the row is recorded as handled, with this result).
         """
         local = interaction.platform in self.handlers
-        item = await asyncio.to_thread(self.record, interaction, local, handled)
+        if self._recorder is None:
+            self._recorder = GroupCommit(self.record_many, inline=self.inline_records)
+        item = await self._recorder.submit((interaction, local, handled))
         if item is None:
             return None
         if handled is not None:
@@ -154,9 +170,37 @@ class Inbox:
         return item.id
 
     def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
+        return self.record_many([(i, claim, handled)])[0]
+
+    def record_many(self, batch: list[tuple[Interaction, bool, str | None]]) -> list[InboxItem | None]:
+        """One transaction for the batch; None for an item whose dedup key is already there."""
         now = self.clock()
-        answer_by = now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None
-        values = {
+        rows = [self._values(i, claim, handled, now) for i, claim, handled in batch]
+        if self._appender is not None:
+            ids = self._appender.insert_many(rows)
+        else:
+            ids = []
+            with self.rows.write() as s:
+                for values in rows:
+                    try:
+                        with s.begin_nested():
+                            ids.append(
+                                s.execute(
+                                    insert(InboxRow).values(**values).returning(InboxRow.id)
+                                ).scalar_one()
+                            )
+                    except IntegrityError:
+                        ids.append(None)
+        # None: the same delivery again (a replay, a retry): its first row is the one that acts.
+        return [
+            None
+            if row_id is None
+            else InboxItem(row_id, str(values["dedup_key"]), i, now, values["answer_by"])
+            for row_id, values, (i, _, _) in zip(ids, rows, batch, strict=True)
+        ]
+
+    def _values(self, i: Interaction, claim: bool, handled: str | None, now: datetime) -> dict[str, Any]:
+        return {
             "platform": i.platform,
             "kind": i.kind,
             "actor_id": i.actor.user_id,
@@ -167,18 +211,12 @@ class Inbox:
             "payload_json": json.dumps(i.payload, separators=(",", ":")),
             "dedup_key": i.dedup_key or uuid.uuid4().hex,
             "received_at": now,
-            "answer_by": answer_by,
+            "answer_by": now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None,
             "claimed_by": self.owner if claim else None,
             "claimed_at": now if claim else None,
             "handled_at": now if handled is not None else None,
             "result": handled,
         }
-        try:
-            with self.rows.write() as s:
-                row_id = s.execute(insert(InboxRow).values(**values).returning(InboxRow.id)).scalar_one()
-        except IntegrityError:
-            return None  # the same delivery again (a replay, a retry): its row is the one that acts
-        return InboxItem(row_id, str(values["dedup_key"]), i, now, answer_by)
 
     async def result(self, row_id: int, timeout: float, poll: float = 0.01) -> str | None:
         """The handler's result for `row_id` (a form's answer), or None after `timeout` seconds."""
@@ -279,8 +317,11 @@ class Inbox:
     async def _handle(self, item: InboxItem) -> None:
         result: str | None = None
         assert self._limit is not None
+        # A row that must be answered within seconds (a modal to open) does not queue behind the
+        # others: it starts at once, however many are under way.
+        urgent = item.answer_by is not None and item.answer_by - item.received_at <= URGENT
         try:
-            async with self._limit:
+            async with contextlib.nullcontext() if urgent else self._limit:
                 if self.hold_seconds:
                     await asyncio.sleep(self.hold_seconds)
                 applying = _Applying(item.key)
@@ -297,18 +338,24 @@ class Inbox:
                         item.interaction.kind,
                     )
                     result = f"failed: {exc!r}"[:2000]
-                await asyncio.to_thread(self._finish, item.id, result)
+                if self._finisher is None:
+                    self._finisher = GroupCommit(self._finish_many)
+                await self._finisher.submit((item.id, result))
         finally:
             self._running.discard(item.id)
             future = self._results.pop(item.id, None)
             if future is not None and not future.done():
                 future.set_result(result)
 
-    def _finish(self, row_id: int, result: str | None) -> None:
+    def _finish_many(self, batch: list[tuple[int, str | None]]) -> list[None]:
         with self.rows.write() as s:
-            s.execute(
-                update(InboxRow).where(InboxRow.id == row_id).values(handled_at=self.clock(), result=result)
-            )
+            for row_id, result in batch:
+                s.execute(
+                    update(InboxRow)
+                    .where(InboxRow.id == row_id)
+                    .values(handled_at=self.clock(), result=result)
+                )
+        return [None] * len(batch)
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait for the handlings under way (shutdown, tests)."""
