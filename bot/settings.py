@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     # `pipebot serve`: the engine (inbox handling, outbox, worker) in a process of its own, so
     # answering the platforms never waits for engine work (false: one process for everything).
     pipebot_engine_process: bool = True
-    pipebot_engine_nice: int = 10  # the engine process's niceness over the front's
+    pipebot_engine_nice: int = 4  # the engine process's niceness over the front's
     pipebot_inbox_hold_seconds: float = 0.0  # test hook: inbox rows wait this long before handling
     log_level: str = "INFO"
 
