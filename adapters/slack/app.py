@@ -22,6 +22,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.adapter.socket_mode.async_internals import send_async_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.http_retry.request import HttpRequest
@@ -164,8 +165,12 @@ class SocketModeHandler(AsyncSocketModeHandler):
         headers: dict[str, str | Sequence[str]] = {requests.ENVELOPE_HEADER: req.envelope_id}
         if req.retry_attempt is not None:
             headers["x-slack-retry-num"] = str(req.retry_attempt)
-        payload = req.payload if isinstance(req.payload, dict) else {}
-        bolt_req = AsyncBoltRequest(mode="socket_mode", body=payload, headers=headers)
+        problem = requests.shape_problem(req.payload)
+        if problem:  # acked and dropped: a non-200 is not acked, and Slack would send it again
+            log.warning("slack: malformed envelope %s: %s", req.envelope_id, problem)
+            await send_async_response(client, req, BoltResponse(status=200, body=""), started)
+            return
+        bolt_req = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=headers)
         bolt_resp = await self.app.async_dispatch(bolt_req)
         await send_async_response(client, req, bolt_resp, started)
 

@@ -3,8 +3,9 @@ listeners read, and not seen before.
 
 * Unreadable bodies (payload not JSON, a JSON list, broken JSON) are answered 400 here, not
   left to bolt's parser to raise (a 500).
-* `shape_problem` checks the few fields the listeners rely on; a request without them is
-  answered 400 (in Socket Mode it is acked and dropped, or Slack would send it again).
+* `shape_problem` checks the few fields bolt and the listeners rely on, before bolt dispatches;
+  a request without them is answered 400 (in Socket Mode it is acked and dropped, or Slack
+  would send it again).
 * Every request takes effect once: its key is claimed in the engine (`Engine.claim_request`),
   and a replay or a retry of a claimed key is answered 200 without effect. Over HTTP the key is
   the body's digest: the signature is an HMAC of timestamp and body, so a captured request
@@ -54,8 +55,11 @@ async def read(request: web.Request, verifier: SignatureVerifier | None) -> Asyn
     except (*SHAPE_ERRORS, json.JSONDecodeError) as exc:
         log.warning("slack: unreadable request: %r", exc)
         return web.Response(status=400, text="unreadable request")
-    if not isinstance(bolt_req.body, dict):
-        return web.Response(status=400, text="the payload is not an object")
+    # Checked before bolt dispatches: its own middleware reads some of these fields too.
+    problem = shape_problem(bolt_req.body)
+    if problem:
+        log.warning("slack: malformed request: %s", problem)
+        return web.Response(status=400, text=problem)
     return bolt_req
 
 
@@ -141,7 +145,7 @@ Middleware = Callable[..., Awaitable[BoltResponse | None]]
 
 
 def once(engine: Engine, call: Callable[..., Awaitable[bool]]) -> Middleware:
-    """A middleware: refuse malformed requests, ack replays and retries without acting on them.
+    """A middleware: ack replays and retries without acting on them.
 
     `call` runs the engine's (synchronous) claim off the event loop.
     """
@@ -149,11 +153,6 @@ def once(engine: Engine, call: Callable[..., Awaitable[bool]]) -> Middleware:
     async def middleware(
         req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        problem = shape_problem(req.body)
-        if problem:
-            log.warning("slack: malformed %s request: %s", req.body.get("type") or "command", problem)
-            # Socket Mode: ack it (a non-200 is not acked, and Slack would send it again).
-            return BoltResponse(status=200 if req.mode == "socket_mode" else 400, body="")
         if req.body.get("type") == "event_callback" and retry_num(req) > 0:
             return BoltResponse(status=200, body="")  # Slack re-sends events it thinks were missed
         key = request_key(req)

@@ -70,6 +70,10 @@ async def test_socket_mode_over_a_loopback_websocket(engine: Engine, fake: FakeS
         await fake.socket.wait_ack(await fake.socket.send("slash_commands", command, envelope_id=eid))
         await slack.ctx.idle()
         await engine.outbox.drain()
+        # A malformed envelope is acked (or Slack would send it again) and dropped.
+        bad = {"type": "block_actions", "user": {"id": "U0ANA"}, "actions": []}
+        eid = await fake.socket.send("interactive", bad)
+        assert await fake.socket.wait_ack(eid) == {"envelope_id": eid}
         [run_msg] = fake.messages_in(CHANNEL)
         assert "blog-post#v1" in run_msg.text and len(engine.runs()) == 1
 
