@@ -10,13 +10,14 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from engine import artifacts, flow, messages
+from engine import artifacts, flow, messages, seen
 from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
 from engine.forms import FileUpload, validate_form
 from engine.models import ExecutionRow, InteractionRow, RunRow
 from engine.permissions import check_approval
+from engine.seen import Seen
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution
@@ -132,15 +133,21 @@ def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> 
     return len(names), (names if len(names) >= required else [])
 
 
-def approve_start(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "start")
+def approve_start(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, shown: Seen | None = None
+) -> Outcome:
+    return _approval(tx, ws, execution_id, actor, "start", shown)
 
 
-def approve_complete(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "complete")
+def approve_complete(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, shown: Seen | None = None
+) -> Outcome:
+    return _approval(tx, ws, execution_id, actor, "complete", shown)
 
 
-def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str) -> Outcome:
+def _approval(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str, shown: Seen | None
+) -> Outcome:
     """One approval of a start or a result; the decision once enough distinct people approved."""
     kind, waits_in = (
         ("approve_start", E.WAITING_APPROVAL_TO_START)
@@ -148,6 +155,7 @@ def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str
         else ("approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
     )
     ex, run, cp = load(tx, execution_id)
+    seen.check(tx, ex, shown)
     _expect(tx, ex, run, cp, kind, waits_in)
     check_approval(tx.pipeline(run), run, actor)
     count, names = _approve(tx, run, ex, kind, actor)
@@ -165,8 +173,11 @@ def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str
     return Outcome(f"Started {cp.title}." if stage == "start" else f"Approved {cp.title}.")
 
 
-def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+def request_revision(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str, shown: Seen | None = None
+) -> Outcome:
     ex, run, cp = load(tx, execution_id)
+    seen.check(tx, ex, shown)
     _expect(tx, ex, run, cp, "request_revision", E.WAITING_APPROVAL_TO_COMPLETE)
     check_approval(tx.pipeline(run), run, actor)
     if ex.revision >= cp.human.max_revisions:
@@ -192,9 +203,16 @@ def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, fee
 
 
 def submit_form(
-    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, values: dict[str, Any], max_file_bytes: int
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    values: dict[str, Any],
+    max_file_bytes: int,
+    shown: Seen | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
+    seen.check(tx, ex, shown)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
     clean = validate_form(cp.inputs, values, max_file_bytes)
     stored: dict[str, Any] = {}
@@ -233,12 +251,13 @@ WAITS_FOR = {
 }
 
 
-def check(tx: Tx, execution_id: int, actor: Actor, kind: str) -> None:
+def check(tx: Tx, execution_id: int, actor: Actor, kind: str, shown: Seen | None = None) -> None:
     """Raise what ``kind`` would refuse with now (AlreadyDone, Refused, NotAllowed); change nothing.
 
     Lets a chat adapter refuse before it asks for more (a revision's feedback in a dialog).
     """
     ex, run, cp = load(tx, execution_id)
+    seen.check(tx, ex, shown)
     _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
     check_approval(tx.pipeline(run), run, actor)
     if kind == "request_revision" and ex.revision >= cp.human.max_revisions:

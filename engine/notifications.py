@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, TypeAdapter
 
 Action = Literal["approve_start", "approve_complete", "request_revision", "open_form", "retry"]
+Style = Literal["primary", "danger"]
 
 
 class RunInfo(BaseModel):
@@ -29,7 +30,10 @@ class Button(BaseModel):
     action: Action
     execution_id: int
     label: str
-    style: Literal["primary", "danger"] | None = None
+    style: Style | None = None
+    # What the card showed (engine.seen): a decision on a card that no longer matches is refused.
+    revision: int = 0
+    digest: str = ""
 
 
 class Field_(BaseModel):
