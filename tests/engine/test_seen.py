@@ -88,21 +88,10 @@ def test_approve_and_revision_racing_never_approve_the_unseen_revision(engine: E
         shown = card(engine, ex)
         barrier = threading.Barrier(2)
         results: list[str] = []
-
-        def click(command: str) -> None:
-            barrier.wait()
-            try:
-                if command == "approve":
-                    engine.approve_complete(ex, person("bob"), shown)
-                else:
-                    engine.request_revision(ex, person("carol"), f"fix {trial}", shown)
-                results.append(f"{command}:applied")
-            except (Refused, AlreadyDone) as exc:
-                results.append(f"{command}:{'stale' if str(exc) == messages.STALE_CARD else 'already'}")
-            except PipebotError as exc:
-                results.append(f"{command}:error {exc}")
-
-        threads = [threading.Thread(target=click, args=(c,)) for c in ("approve", "revise")]
+        threads = [
+            threading.Thread(target=decide, args=(engine, c, ex, shown, barrier, results))
+            for c in ("approve", "revise")
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -120,6 +109,22 @@ def test_approve_and_revision_racing_never_approve_the_unseen_revision(engine: E
             engine.cancel(info.name, person("ana"))
     # Either order happens; neither applies the approval to revision 1.
     assert set(outcomes) <= {"approve:applied,revise:already", "approve:stale,revise:applied"}, outcomes
+
+
+def decide(
+    engine: Engine, command: str, ex: int, shown: Seen, barrier: threading.Barrier, results: list[str]
+) -> None:
+    barrier.wait()
+    try:
+        if command == "approve":
+            engine.approve_complete(ex, person("bob"), shown)
+        else:
+            engine.request_revision(ex, person("carol"), "fix it", shown)
+        results.append(f"{command}:applied")
+    except (Refused, AlreadyDone) as exc:
+        results.append(f"{command}:{'stale' if str(exc) == messages.STALE_CARD else 'already'}")
+    except PipebotError as exc:
+        results.append(f"{command}:error {exc}")
 
 
 def accepted_decisions(engine: Engine, execution_id: int) -> list[tuple[str, int]]:
