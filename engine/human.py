@@ -15,6 +15,8 @@ from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
 from engine.forms import FileUpload, validate_form
+from engine.limits import DEFAULT as DEFAULT_LIMITS
+from engine.limits import Limits
 from engine.models import ExecutionRow, InteractionRow, RunRow
 from engine.permissions import check_approval
 from engine.seen import Seen
@@ -209,12 +211,13 @@ def submit_form(
     actor: Actor,
     values: dict[str, Any],
     max_file_bytes: int,
+    limits: Limits = DEFAULT_LIMITS,
     shown: Seen | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
     seen.check(tx, ex, shown)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
-    clean = validate_form(cp.inputs, values, max_file_bytes)
+    clean = validate_form(cp.inputs, values, max_file_bytes, limits)
     stored: dict[str, Any] = {}
     for key, value in clean.items():
         if isinstance(value, FileUpload):

@@ -33,7 +33,7 @@ def card(engine: Engine, execution_id: int, action: str = "approve_complete") ->
 
 
 def test_a_stale_card_is_refused_and_audited(engine: Engine) -> None:
-    engine.import_pipeline_text(GATE)
+    engine.import_pipeline_text(GATE, actor=None)
     info = engine.start_run("gate", person("ana"), HERE)
     ex, status = current(engine, info.name)
     assert status == "waiting_approval_to_complete"
@@ -80,7 +80,7 @@ def card_of_form(engine: Engine, execution_id: int) -> Seen:
 @pytest.mark.slow
 def test_approve_and_revision_racing_never_approve_the_unseen_revision(engine: Engine) -> None:
     """Approve (of revision 0) and Request revision clicked at the same moment, 100 times."""
-    engine.import_pipeline_text(GATE)
+    engine.import_pipeline_text(GATE, actor=None)
     outcomes: dict[str, int] = {}
     for trial in range(100):
         info = engine.start_run("gate", person("ana"), HERE)

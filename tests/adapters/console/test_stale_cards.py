@@ -12,7 +12,7 @@ from tests.engine.test_seen import GATE
 
 
 def test_a_button_of_an_out_of_date_card_is_refused(engine: Engine) -> None:
-    engine.import_pipeline_text(GATE)
+    engine.import_pipeline_text(GATE, actor=None)
     out = io.StringIO()
     console = Console(engine, "ana", io.StringIO(), out)
     try:

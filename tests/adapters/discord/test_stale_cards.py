@@ -28,7 +28,7 @@ ANA = Actor("discord", "710000000000000009", "Ana")
 
 
 async def test_approve_on_the_card_of_an_earlier_revision_is_refused(fake: FakeDiscord, bot: Bot) -> None:
-    bot.engine.import_pipeline_text(GATE)
+    bot.engine.import_pipeline_text(GATE, actor=None)
     bot.engine.start_run("gate", ANA, HERE)
     await bot.drain()
     card = with_button(thread_messages(fake), "pb:approve_complete:")
@@ -54,7 +54,7 @@ async def test_approve_on_the_card_of_an_earlier_revision_is_refused(fake: FakeD
 
 
 async def test_buttons_from_before_cards_carried_a_revision_still_work(fake: FakeDiscord, bot: Bot) -> None:
-    bot.engine.import_pipeline_text(GATE)
+    bot.engine.import_pipeline_text(GATE, actor=None)
     info = bot.engine.start_run("gate", ANA, HERE)
     await bot.drain()
     [ex] = bot.engine.run(info.name).executions

@@ -22,7 +22,7 @@ def approvals_by_revision(h: Harness) -> list[tuple[str, str, int]]:
 
 
 async def test_approve_on_the_card_of_an_earlier_revision_is_refused(h: Harness) -> None:
-    h.engine.import_pipeline_text(GATE)
+    h.engine.import_pipeline_text(GATE, actor=None)
     await h.command("run gate", user="U0ANA")
     review = h.last_with_button("approve_complete")
     assert str(button_id(review, "approve_complete")).count(":") == 4  # pb:action:id:revision:digest
@@ -47,7 +47,7 @@ async def test_approve_on_the_card_of_an_earlier_revision_is_refused(h: Harness)
 
 
 async def test_approve_and_revision_at_the_same_moment(h: Harness) -> None:
-    h.engine.import_pipeline_text(GATE)
+    h.engine.import_pipeline_text(GATE, actor=None)
     for trial in range(1, 11):
         await h.command("run gate", user="U0ANA")
         review = h.last_with_button("approve_complete")
