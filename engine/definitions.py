@@ -94,6 +94,8 @@ class ScriptConfig(_Model):
     env: dict[str, str] = {}
     allow_env: list[str] = Field(default=[], description="variables passed through from the bot")
     interpreter: str | None = None
+    network: bool = False
+    max_processes: int = 64
 
 
 class ValidationConfig(_Model):
