@@ -64,19 +64,21 @@ class SandboxConfig:
         return self.mode != "none"
 
 
-@functools.cache
 def unavailable(bwrap: str = "bwrap") -> str | None:
     """Why bwrap cannot run here (None when it can): missing, or namespaces not allowed."""
     found = shutil.which(bwrap)
-    if found is None:
-        return f"{bwrap} not found"
-    probe = [found, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--proc", "/proc", "true"]
+    return f"{bwrap} not found" if found is None else _probe(found)
+
+
+@functools.cache
+def _probe(found: str) -> str | None:
+    command = [found, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--proc", "/proc", "true"]
     try:
-        done = subprocess.run(probe, capture_output=True, timeout=20, check=False)
+        done = subprocess.run(command, capture_output=True, timeout=20, check=False)
     except (OSError, subprocess.SubprocessError) as exc:
-        return f"{bwrap} cannot start: {exc}"
+        return f"{found} cannot start: {exc}"
     if done.returncode != 0:
-        return f"{bwrap} cannot create a sandbox here: {done.stderr.decode(errors='replace').strip()}"
+        return f"{found} cannot create a sandbox here: {done.stderr.decode(errors='replace').strip()}"
     return None
 
 

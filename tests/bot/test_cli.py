@@ -49,3 +49,15 @@ def test_runs_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", "list"]) == 0
     assert main(["runs", "show", "nothing#v1"]) == 1
     assert "There is no run nothing#v1." in capsys.readouterr().err
+
+
+def test_script_sandbox_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.cli import script_sandbox
+    from bot.settings import Settings
+
+    assert script_sandbox(Settings(pipebot_script_sandbox="none")).mode == "none"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap
+    # serve and worker keep the sandbox (each script then fails, naming the package); the console
+    # falls back to none
+    assert script_sandbox(Settings()).mode == "bwrap"
+    assert script_sandbox(Settings(), console=True).mode == "none"

@@ -223,3 +223,17 @@ async def test_script_failure_is_archived_and_retried(engine: Engine, worker: Wo
     await worker.drain()
     assert engine.run(info.name).info.status == "completed"
     assert [a.name for a in engine.artifacts(info.name)] == ["result"]
+
+
+async def test_without_bubblewrap_a_script_fails_and_says_how_to_fix_it(engine: Engine) -> None:
+    no_bwrap = Worker(engine, None, WorkerConfig(sandbox=SandboxConfig(bwrap="no-such-bwrap")))
+    (engine.ws.base / "p.yaml").write_text(
+        "id: s\ncheckpoints:\n  - id: run\n    mode: script\n    script: {code: 'print(1)'}\n"
+    )
+    engine.import_pipeline(engine.ws.base / "p.yaml")
+    info = engine.start_run("s", ANA, HERE)
+    await no_bwrap.drain()
+    view = engine.run(info.name)
+    error = view.executions[0].error or ""
+    assert view.info.status == "failed" and "install the bubblewrap package" in error
+    assert "PIPEBOT_SCRIPT_SANDBOX=none" in error
