@@ -16,8 +16,9 @@ not root, a user namespace maps nobody onto the bot's own uid.
 
 The timeout kills the namespace's pid 1 (bwrap's init, whose host pid bwrap reports on its
 info fd): the kernel then kills every process of the namespace, ``setsid`` or not, before
-bwrap returns. RLIMIT_NPROC bounds the processes: it counts per real uid (uid 65534 here,
-or per user namespace), so it bounds the script's tree and not the bot's.
+bwrap returns. RLIMIT_NPROC, set by ``prlimit`` inside the sandbox, bounds the processes: it
+counts per real uid (65534, shared by concurrent scripts when the bot is root) or, in a user
+namespace, per namespace; set outside it would count the bot's own processes too.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def command(
     network: bool,
     read_only: Iterable[Path],
     info_fd: int,
+    max_processes: int,
 ) -> list[str]:
     """The bwrap command line that runs ``inner`` in ``workdir`` (paths are the same inside)."""
     root = os.geteuid() == 0
@@ -133,10 +135,12 @@ def command(
         args += ["--ro-bind" if ro else "--bind", str(path), str(path)]
         made.add(str(path))
     args += ["--chdir", str(workdir)]
+    # set inside: in the bot's own namespace it would count (and cap) the bot's processes too
+    args += [_util("prlimit"), f"--nproc={max_processes}:{max_processes}", "--"]
     if root:
         drop = ["--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups"]
         drop += ["--inh-caps=-all", "--bounding-set=-all", "--"]
-        args += [_setpriv(), *drop]
+        args += [_util("setpriv"), *drop]
     return [*args, *inner]
 
 
@@ -204,8 +208,8 @@ def _parents(path: Path, made: set[str]) -> list[str]:
 
 
 @functools.cache
-def _setpriv() -> str:
-    found = shutil.which("setpriv")
+def _util(name: str) -> str:
+    found = shutil.which(name, path=os.defpath + ":/usr/sbin:/sbin")
     if found is None:
-        raise ScriptProblem(messages.SANDBOX_MISSING.format(reason="setpriv (util-linux) not found"))
+        raise ScriptProblem(messages.SANDBOX_MISSING.format(reason=f"{name} (util-linux) not found"))
     return found

@@ -19,9 +19,9 @@ Limits (set in the child before exec):
 - RLIMIT_CPU = timeout x CPUs + 5 s: only a backstop for a process that left the group, never
   earlier than the wall clock, even for multi-threaded scripts.
 - RLIMIT_FSIZE (``max_file_bytes``) and no core dumps.
-- RLIMIT_NPROC from ``max_processes`` in the sandbox only: it counts every process (and
-  thread) of the real uid, which there is the sandbox's own; unsandboxed it would count the
-  bot's too (and does not bind root).
+- RLIMIT_NPROC from ``max_processes`` in the sandbox only (set inside it, see engine.sandbox):
+  it counts every process and thread of a real uid, so unsandboxed it would count the bot's
+  too (and does not bind root).
 """
 
 from __future__ import annotations
@@ -99,8 +99,11 @@ async def run_script(
     workdir = workdir.resolve()
     sandboxed = sandbox is not None and sandbox.enabled
     bwrap = box.check(sandbox) if sandbox is not None and sandboxed else ""
+    # an attempt whose worker died left the workspace to the sandbox's user: take it back first
+    early = box.take_back(workdir) if sandboxed and workdir.is_dir() else []
     paths = prepare_workspace(workdir, inputs, context_files)
     env, notes = script_env(config, workdir, paths, secret_env)
+    notes = early + notes
     command = _command(config, source_dir, workdir, env["PATH"])
     log = BoundedText(LOG_CHARS)
     log.add("".join(f"[pipebot] {n}\n" for n in notes))
@@ -110,7 +113,7 @@ async def run_script(
             f"at most {config.max_processes} processes\n"
         )
     log.add(f"$ {shlex.join(command)}\n")
-    limits = _limits(config, max_file_bytes, sandboxed)
+    limits = _limits(config, max_file_bytes)
     info_r, info_w = os.pipe() if sandboxed else (-1, -1)
     spawn = command
     if sandboxed:
@@ -118,7 +121,13 @@ async def run_script(
         if config.path is not None:
             extra += box.script_dir_binds(Path(command[1]), Path.cwd())
         spawn = box.command(
-            bwrap, command, workdir=workdir, network=config.network, read_only=extra, info_fd=info_w
+            bwrap,
+            command,
+            workdir=workdir,
+            network=config.network,
+            read_only=extra,
+            info_fd=info_w,
+            max_processes=config.max_processes,
         )
         box.hand_over(workdir)
     start = time.monotonic()
@@ -213,15 +222,11 @@ def _command(config: ScriptConfig, source_dir: Path, workdir: Path, search_path:
     return [found, str(script), *config.args]
 
 
-def _limits(
-    config: ScriptConfig, max_file_bytes: int, sandboxed: bool = False
-) -> list[tuple[int, tuple[int, int]]]:
+def _limits(config: ScriptConfig, max_file_bytes: int) -> list[tuple[int, tuple[int, int]]]:
     """Computed in the parent: the child only calls setrlimit (little work between fork and exec)."""
     cpu = math.ceil(config.timeout_seconds * (os.cpu_count() or 1)) + 5
     wanted = [(resource.RLIMIT_CPU, cpu, cpu + 5), (resource.RLIMIT_FSIZE, max_file_bytes, max_file_bytes)]
     wanted.append((resource.RLIMIT_CORE, 0, 0))
-    if sandboxed:
-        wanted.append((resource.RLIMIT_NPROC, config.max_processes, config.max_processes))
     if config.memory_mb is not None:
         size = config.memory_mb * 1024 * 1024
         wanted.append((resource.RLIMIT_AS, size, size))
