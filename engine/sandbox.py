@@ -11,8 +11,8 @@ other (it passes its own on; values on its command line would show in ``ps``).
 It runs as ``nobody`` (uid 65534). When the bot is root, bwrap runs privileged without a user
 namespace (a user namespace created by root maps the sandbox's user back to root, which owns
 the host's files) and ``setpriv`` drops to the real uid 65534 with every capability removed;
-the workspace is handed to that uid for the attempt and back afterwards. When the bot is
-not root, a user namespace maps nobody onto the bot's own uid.
+the workspace (but context/ and form/) is handed to that uid for the attempt and back
+afterwards. When the bot is not root, a user namespace maps nobody onto the bot's own uid.
 
 The timeout kills the namespace's pid 1 (bwrap's init, whose host pid bwrap reports on its
 info fd): the kernel then kills every process of the namespace, ``setsid`` or not, before
@@ -36,6 +36,7 @@ from engine import messages
 from engine.errors import ScriptProblem
 
 NOBODY = 65534
+KEPT = ("context", "form")  # read-only in the sandbox, and never the sandbox user's
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # the loader, names of users and zones, certificates: nothing secret
 SYSTEM_FILES = (
@@ -126,7 +127,7 @@ def command(
     made.update({"/proc", "/dev", "/tmp"})
     binds = [(p, True) for p in _interpreter_dirs(inner[0])] + [(Path(p), True) for p in read_only]
     binds.append((workdir, False))
-    binds.append((workdir / "context", True))
+    binds += [(workdir / name, True) for name in KEPT if (workdir / name).is_dir()]
     cwd = Path.cwd()
     for path, ro in binds:
         if str(path) == "/" or (ro and _covered(path, SYSTEM_DIRS)) or cwd.is_relative_to(path):
@@ -152,10 +153,16 @@ def script_dir_binds(script: Path, cwd: Path) -> list[Path]:
 
 
 def hand_over(workdir: Path) -> None:
-    """Root: the sandbox's user may write the workspace (context/ stays read-only)."""
-    if os.geteuid() == 0:
-        for path in (workdir, workdir / "outputs", workdir / "tmp"):
-            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    """Root: the sandbox's user may write the workspace, and rewrite what an earlier attempt
+    left there; context/ and form/ (the uploads, already artifacts) stay the bot's, read-only."""
+    if os.geteuid() != 0:
+        return
+    for root, dirs, files in os.walk(workdir):
+        if root == str(workdir):
+            dirs[:] = [d for d in dirs if d not in KEPT]
+        for name in [*dirs, *files]:
+            os.chown(Path(root, name), NOBODY, NOBODY, follow_symlinks=False)
+    os.chown(workdir, NOBODY, NOBODY, follow_symlinks=False)
 
 
 def take_back(workdir: Path) -> list[str]:

@@ -283,3 +283,21 @@ async def test_without_bwrap_the_script_fails_naming_the_package_and_setting(tmp
         )
     assert "bubblewrap" in str(caught.value) and "PIPEBOT_SCRIPT_SANDBOX=none" in str(caught.value)
     assert not (tmp_path / "exec_1").exists()  # nothing ran
+
+
+@needs_bwrap
+async def test_a_retry_may_rewrite_its_files_but_never_the_uploads(tmp_path: Path) -> None:
+    workdir = tmp_path / "pipelines" / "p" / ".tmp" / "exec_1"
+    (workdir / "form").mkdir(parents=True)
+    (workdir / "form" / "doc_a.txt").write_text("uploaded")
+    script = TRY + """
+    attempt("state", lambda: open("state.txt", "a").write("x"))
+    attempt("upload", lambda: open("form/doc_a.txt", "w").write("forged"))
+    attempt("rename form", lambda: os.rename("form", "old_form"))
+    print(json.dumps(found))
+    """
+    for _ in range(2):  # the second attempt finds the first one's files
+        found = attempts(await sandboxed(tmp_path, script))
+    assert found["state"] == "ALLOWED: 1" and (workdir / "state.txt").read_text() == "xx"
+    assert found["upload"].startswith("stopped") and found["rename form"].startswith("stopped")
+    assert (workdir / "form" / "doc_a.txt").read_text() == "uploaded"
