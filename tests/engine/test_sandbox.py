@@ -290,12 +290,15 @@ async def test_a_retry_may_rewrite_its_files_but_never_the_uploads(tmp_path: Pat
     workdir = tmp_path / "pipelines" / "p" / ".tmp" / "exec_1"
     (workdir / "form").mkdir(parents=True)
     (workdir / "form" / "doc_a.txt").write_text("uploaded")
-    script = TRY + """
+    script = (
+        TRY
+        + """
     attempt("state", lambda: open("state.txt", "a").write("x"))
     attempt("upload", lambda: open("form/doc_a.txt", "w").write("forged"))
     attempt("rename form", lambda: os.rename("form", "old_form"))
     print(json.dumps(found))
     """
+    )
     for _ in range(2):  # the second attempt finds the first one's files
         found = attempts(await sandboxed(tmp_path, script))
     assert found["state"] == "ALLOWED: 1" and (workdir / "state.txt").read_text() == "xx"
