@@ -46,7 +46,7 @@ async def test_approve_on_the_card_of_an_earlier_revision_is_refused(fake: FakeD
     assert stale.content == messages.STALE_CARD and stale.ephemeral
 
     await bot.drain()
-    assert fresh(fake, card).components == []
+    assert fresh(fake, card).custom_ids() == []
     latest = with_button(thread_messages(fake), "pb:approve_complete:")
     assert latest.id != card.id
     assert (await click_answer(fake, latest, latest.custom_ids()[0], BOB)).content == "Approved Sign-off."
