@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from engine.models import ArtifactRow, ExecutionRow, RunRow
 from engine.notifications import ArtifactInfo
+from engine.states import RunStatus
 from engine.tx import Tx
 from engine.workspace import Workspace, sha256_of
 
@@ -67,7 +68,22 @@ def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[Artifa
         rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True
     ):
         row.path, row.promoted = ws.relative(dst), True
+    point_latest(tx, ws, run.pipeline_slug)
     return rows
+
+
+def point_latest(tx: Tx, ws: Workspace, slug: str) -> None:
+    """After commit, runs/latest -> the newest run that is not rolled back and has a folder."""
+    versions = tx.session.scalars(
+        select(RunRow.version)
+        .where(RunRow.pipeline_slug == slug, RunRow.status != RunStatus.ROLLED_BACK)
+        .order_by(RunRow.version.desc())
+    )
+    for version in versions:
+        if ws.run_dir(slug, version).is_dir():
+            tx.after_commit.append(lambda v=version: ws.point_latest(slug, v))  # type: ignore[misc]
+            return
+    tx.after_commit.append(lambda: ws.unpoint_latest(slug))
 
 
 def info(ws: Workspace, row: ArtifactRow, preview_chars: int = PREVIEW_CHARS) -> ArtifactInfo:
