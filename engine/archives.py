@@ -54,7 +54,7 @@ def rollbacks(tx: Tx, target: str) -> list[RollbackInfo]:
         stmt = stmt.where(RollbackRow.pipeline_slug == target.strip())
     stmt = stmt.where(RollbackRow.status.in_(["applied", "restored", "purged"]))
     out = []
-    for rb, run in tx.session.execute(stmt.order_by(RollbackRow.id.desc())).tuples():
+    for rb, run in tx.session.execute(stmt.order_by(RollbackRow.id.desc())).all():
         to = f"v{rb.to_version}" if rb.kind == "run" else rb.to_checkpoint_id
         out.append(
             RollbackInfo(

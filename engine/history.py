@@ -70,11 +70,8 @@ def _name(key: str | None, names: dict[str, str]) -> str | None:
 def entries(tx: Tx, run: RunRow) -> list[HistoryEntry]:
     """Every event of the run, oldest first."""
     s = tx.session
-    checkpoints = dict(
-        s.execute(select(ExecutionRow.id, ExecutionRow.checkpoint_id).where(ExecutionRow.run_id == run.id))
-        .tuples()
-        .all()
-    )
+    rows = s.execute(select(ExecutionRow.id, ExecutionRow.checkpoint_id).where(ExecutionRow.run_id == run.id))
+    checkpoints: dict[int, str] = {ex_id: cp for ex_id, cp in rows}
     inter = list(
         s.scalars(select(InteractionRow).where(InteractionRow.run_id == run.id).order_by(InteractionRow.id))
     )
