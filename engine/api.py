@@ -125,6 +125,11 @@ class Engine:
                 run_id = runs.find_run(s, run_name).id if run_name else None
             if run_id is None:
                 return
+            run = s.get(RunRow, run_id)
+            if run is not None:
+                self.ws.log(
+                    run.pipeline_slug, self.clock(), f"{run.name}: {kind} by {actor.name} refused: {reason}"
+                )
             s.add(
                 InteractionRow(
                     run_id=run_id,
@@ -237,9 +242,7 @@ class Engine:
         plan = self._write(lambda tx: rollbacks.prepare(tx, self.ws, rollback_id, actor), audit)
         if plan is None:
             raise Refused(f"{name} changed since rollback {rollback_id} was proposed: propose it again.")
-        return self._carry_out(
-            rollback_id, plan, lambda tx: rollbacks.apply(tx, self.ws, rollback_id, actor)
-        )
+        return self._carry_out(rollback_id, plan, lambda tx: rollbacks.apply(tx, self.ws, rollback_id, actor))
 
     def keep_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
         name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))

@@ -91,6 +91,8 @@ def _record(
     data: Any = None,
     outcome: str = "accepted",
 ) -> None:
+    extra = "" if outcome == "accepted" else f" ({outcome})"
+    tx.log(run, f"{kind} by {actor.name} on {ex.checkpoint_id}{extra}")
     tx.session.connection().execute(
         _INTERACTIONS,
         {

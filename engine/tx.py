@@ -114,7 +114,9 @@ def run_info_file(session: Session, info: RunInfo, run: RunRow) -> tuple[str, in
 
     def last(*where: object) -> str | None:
         stmt = select(EventRow.created_at).where(
-            EventRow.run_id == run.id, EventRow.entity == "run", *where  # type: ignore[arg-type]
+            EventRow.run_id == run.id,
+            EventRow.entity == "run",
+            *where,  # type: ignore[arg-type]
         )
         at = session.scalar(stmt.order_by(EventRow.id.desc()).limit(1))
         return at.isoformat(timespec="seconds") if at else None

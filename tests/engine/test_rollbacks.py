@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import signal
+import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from engine import history
 from engine.api import Engine
+from engine.clock import ManualClock, utcnow
 from engine.errors import AlreadyDone, NotAllowed, Refused
 from engine.models import ArchivedItemRow, ArtifactRow
-from tests.conftest import HERE, person
+from tests.conftest import HERE, ROOT, person
 from tests.engine.helpers import current
 from tests.engine.rollback_helpers import import_twins, step, twins_run
 
@@ -187,3 +194,88 @@ def test_restore_after_run_level_rollback(twins: Engine) -> None:
     assert engine.run(v3).info.done == 2
     [r2, r1] = engine.rollbacks("twins")
     assert (r2.kind, r1.kind, r1.status, r1.restored_by) == ("restore", "run", "restored", 2)
+
+
+def test_history_lists_every_event(twins: Engine, clock: ManualClock) -> None:
+    engine = twins
+    run = engine.start_run("twins", ANA, HERE).name
+    ex, _ = current(engine, run)
+    clock.advance(60)
+    engine.submit_form(ex, ANA, {"text": "draft"})
+    with pytest.raises(NotAllowed):
+        engine.approve_complete(ex, EVE)
+    engine.request_revision(ex, BOB, "More detail please")
+    engine.submit_form(ex, ANA, {"text": "detailed"})
+    engine.approve_complete(ex, BOB)
+    engine.pause(run, ANA)
+    engine.resume(run, ANA)
+    engine.rollback(run, "first", BOB)
+    engine.restore(1, ANA)
+    page = engine.history(run)
+    lines = [e.line() for e in page.entries]
+    text = "\n".join(lines)
+    for wanted in (
+        "Ana — started the run",
+        "Ana · first — submitted the form",
+        "Eve · first — refused: approved the result (You may not approve this",
+        "Bob · first — asked for a revision: More detail please",
+        "Bob · first — approved the result",
+        "Ana — paused the run",
+        "Ana — resumed the run",
+        "Bob · first — rollback 1 to first: 2 execution(s)",
+        "Ana · first — restored rollback 1 (restore 2)",
+    ):
+        assert wanted in text, text
+    assert lines[0].startswith("2026-01-01 09:00:00 · Ana — started the run")
+    assert page.pages == 1
+    small = engine._read(lambda tx: history.page(tx, run, 2, size=5))
+    assert small.page == 2 and small.pages > 2 and len(small.entries) == 5
+    log = (engine.ws.base / "twins" / ".pipeline_system" / "logs" / "system.log").read_text()
+    for wanted in ("submit_form by Ana on first", "request_revision by Bob on first", "paused by Ana",
+                   "resumed by Ana", "rolled back to first by Bob", "rollback 1 restored by Ana"):  # fmt: skip
+        assert wanted in log, log
+    info = json.loads(
+        (engine.ws.base / "twins" / ".pipeline_system" / "runs" / "v1" / "run_info.json").read_text()
+    )
+    assert info["status"] == "in_progress" and info["version"] == 1
+    assert info["current_checkpoint"] == "Second" and info["paused_at"] and info["last_resumed_at"]
+
+
+def test_crash_between_moving_and_committing(twins: Engine, tmp_path: Path) -> None:
+    engine = twins
+    run = twins_run(engine, ANA, 2)
+    proposal = engine.propose_rollback(run, "first", ANA)
+    before = {a.artifact_id: a.sha256 for a in engine.artifacts(run)}
+    files = sorted(p for p in (engine.ws.base / "twins").rglob("*") if p.is_file() and "logs" not in p.parts)
+    digests = {p: sha(p) for p in files}
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from engine import archive_moves\n"
+        "from engine.actors import Actor\n"
+        "from engine.api import Engine\n"
+        "engine = Engine.open(Path(sys.argv[1]))\n"
+        "archive_moves.after_moves = lambda: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "engine.confirm_rollback(int(sys.argv[2]), Actor('console', 'ana', 'Ana'))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(engine.ws.base), str(proposal.rollback_id)],
+        cwd=ROOT, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    moved = [p for p in files if not p.exists()]
+    assert moved  # the files were moved, the database did not commit
+    # The next start puts them back: the old state, every file where it was.
+    again = Engine.open(engine.ws.base, clock=ManualClock(utcnow() + timedelta(hours=1)))
+    try:
+        assert all(sha(p) == d for p, d in digests.items())
+        assert not list((engine.ws.base / "twins" / ".archived").rglob("*.json"))
+        assert {
+            a.artifact_id: sha(again.artifact_path(a.artifact_id)) for a in again.artifacts(run)
+        } == before
+        out = again.confirm_rollback(proposal.rollback_id, ANA)  # the proposal stands again
+        assert out.message.startswith(f"Rolled back {run} to first")
+        for art_id, digest in before.items():
+            assert sha(again.artifact_path(art_id)) == digest
+    finally:
+        again.close()
