@@ -231,8 +231,15 @@ def test_history_lists_every_event(twins: Engine, clock: ManualClock) -> None:
     small = engine._read(lambda tx: history.page(tx, run, 2, size=5))
     assert small.page == 2 and small.pages > 2 and len(small.entries) == 5
     log = (engine.ws.base / "twins" / ".pipeline_system" / "logs" / "system.log").read_text()
-    for wanted in ("submit_form by Ana on first", "request_revision by Bob on first", "paused by Ana",
-                   "resumed by Ana", "rolled back to first by Bob", "rollback 1 restored by Ana"):  # fmt: skip
+    for wanted in (
+        "submit_form by Ana on first",
+        "request_revision by Bob on first",
+        "approve_complete by Eve refused",
+        "paused by Ana",
+        "resumed by Ana",
+        "rolled back to first by Bob",
+        "rollback 1 restored by Ana",
+    ):
         assert wanted in log, log
     info = json.loads(
         (engine.ws.base / "twins" / ".pipeline_system" / "runs" / "v1" / "run_info.json").read_text()
