@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select
@@ -64,10 +65,18 @@ def of_runs(tx: Tx, run_ids: list[int], execution_id: int | None = None) -> list
 def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[ArtifactRow]:
     rows = of_execution(tx, ex.id)
     files = [ws.absolute(r.path) for r in rows]
+    moved = {}
     for row, dst in zip(
         rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True
     ):
-        row.path, row.promoted = ws.relative(dst), True
+        moved[row.path] = ws.relative(dst)
+        row.path, row.promoted = moved[row.path], True
+    if ex.form_json:  # the form's file values name the promoted copy (.temp goes away)
+        form = json.loads(ex.form_json)
+        for value in form.values():
+            if isinstance(value, dict) and value.get("path") in moved:
+                value["path"] = moved[value["path"]]
+        ex.form_json = json.dumps(form)
     point_latest(tx, ws, run.pipeline_slug)
     return rows
 
