@@ -103,11 +103,17 @@ def undo(ws: Workspace, plan: Plan) -> None:
     prune(ws, [dst for _, dst in plan.moves])
 
 
+def _kept(ws: Workspace, path: Path) -> bool:
+    """The pipeline's own folders stay: {pipeline}/, its top folders, and each run's runs/vN/."""
+    parts = path.relative_to(ws.base).parts if path.is_relative_to(ws.base) else ()
+    return len(parts) <= 2 or (len(parts) == 3 and parts[1] == "runs")
+
+
 def prune(ws: Workspace, paths: list[str]) -> None:
-    """Remove the folders that moves left empty, up to (not including) the pipeline folder."""
+    """Remove the folders that moves left empty (never a run's own runs/vN/)."""
     for rel in paths:
         path = ws.absolute(rel).parent
-        while path != ws.base and path.parent != ws.base and path.is_dir():
+        while not _kept(ws, path) and path.is_dir():
             try:
                 path.rmdir()  # only ever removes an empty folder
             except OSError:

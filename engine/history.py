@@ -153,7 +153,7 @@ def entries(tx: Tx, run: RunRow) -> list[HistoryEntry]:
         out.append(
             (
                 at,
-                3,
+                -1,  # before what it caused at the same moment
                 HistoryEntry(at=at, actor=rb.actor_name, checkpoint=rb.to_checkpoint_id or None, what=what),
             )
         )
@@ -178,7 +178,7 @@ def _rolled_back_by(tx: Tx, run: RunRow) -> list[tuple[datetime, int, HistoryEnt
         ):
             at = rb.updated_at or rb.created_at
             what = f"archived by rollback {rb.id} ({run.pipeline_slug} returned to v{rb.to_version})"
-            out.append((at, 3, HistoryEntry(at=at, actor=rb.actor_name, checkpoint=None, what=what)))
+            out.append((at, -1, HistoryEntry(at=at, actor=rb.actor_name, checkpoint=None, what=what)))
     return out
 
 

@@ -551,7 +551,7 @@ def finish_restore(tx: Tx, ws: Workspace, restore_id: int, actor: Actor) -> Outc
         other.position, other.done = int(state["position"]), int(state["done"])
         flow.notice(tx, other, f"{other.name}: rollback {orig.id} restored by {actor.name}.", "success")
         flow.show_run(tx, other)
-    orig.status, orig.restored_by_id, orig.updated_at = RESTORED, rb.id, now
+    orig.status, orig.restored_by_id = RESTORED, rb.id  # updated_at stays: when it was applied
     rb.status, rb.updated_at = APPLIED, now
     rb.file_count, rb.byte_count, rb.execution_count = len(plan.files), plan.size, len(plan.executions)
     _after(tx, ws, run.pipeline_slug, plan)

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import flow, messages
+from engine import artifacts, flow, messages
 from engine.actors import Actor, Conversation
 from engine.errors import AlreadyDone, NotFound, Refused, UsageError
 from engine.human import Outcome
@@ -72,6 +72,8 @@ def start(
     )
     tx.session.add(run)
     tx.session.flush()
+    ws.run_dir(slug, version).mkdir(parents=True, exist_ok=True)
+    artifacts.point_latest(tx, ws, slug)  # runs/latest: the newest run not rolled back
     move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key)
     flow.show_run(tx, run)
     extra = f" (extends v{extend})" if extend is not None else ""
