@@ -191,7 +191,7 @@ def _plan(tx: Tx, ws: Workspace, rb: RollbackRow, run: RunRow, actor: Actor, flu
     """Check who and what, then the moves (the row gets its id first: the archive is named by it)."""
     pipeline = tx.pipeline(run)
     if rb.kind == "checkpoint":
-        check_run_control(pipeline, run, actor)
+        check_run_control(tx.roles, pipeline, run, actor)
         ids = [cp.id for cp in pipeline.checkpoints]
         if rb.to_checkpoint_id not in ids:
             raise UsageError(
@@ -212,7 +212,7 @@ def _plan(tx: Tx, ws: Workspace, rb: RollbackRow, run: RunRow, actor: Actor, flu
     if not later:
         raise Refused(f"{run.name} is the latest run of {run.pipeline_slug}: there is nothing to roll back.")
     for other in later:
-        check_run_control(tx.pipeline(other), other, actor)
+        check_run_control(tx.roles, tx.pipeline(other), other, actor)
     if flush:
         tx.session.add(rb)
         tx.session.flush()
@@ -268,7 +268,7 @@ def keep(tx: Tx, rollback_id: int, actor: Actor) -> Outcome:
     _settled(rb)
     run = tx.session.get(RunRow, rb.run_id)
     assert run is not None
-    check_run_control(tx.pipeline(run), run, actor)
+    check_run_control(tx.roles, tx.pipeline(run), run, actor)
     rb.status, rb.updated_at = KEPT, tx.now()
     return Outcome(f"Kept {run.name} as it is: nothing was rolled back.")
 
@@ -435,7 +435,7 @@ def restore(tx: Tx, ws: Workspace, rollback_id: int, actor: Actor) -> tuple[int,
         restores_id=orig.id,
     )
     if orig.kind == "checkpoint":
-        check_run_control(tx.pipeline(run), run, actor)
+        check_run_control(tx.roles, tx.pipeline(run), run, actor)
         if run.status in (R.CANCELLED, R.ROLLED_BACK):
             raise Refused(f"Cannot restore rollback {orig.id}: {run.name} is {run.status.replace('_', ' ')}.")
         newer = _newer_rollback(tx, orig, [run.id])
@@ -458,7 +458,7 @@ def restore(tx: Tx, ws: Workspace, rollback_id: int, actor: Actor) -> tuple[int,
     else:
         runs = [r for r in (tx.session.get(RunRow, i) for i in done.runs) if r is not None]
         for other in runs:
-            check_run_control(tx.pipeline(other), other, actor)
+            check_run_control(tx.roles, tx.pipeline(other), other, actor)
         started = tx.session.scalars(
             select(RunRow).where(
                 RunRow.pipeline_slug == run.pipeline_slug,

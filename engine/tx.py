@@ -13,6 +13,7 @@ from engine.clock import Clock
 from engine.definitions import Pipeline, pipeline_from_json
 from engine.models import EventRow, OutboxRow, PipelineRow, RunRow
 from engine.notifications import NOTIFICATION, Notification, RunInfo
+from engine.roles import Roles
 
 
 class Definitions:
@@ -49,6 +50,7 @@ class Tx:
     logs: list[tuple[str, str]] = field(default_factory=list)
     after_commit: list[Callable[[], object]] = field(default_factory=list)
     run_files: list[tuple[str, int, dict[str, object]]] = field(default_factory=list)
+    roles: Roles = field(default_factory=Roles)  # the deployment's admins (engine.roles)
 
     def now(self) -> datetime:
         return self.clock()

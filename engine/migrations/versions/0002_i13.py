@@ -1,7 +1,7 @@
 """rollbacks that keep everything: plans, kinds, per-file archive records
 
 Revision ID: 0002_i13
-Revises: 0001
+Revises: 0002_i8roles
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_i13"
-down_revision = "0001"
+down_revision = "0002_i8roles"
 branch_labels = None
 depends_on = None
 

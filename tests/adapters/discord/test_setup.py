@@ -38,7 +38,7 @@ def test_manifest_matches_the_code() -> None:
     names = [o["name"] for o in written["commands"][0]["options"]]
     assert names == ["help", "list", "show", "run", "status", "runs", "pause", "resume", "rollback",
                      "rollbacks", "restore", "history", "cancel", "artifacts", "pending",
-                     "import"]  # fmt: skip
+                     "import", "delete"]  # fmt: skip
 
 
 async def test_sync_commands_sends_the_manifest(fake: FakeDiscord) -> None:
