@@ -11,7 +11,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-Action = Literal["approve_start", "approve_complete", "request_revision", "open_form", "retry"]
+Action = Literal[
+    "approve_start",
+    "approve_complete",
+    "request_revision",
+    "open_form",
+    "retry",
+    "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
+    "keep_rollback",
+    "history_page",  # execution_id carries the run id, page the page to show
+]
 Style = Literal["primary", "danger"]
 
 
@@ -31,6 +40,7 @@ class Button(BaseModel):
     execution_id: int
     label: str
     style: Style | None = None
+    page: int | None = None
     # What the card showed (engine.seen): a decision on a card that no longer matches is refused.
     revision: int = 0
     digest: str = ""
