@@ -159,8 +159,9 @@ def _approval(
         else ("approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
     )
     ex, run, cp = load(tx, execution_id)
-    seen.check(tx, ex, shown)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, kind, waits_in)
+    seen.check(tx, ex, shown)
     check_approval(tx.pipeline(run), run, actor)
     count, names = _approve(tx, run, ex, kind, actor)
     if not names:
@@ -181,8 +182,9 @@ def request_revision(
     tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str, shown: Seen | None = None
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
-    seen.check(tx, ex, shown)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "request_revision", E.WAITING_APPROVAL_TO_COMPLETE)
+    seen.check(tx, ex, shown)
     check_approval(tx.pipeline(run), run, actor)
     if ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
@@ -217,8 +219,9 @@ def submit_form(
     shown: Seen | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
-    seen.check(tx, ex, shown)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
+    seen.check(tx, ex, shown)
     kept = _kept_files(ws, cp, ex, values)
     clean = validate_form(cp.inputs, {**values, **kept}, max_file_bytes, limits)
     previous = flow.form_values(ex)
@@ -280,8 +283,9 @@ def check(tx: Tx, execution_id: int, actor: Actor, kind: str, shown: Seen | None
     Lets a chat adapter refuse before it asks for more (a revision's feedback in a dialog).
     """
     ex, run, cp = load(tx, execution_id)
-    seen.check(tx, ex, shown)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
+    seen.check(tx, ex, shown)
     check_approval(tx.pipeline(run), run, actor)
     if kind == "request_revision" and ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))

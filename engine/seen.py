@@ -33,8 +33,18 @@ def of(tx: Tx, ex: ExecutionRow) -> Seen:
     return Seen(ex.revision, digest)
 
 
+def check_revision(ex: ExecutionRow, seen: Seen | None) -> None:
+    """Checked first: a card of another revision is out of date whatever happened since."""
+    if seen is not None and seen.revision != ex.revision:
+        raise Refused(messages.STALE_CARD)
+
+
 def check(tx: Tx, ex: ExecutionRow, seen: Seen | None) -> None:
     """Refuse a decision taken on a card that no longer shows the execution (None: a button
-    from before cards carried what they showed; see adapters.actions)."""
+    from before cards carried what they showed; see adapters.actions).
+
+    Checked once the execution is known to wait for this decision: a card of the same
+    revision whose decision was already taken is answered "Already approved by …" instead
+    (taking it changes the digest: files are promoted)."""
     if seen is not None and seen != of(tx, ex):
         raise Refused(messages.STALE_CARD)
