@@ -189,8 +189,8 @@ def prepare_runs(base: Path, n: int, forms: int) -> None:
     from engine.api import Engine
 
     engine = Engine.open(base)
-    engine.import_pipeline_text(PIPELINE, "bench-gate.yaml")
-    engine.import_pipeline_text(FORM_PIPELINE, "bench-form.yaml")
+    engine.import_pipeline_text(PIPELINE, "bench-gate.yaml", actor=None)
+    engine.import_pipeline_text(FORM_PIPELINE, "bench-form.yaml", actor=None)
     starter = Actor("slack", USERS[0], "bench")
     for _ in range(n):
         engine.start_run("bench-gate", starter, Conversation("slack", CHANNEL))

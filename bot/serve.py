@@ -19,9 +19,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.cli import make_worker
+from bot.cli import engine_config, make_worker
 from bot.settings import Settings
-from engine.api import Engine, EngineConfig
+from engine.api import Engine
 
 log = logging.getLogger("pipebot.serve")
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
@@ -46,7 +46,7 @@ def open_engine(settings: Settings) -> Engine:
     engine = Engine.open(
         settings.base_pipelines_path,
         settings.database_url,
-        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
+        config=engine_config(settings),
     )
     engine.inbox.hold_seconds = settings.pipebot_inbox_hold_seconds
     return engine
@@ -141,11 +141,13 @@ class EngineProcess:
 
 
 async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:
-    """Pipelines with a `schedule` start their runs here; the database keeps each start unique."""
+    """Pipelines with a `schedule` start their runs here; the database keeps each start unique.
+    Each tick also puts back the files of a rollback whose process died while moving them."""
     while not stop.is_set():
         try:
             for run in await asyncio.to_thread(engine.start_scheduled):
                 log.info("scheduled run %s started", run.name)
+            await asyncio.to_thread(engine.recover_rollbacks)
         except Exception:  # a bad tick must not stop the next one
             log.exception("scheduled starts failed")
         with contextlib.suppress(TimeoutError):

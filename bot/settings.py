@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.limits import (
+    CHECKPOINTS,
+    IMPORT_BYTES,
+    INPUTS,
+    MULTILINE_CHARS,
+    PIPELINE_BYTES,
+    TEXT_CHARS,
+    Limits,
+)
 
 
 class Settings(BaseSettings):
@@ -37,7 +48,31 @@ class Settings(BaseSettings):
     pipebot_engine_process: bool = True
     pipebot_engine_nice: int = 4  # the engine process's niceness over the front's
     pipebot_inbox_hold_seconds: float = 0.0  # test hook: inbox rows wait this long before handling
+    pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
+
+    # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".
+    # Unset: nobody is an admin in chat, but in `pipebot console` the local user is.
+    pipebot_admins: str | None = None
+
+    # Size limits (engine.limits); text limits are also overridable per input with max_length.
+    pipebot_max_text_chars: int = TEXT_CHARS
+    pipebot_max_multiline_chars: int = MULTILINE_CHARS
+    pipebot_max_import_bytes: int = IMPORT_BYTES
+    pipebot_max_pipeline_bytes: int = PIPELINE_BYTES
+    pipebot_max_checkpoints: int = CHECKPOINTS
+    pipebot_max_inputs: int = INPUTS
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            text_chars=self.pipebot_max_text_chars,
+            multiline_chars=self.pipebot_max_multiline_chars,
+            import_bytes=self.pipebot_max_import_bytes,
+            pipeline_bytes=self.pipebot_max_pipeline_bytes,
+            checkpoints=self.pipebot_max_checkpoints,
+            inputs=self.pipebot_max_inputs,
+        )
 
     @property
     def guild_ids(self) -> list[int]:

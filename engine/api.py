@@ -7,20 +7,37 @@ outbox dispatcher) are woken.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from sqlalchemy import select
 
+from engine import (
+    archive_moves,
+    archives,
+    audit,
+    drafts,
+    history,
+    human,
+    inbox,
+    pipelines,
+    queries,
+    roles,
+    rollbacks,
+    runs,
+    schedules,
+    work,
+)
 from engine import artifacts as artifact_rows
-from engine import drafts, human, inbox, queries, runs, schedules, work
 from engine.actors import Actor, Conversation
+from engine.archive_moves import Plan
+from engine.archives import ArchiveFolder, RollbackInfo
 from engine.clock import Clock, utcnow
 from engine.definitions import (
     AgentSpec,
@@ -30,10 +47,12 @@ from engine.definitions import (
 )
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
+from engine.history import HistoryPage
 from engine.human import Outcome
+from engine.limits import DEFAULT as DEFAULT_LIMITS
+from engine.limits import Limits
 from engine.models import (
     ArtifactRow,
-    CheckpointDefinitionRow,
     ExecutionRow,
     InboxRow,
     InteractionRow,
@@ -43,6 +62,9 @@ from engine.models import (
 from engine.notifications import ArtifactInfo, RunInfo
 from engine.outbox import Dispatcher
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
+from engine.roles import Roles
+from engine.rollbacks import Proposal
+from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -56,6 +78,8 @@ T = TypeVar("T")
 @dataclass
 class EngineConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    admins: tuple[str, ...] = ()  # PIPEBOT_ADMINS, parsed (engine.roles)
+    limits: Limits = DEFAULT_LIMITS
 
 
 class Engine:
@@ -69,6 +93,7 @@ class Engine:
     ) -> None:
         self.store, self.ws, self.clock = store, workspace, clock
         self.config = config or EngineConfig()
+        self.roles = Roles(admins=self.config.admins)
         self.definitions = Definitions()
         self.outbox = Dispatcher(store, clock)
         self.inbox = inbox.Inbox(store, clock, journal)
@@ -89,7 +114,9 @@ class Engine:
         if store.is_sqlite:  # the inbox's rows in a file of their own (see engine.inbox)
             journal = Store(sqlite_url(Path(store.url.removeprefix("sqlite:///")).parent, "inbox.db"))
             journal.create(InboxRow.__table__)  # type: ignore[arg-type]
-        return cls(store, Workspace(base_path), clock, config, journal)
+        engine = cls(store, Workspace(base_path), clock, config, journal)
+        engine.recover_rollbacks()
+        return engine
 
     def close(self) -> None:
         self.inbox.close()
@@ -104,7 +131,7 @@ class Engine:
     ) -> T:
         try:
             with self.store.write() as session:
-                tx = Tx(session, self.clock, self.definitions)
+                tx = Tx(session, self.clock, self.definitions, roles=self.roles)
                 result = fn(tx)
                 tx.finish()
                 # An interaction handled from the inbox takes effect once (see engine.inbox).
@@ -117,12 +144,23 @@ class Engine:
             applying.done = True
         for action in tx.after_commit:
             action()
+        for slug, version, data in tx.run_files:
+            self.ws.write_run_info(slug, version, data)
         for slug, line in tx.logs:
             self.ws.log(slug, self.clock(), line)
         if tx.notified:
             for listener in self.listeners:
                 listener()
         return result
+
+    def _audited(self, kind: str, subject: str, actor: Actor | None, fn: Callable[[Tx], T]) -> T:
+        """A command without a run to audit on: a refusal goes to the audit log (engine.audit)."""
+        try:
+            return self._write(fn)
+        except (NotAllowed, Refused) as exc:
+            with self.store.write() as s:
+                audit.record(s, self.clock(), kind, "refused", actor, subject, {"reason": str(exc)})
+            raise
 
     def _audit_refusal(self, audit: tuple[str, int | None, str | None, Actor], reason: str) -> None:
         kind, execution_id, run_name, actor = audit
@@ -134,6 +172,11 @@ class Engine:
                 run_id = runs.find_run(s, run_name).id if run_name else None
             if run_id is None:
                 return
+            run = s.get(RunRow, run_id)
+            if run is not None:
+                self.ws.log(
+                    run.pipeline_slug, self.clock(), f"{run.name}: {kind} by {actor.name} refused: {reason}"
+                )
             s.add(
                 InteractionRow(
                     run_id=run_id,
@@ -148,70 +191,53 @@ class Engine:
                 )
             )
 
-    # -- pipelines ---------------------------------------------------------------------------
+    # -- pipelines (engine.pipelines; actor=None is the operator at the command line) ----------
 
-    def import_pipeline(self, path: Path) -> PipelineSummary:
-        return self._import(load_pipeline_file(path), path.resolve().parent)
+    def import_pipeline(self, path: Path, actor: Actor | None = None) -> PipelineSummary:
+        pipeline = load_pipeline_file(path, self.config.limits)
+        return self._import(pipeline, path.resolve().parent, actor)
 
-    def import_pipeline_text(self, text: str, filename: str = "<chat>") -> PipelineSummary:
-        return self._import(parse_pipeline(text, filename), None)
+    def import_pipeline_text(
+        self, text: str, filename: str = "<chat>", *, actor: Actor | None
+    ) -> PipelineSummary:
+        """YAML text from chat (the smaller import limit applies) or from a tool."""
+        limits = self.config.limits
+        return self._import(parse_pipeline(text, filename, limits, limits.import_bytes), None, actor)
 
-    def _import(self, pipeline: Pipeline, source_dir: Path | None) -> PipelineSummary:
-        body = pipeline.model_dump_json(by_alias=True, exclude_defaults=True)
-        checksum = hashlib.sha256(body.encode()).hexdigest()
+    def _import(self, pipeline: Pipeline, source_dir: Path | None, actor: Actor | None) -> PipelineSummary:
+        return self._audited(
+            "import",
+            pipeline.id,
+            actor,
+            lambda tx: pipelines.import_(tx, self.ws, self.roles, pipeline, source_dir, actor),
+        )
 
-        def do(tx: Tx) -> PipelineSummary:
-            latest = tx.session.scalar(
-                select(PipelineRow)
-                .where(PipelineRow.slug == pipeline.id)
-                .order_by(PipelineRow.version.desc())
-                .limit(1)
-            )
-            if latest is not None and latest.checksum == checksum:
-                return _summary(latest, pipeline)
-            row = PipelineRow(
-                slug=pipeline.id,
-                version=(latest.version + 1) if latest else 1,
-                name=pipeline.title,
-                definition_json=body,
-                checksum=checksum,
-                source_dir=str(source_dir) if source_dir else None,
-                created_at=tx.now(),
-            )
-            tx.session.add(row)
-            tx.session.flush()
-            for i, cp in enumerate(pipeline.checkpoints):
-                tx.session.add(
-                    CheckpointDefinitionRow(
-                        pipeline_id=row.id,
-                        position=i,
-                        checkpoint_id=cp.id,
-                        mode=cp.mode,
-                        definition_json=cp.model_dump_json(by_alias=True, exclude_defaults=True),
-                    )
-                )
-            self.ws.write_definitions(pipeline)
-            self.ws.log(pipeline.id, tx.now(), f"imported version {row.version} ({checksum[:12]})")
-            return _summary(row, pipeline, changed=True)
-
-        return self._write(do)
+    def delete_pipeline(self, slug: str, actor: Actor | None, cancel_runs: bool = False) -> Outcome:
+        return self._audited(
+            "delete", slug, actor, lambda tx: pipelines.delete(tx, self.roles, slug, actor, cancel_runs)
+        )
 
     def pipelines(self) -> list[PipelineSummary]:
         with self.store.read() as s:
-            rows = s.scalars(select(PipelineRow).order_by(PipelineRow.slug, PipelineRow.version.desc())).all()
-            latest: dict[str, PipelineRow] = {}
-            for row in rows:
-                latest.setdefault(row.slug, row)
-            return [_summary(r, self.definitions.get(s, r.id)) for r in latest.values()]
+            return [pipelines.summary(r, self.definitions.get(s, r.id)) for r in pipelines.live_rows(s)]
 
     def pipeline(self, slug: str, version: int | None = None) -> Pipeline:
+        """The newest version of a pipeline in the list, or (``version``) any version, deleted too."""
         with self.store.read() as s:
-            q = select(PipelineRow).where(PipelineRow.slug == slug)
-            q = q.where(PipelineRow.version == version) if version else q.order_by(PipelineRow.version.desc())
-            row = s.scalar(q.limit(1))
+            if version is None:
+                return self.definitions.get(s, pipelines.live_row(s, slug).id)
+            row = s.scalar(
+                select(PipelineRow).where(PipelineRow.slug == slug, PipelineRow.version == version)
+            )
             if row is None:
-                raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
+                raise NotFound(f"There is no version {version} of pipeline '{slug}'.")
             return self.definitions.get(s, row.id)
+
+    def principals(self) -> set[str]:
+        """Every principal that admins and the pipelines name (which group lookups matter)."""
+        with self.store.read() as s:
+            defs = [self.definitions.get(s, r.id) for r in pipelines.live_rows(s)]
+        return roles.all_principals(self.roles, defs)
 
     def export_pipeline(self, slug: str, version: int | None = None) -> str:
         data = self.pipeline(slug, version).model_dump(by_alias=True, exclude_defaults=True, mode="json")
@@ -220,7 +246,12 @@ class Engine:
     # -- runs --------------------------------------------------------------------------------
 
     def start_run(self, slug: str, actor: Actor, where: Conversation, extend: int | None = None) -> RunInfo:
-        return self._write(lambda tx: tx.run_info(runs.start(tx, self.ws, slug, actor, where, extend)))
+        return self._audited(
+            "start_run",
+            slug,
+            actor,
+            lambda tx: tx.run_info(runs.start(tx, self.ws, slug, actor, where, extend)),
+        )
 
     def pause(self, run: str, actor: Actor) -> Outcome:
         return self._write(lambda tx: runs.pause(tx, run, actor), ("pause", None, run, actor))
@@ -231,10 +262,74 @@ class Engine:
     def cancel(self, run: str, actor: Actor) -> Outcome:
         return self._write(lambda tx: runs.cancel(tx, run, actor), ("cancel", None, run, actor))
 
-    def rollback(self, run: str, checkpoint_id: str, actor: Actor) -> Outcome:
+    # -- rollbacks (engine.rollbacks: propose, then confirm in plan / move / commit steps) ----
+
+    def propose_rollback(self, target: str, checkpoint_id: str | None, actor: Actor) -> Proposal:
+        """What a rollback would archive, with Confirm / Keep buttons; nothing moves yet."""
         return self._write(
-            lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor), ("rollback", None, run, actor)
+            lambda tx: rollbacks.propose(tx, self.ws, target, checkpoint_id, actor),
+            ("rollback", None, target, actor),
         )
+
+    def confirm_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        audit = ("confirm_rollback", None, name, actor)
+        plan = self._write(lambda tx: rollbacks.prepare(tx, self.ws, rollback_id, actor), audit)
+        if plan is None:
+            raise Refused(f"{name} changed since rollback {rollback_id} was proposed: propose it again.")
+        return self._carry_out(rollback_id, plan, lambda tx: rollbacks.apply(tx, self.ws, rollback_id, actor))
+
+    def keep_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        audit = ("keep_rollback", None, name, actor)
+        return self._write(lambda tx: rollbacks.keep(tx, rollback_id, actor), audit)
+
+    def rollback(self, target: str, checkpoint_id: str | None, actor: Actor) -> Outcome:
+        """Propose and confirm at once (the CLI and tests; chat always asks first)."""
+        return self.confirm_rollback(self.propose_rollback(target, checkpoint_id, actor).rollback_id, actor)
+
+    def restore(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        restore_id, plan = self._write(
+            lambda tx: rollbacks.restore(tx, self.ws, rollback_id, actor), ("restore", None, name, actor)
+        )
+        return self._carry_out(
+            restore_id, plan, lambda tx: rollbacks.finish_restore(tx, self.ws, restore_id, actor)
+        )
+
+    def _carry_out(self, rollback_id: int, plan: Plan, commit: Callable[[Tx], Outcome]) -> Outcome:
+        """Move the files of a committed plan, then commit; on any error put them back."""
+        try:
+            archive_moves.move(self.ws, plan)
+            return self._write(commit)
+        except BaseException:
+            archive_moves.undo(self.ws, plan)
+            self._write(lambda tx: rollbacks.reset(tx, rollback_id))
+            raise
+
+    def recover_rollbacks(self, grace_seconds: float = 60) -> int:
+        """Undo the moves of rollbacks whose process died between moving and committing."""
+        found = self._read(lambda tx: rollbacks.recover(tx, timedelta(seconds=grace_seconds)))
+        for rollback_id, plan in found:
+            log.warning("rollback %s was interrupted while moving files: putting them back", rollback_id)
+            archive_moves.undo(self.ws, plan)
+            self._write(lambda tx, rid=rollback_id: rollbacks.reset(tx, rid))  # type: ignore[misc]
+        return len(found)
+
+    def rollbacks(self, target: str) -> list[RollbackInfo]:
+        return self._read(lambda tx: archives.rollbacks(tx, target))
+
+    def archive_folders(self) -> list[ArchiveFolder]:
+        return self._read(lambda tx: archives.folders(tx, self.ws))
+
+    def purge_archives(self, older_than: timedelta, act: bool) -> list[ArchiveFolder]:
+        return self._write(lambda tx: archives.purge(tx, self.ws, older_than, act))
+
+    def history(self, run: str, page: int = 1) -> HistoryPage:
+        return self._read(lambda tx: history.page(tx, run, page))
+
+    def history_of(self, run_id: int, page: int) -> HistoryPage:
+        return self._read(lambda tx: history.page_of_run(tx, run_id, page))
 
     def start_scheduled(self) -> list[RunInfo]:
         """Start the runs whose pipeline schedule is due (serve calls it every half minute)."""
@@ -242,28 +337,40 @@ class Engine:
 
     # -- human commands on an execution -------------------------------------------------------
 
-    def approve_start(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_start(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+        """``seen``: what the clicked card showed; refused when the execution no longer matches."""
         return self._write(
-            lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, seen),
             ("approve_start", execution_id, None, actor),
         )
 
-    def approve_complete(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_complete(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
         return self._write(
-            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, seen),
             ("approve_complete", execution_id, None, actor),
         )
 
-    def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+    def request_revision(
+        self, execution_id: int, actor: Actor, feedback: str, seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
-            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
+            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback, seen),
             ("request_revision", execution_id, None, actor),
         )
 
-    def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
+    def submit_form(
+        self, execution_id: int, actor: Actor, values: dict[str, Any], seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
             lambda tx: human.submit_form(
-                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes
+                tx,
+                self.ws,
+                execution_id,
+                actor,
+                values,
+                self.config.max_file_bytes,
+                self.config.limits,
+                seen,
             ),
             ("submit_form", execution_id, None, actor),
         )
@@ -328,7 +435,7 @@ class Engine:
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         with self.store.read() as session:
-            return fn(Tx(session, self.clock, self.definitions))
+            return fn(Tx(session, self.clock, self.definitions, roles=self.roles))
 
     def run(self, name: str) -> RunView:
         return self._read(lambda tx: queries.run_view(tx, name))
@@ -348,12 +455,12 @@ class Engine:
 
         return self._read(q)
 
-    def check_decision(self, execution_id: int, actor: Actor, action: str) -> None:
+    def check_decision(self, execution_id: int, actor: Actor, action: str, seen: Seen | None = None) -> None:
         """Raise what approve_start / approve_complete / request_revision would refuse with now.
 
         Changes and audits nothing (a refused command is audited when it is actually given).
         """
-        self._read(lambda tx: human.check(tx, execution_id, actor, action))
+        self._read(lambda tx: human.check(tx, execution_id, actor, action, seen))
 
     def save_form_draft(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> None:
         """Keep what ``actor`` entered in an open form without submitting it (see engine.drafts)."""
@@ -391,17 +498,6 @@ class Engine:
             return self.ws.absolute(row.path)
 
 
-def _summary(row: PipelineRow, pipeline: Pipeline, changed: bool = False) -> PipelineSummary:
-    return PipelineSummary(
-        slug=row.slug,
-        version=row.version,
-        title=pipeline.title,
-        description=pipeline.description,
-        checkpoints=len(pipeline.checkpoints),
-        changed=changed,
-    )
-
-
 __all__ = [
     "Engine",
     "EngineConfig",
@@ -409,4 +505,5 @@ __all__ = [
     "PendingItem",
     "PipelineSummary",
     "RunView",
+    "Seen",
 ]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -102,6 +103,11 @@ def mark_applied(session: Session, now: datetime) -> _Applying | None:
     except IntegrityError:
         raise AlreadyApplied(f"inbox row {applying.key} already took effect") from None
     return applying
+
+
+def digest(*parts: str) -> str:
+    """A fixed-size dedup key (64 hex characters) for any request identity."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
 def _owner() -> str:

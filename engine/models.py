@@ -28,6 +28,9 @@ class PipelineRow(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     source_dir: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    imported_by: Mapped[str | None] = mapped_column(String(120))  # None: the operator (CLI)
+    # Set on every version of a deleted pipeline: it leaves the list, its runs stay readable.
+    deleted_at: Mapped[datetime | None]
 
 
 class ScheduledStartRow(Base):
@@ -135,6 +138,21 @@ class InteractionRow(Base):
     created_at: Mapped[datetime]
 
 
+class AuditRow(Base):
+    """Commands about pipelines themselves (import, delete) and refusals that have no run."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(200))  # a pipeline id or run name
+    actor_platform: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    data_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class ArtifactRow(Base):
     __tablename__ = "artifacts"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,13 +172,33 @@ class ArtifactRow(Base):
 
 
 class RollbackRow(Base):
+    """A rollback (kind ``checkpoint`` or ``run``) or a restore of one, from its proposal on.
+
+    status: proposed (waiting for Confirm) -> moving (plan written, files moving) -> applied,
+    or kept (Keep clicked); an applied one becomes restored. ``plan_json`` holds the moves, so
+    a crash while ``moving`` is undone on the next start (engine.rollbacks.recover).
+    """
+
     __tablename__ = "rollback_events"
+    __table_args__ = (Index("ix_rollback_events_slug", "pipeline_slug"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
-    to_checkpoint_id: Mapped[str] = mapped_column(String(64))
+    to_checkpoint_id: Mapped[str] = mapped_column(String(64))  # "" for a run-level rollback
     actor: Mapped[str] = mapped_column(String(120))
     archive_path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20), default="checkpoint", server_default="checkpoint")
+    status: Mapped[str] = mapped_column(String(20), default="applied", server_default="applied")
+    pipeline_slug: Mapped[str | None] = mapped_column(String(64))
+    to_version: Mapped[int | None]
+    actor_name: Mapped[str | None] = mapped_column(String(120))
+    plan_json: Mapped[str | None] = mapped_column(Text)
+    file_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    byte_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    execution_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated_at: Mapped[datetime | None]
+    restores_id: Mapped[int | None]
+    restored_by_id: Mapped[int | None]
 
 
 class ArchivedItemRow(Base):
@@ -168,9 +206,13 @@ class ArchivedItemRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     rollback_id: Mapped[int] = mapped_column(ForeignKey("rollback_events.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    item_id: Mapped[int]
+    item_id: Mapped[int]  # the execution, run or artifact (0: a file no artifact row names)
     path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    original_path: Mapped[str | None] = mapped_column(Text)
+    archived_path: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
 
 
 class EventRow(Base):

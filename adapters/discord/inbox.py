@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from discord import app_commands
 from adapters import actions
 from adapters.discord import interactions as ix
 from adapters.discord.commands import PUBLIC, execute
-from adapters.discord.forms import parse_modal_id
+from adapters.discord.forms import parse_modal_id, parse_seen
 from adapters.discord.render import NO_MENTIONS, reply_text
 from engine import messages
 from engine.actors import Actor, Conversation
@@ -34,6 +35,9 @@ PLATFORM = ix.PLATFORM
 TOKEN_SECONDS = 15 * 60.0  # an interaction token answers follow-ups this long
 THREAD_TYPES = (10, 11, 12)
 COMMAND = "pipeline"
+PAGE = re.compile(
+    r"^pbf:(?P<id>\d+):(?P<page>\d+)(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]+))?$"
+)  # PageButton
 
 
 def kind_of(data: Mapping[str, Any]) -> str | None:
@@ -43,7 +47,7 @@ def kind_of(data: Mapping[str, Any]) -> str | None:
         return "command"
     if data.get("type") == 3:
         custom_id = str(inner.get("custom_id") or "")
-        if custom_id.startswith("pbf:"):
+        if PAGE.match(custom_id):
             return "modal"
         ref = actions.decode(custom_id)
         if ref is not None:
@@ -132,9 +136,9 @@ class Front:
 
 async def open_modal(interaction: discord.Interaction[Any], data: Mapping[str, Any]) -> None:
     custom_id = str((data.get("data") or {}).get("custom_id") or "")
-    if custom_id.startswith("pbf:"):
-        _, execution_id, page = custom_id.split(":")
-        await ix.open_form(interaction, int(execution_id), int(page))
+    page = PAGE.match(custom_id)
+    if page is not None:
+        await ix.open_form(interaction, int(page["id"]), int(page["page"]), parse_seen(page))
         return
     ref = actions.decode(custom_id)
     assert ref is not None

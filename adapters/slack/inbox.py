@@ -18,7 +18,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
 from adapters.actions import decode
-from adapters.slack import actions, commands, forms
+from adapters.slack import actions, commands, forms, requests
 from adapters.slack.context import SlackContext
 from adapters.slack.directory import PLATFORM
 from engine import messages
@@ -35,7 +35,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     """Commands, clicks and form submissions: recorded, then acked; the work runs from the row."""
 
     async def record(kind: str, body: dict[str, Any], request: AsyncBoltRequest) -> int | None:
-        return await ctx.engine.inbox.accept(interaction(kind, body, request))
+        key = request.context.get(requests.KEY)  # set by requests.once: a replay's key is the same
+        return await ctx.engine.inbox.accept(interaction(kind, body, request, key))
 
     async def on_command(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
         await record("command", body, request)
@@ -85,7 +86,9 @@ def _channel(body: dict[str, Any]) -> str | None:
     return str(found) if found else None
 
 
-def interaction(kind: str, body: dict[str, Any], request: AsyncBoltRequest | None) -> Interaction:
+def interaction(
+    kind: str, body: dict[str, Any], request: AsyncBoltRequest | None, key: str | None = None
+) -> Interaction:
     user_id, name = _user(body)
     channel = _channel(body)
     answer_within = None
@@ -97,7 +100,7 @@ def interaction(kind: str, body: dict[str, Any], request: AsyncBoltRequest | Non
         actor=Actor(PLATFORM, user_id, name),
         conversation=Conversation(PLATFORM, channel) if channel else None,
         payload=body,
-        dedup_key=dedup_key(body, request),
+        dedup_key=key or dedup_key(body, request),
         answer_within=answer_within,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,18 +12,24 @@ from adapters.discord.deliver import DiscordDeliverer
 from adapters.discord.service import sync_commands
 from bot.settings import Settings
 from engine.api import Engine
+from tests.conftest import ADMIN_ROLE
 from tests.fakes.discord_fake import FakeDiscord, FakeRole, FakeUser, StoredMessage
 
 GUILD = 910000000000000001
 CHANNEL = 910000000000000010
 RELEASE_ROLE = 1234  # examples/release.yaml: approvers include "discord:role:1234"
 OTHER_ROLE = 910000000000000030
-ROLES = [FakeRole(RELEASE_ROLE, "release-managers"), FakeRole(OTHER_ROLE, "writers")]
+ROLES = [
+    FakeRole(RELEASE_ROLE, "release-managers"),
+    FakeRole(OTHER_ROLE, "writers"),
+    FakeRole(ADMIN_ROLE, "pipebot-admins"),
+]
 ALICE = FakeUser(710000000000000001, "alice", roles=(OTHER_ROLE,), global_name="Alice")
 BOB = FakeUser(710000000000000002, "bob", global_name="Bob")
 CAROL = FakeUser(710000000000000003, "carol", roles=(RELEASE_ROLE,), global_name="Carol")
 DAVE = FakeUser(710000000000000004, "dave", roles=(RELEASE_ROLE,), global_name="Dave")
 ERIN = FakeUser(710000000000000005, "erin", roles=(RELEASE_ROLE,), global_name="Erin")
+OLIVE = FakeUser(710000000000000006, "olive", roles=(ADMIN_ROLE,), global_name="Olive")  # an admin
 LOADING = 1 << 7
 EPHEMERAL = 1 << 6
 
@@ -81,7 +88,7 @@ def answer_of(fake: FakeDiscord, interaction_id: int) -> StoredMessage | None:
     """The bot's final answer to an interaction: the response or its latest follow-up, not loading."""
     record = fake.interactions[interaction_id]
     found = [fake.find_message(i) for i in (record.original_message_id, *record.followup_ids) if i]
-    done = [m for m in found if m is not None and not m.flags & LOADING and (m.content or m.embeds)]
+    done = [m for m in found if m is not None and not m.flags & LOADING and m.text]
     return done[-1] if done else None
 
 
@@ -95,8 +102,25 @@ async def command(fake: FakeDiscord, user: FakeUser, name: str, **options: Any) 
     return await answer(fake, interaction_id)
 
 
+CARD_SEEN = re.compile(r":r?\d+:[0-9a-f]{12}$")  # what a card showed: revision and digest
+
+
+def bare(custom_ids: list[str]) -> list[str]:
+    """Custom ids without the revision and digest of the card they are on."""
+    return [CARD_SEEN.sub("", c) for c in custom_ids]
+
+
+def full_id(message: StoredMessage, custom_id: str) -> str:
+    """The message's custom id that is `custom_id` (or `custom_id` plus what the card showed)."""
+    ids = message.custom_ids()
+    if custom_id in ids:
+        return custom_id
+    found = [c for c in ids if CARD_SEEN.sub("", c) == custom_id]
+    return found[0] if len(found) == 1 else custom_id
+
+
 async def click(fake: FakeDiscord, message: StoredMessage, custom_id: str, user: FakeUser) -> int:
-    return await fake.click_button(message.channel_id, message.id, custom_id, user)
+    return await fake.click_button(message.channel_id, message.id, full_id(message, custom_id), user)
 
 
 async def click_answer(

@@ -1,7 +1,9 @@
 """inbox: every acknowledged interaction is a row, handled from that row; its effect, once
 
-Revision ID: 0002_i10
-Revises: 0001
+Revision ID: 0003_i10
+Revises: 0002_i13
+
+The inbox's dedup key takes over from request_keys (one row per acknowledged request).
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_i10"
-down_revision = "0001"
+revision = "0003_i10"
+down_revision = "0002_i13"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
+    op.drop_index("ix_request_keys_seen_at", table_name="request_keys")
+    op.drop_table("request_keys")
     op.create_table(
         "inbox",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -52,3 +56,10 @@ def downgrade() -> None:
     op.drop_table("inbox_effects")
     op.drop_index("ix_inbox_pending", table_name="inbox")
     op.drop_table("inbox")
+    op.create_table(
+        "request_keys",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("seen_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
+    op.create_index("ix_request_keys_seen_at", "request_keys", ["seen_at"], unique=False)
