@@ -150,26 +150,28 @@ def _subcommand(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(sub["name"]), {o["name"]: o.get("value") for o in sub.get("options") or []}
 
 
-def _command_args(client: discord.Client, data: Mapping[str, Any]) -> tuple[str, list[str], Any]:
-    """The subcommand, its arguments in declared order, and (import) the file or text to read."""
-    name, values = _subcommand(data)
-    if name == "import":
-        return name, [], values
+def _subcommand_of(client: discord.Client, name: str) -> app_commands.Command[Any, ..., Any] | None:
     tree: app_commands.CommandTree[Any] | None = getattr(client, "tree", None)
     group = tree.get_command(COMMAND) if tree is not None else None
-    if not isinstance(group, app_commands.Group):
-        group = None
-    command = group.get_command(name) if group is not None else None
-    if isinstance(command, app_commands.Command):
-        order = [p.name for p in command.parameters]
-    else:
-        order = list(values)
-    args = []
-    for key in order:
-        value = values.get(key)
-        if value is not None:
-            args.append(f"extend:{value}" if key == "extend" else str(value))
-    return name, args, None
+    command = group.get_command(name) if isinstance(group, app_commands.Group) else None
+    return command if isinstance(command, app_commands.Command) else None
+
+
+async def run_command(
+    client: discord.Client, interaction: discord.Interaction[Any], data: Mapping[str, Any]
+) -> None:
+    """Run the subcommand's own method (adapters.discord.commands) with the recorded options."""
+    name, values = _subcommand(data)
+    if name == "import":  # its file is read here, from the recorded attachment
+        await execute(interaction, "import", raw=_import_text(client, data, values))
+        return
+    command = _subcommand_of(client, name)
+    if command is None:
+        await execute(interaction, "help")
+        return
+    known = {p.name for p in command.parameters}
+    callback: Any = command.callback
+    await callback(command.binding, interaction, **{k: v for k, v in values.items() if k in known})
 
 
 async def handle(client: discord.Client, item: InboxItem) -> str | None:
@@ -182,11 +184,7 @@ async def handle(client: discord.Client, item: InboxItem) -> str | None:
         return "token expired: told the person"
     interaction = rebuild(client, data, deferred=True)
     if item.interaction.kind == "command":
-        name, args, values = _command_args(client, data)
-        raw: Callable[[], Awaitable[str]] | None = None
-        if values is not None:
-            raw = _import_text(client, data, values)
-        await execute(interaction, name, *args, raw=raw)
+        await run_command(client, interaction, data)
     elif item.interaction.kind == "submission":
         await ix.on_modal_submit(interaction)
     else:
@@ -196,7 +194,9 @@ async def handle(client: discord.Client, item: InboxItem) -> str | None:
     return "done"
 
 
-def _import_text(client: discord.Client, data: Mapping[str, Any], values: dict[str, Any]) -> Any:
+def _import_text(
+    client: discord.Client, data: Mapping[str, Any], values: dict[str, Any]
+) -> Callable[[], Awaitable[str]]:
     async def text() -> str:
         file_id = values.get("file")
         if not file_id:
