@@ -47,6 +47,9 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         await ack()
 
     async def on_submission(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
+        # Values of the wrong shape are the client's error (400, see requests.on_error): read
+        # them here, before they become a row.
+        forms.raw_values(body["view"]["state"]["values"])
         # The answer to a submission is its result (errors under the fields): wait for it, briefly.
         row_id = await record("submission", body, request)
         found = await ctx.engine.inbox.result(row_id, ANSWER_WAIT) if row_id is not None else None
