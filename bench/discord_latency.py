@@ -1,6 +1,7 @@
 """Discord button latency: pipebot's client vs a bare discord.py client, on the same fake Discord.
 
-    python -m bench.discord_latency [--isolated 100] [--back-to-back 200] [--burst 160] [--rounds 2]
+    python -m bench.discord_latency [--isolated 100] [--back-to-back 200] [--burst 160] [--burst-64 256]
+                                    [--rounds 2]
                                     [--out bench/results/discord.json]
 
 This process plays Discord: it runs the loopback fake (REST + gateway, `tests.fakes.discord_fake`)
@@ -8,15 +9,17 @@ and dispatches button clicks (INTERACTION_CREATE) over the websocket. The client
 in its own process, as in production:
   * bare    — a discord.Client (GUILDS intent) whose only handler defers every component click
               (the same ephemeral "thinking" acknowledgement pipebot sends);
-  * pipebot — `pipebot serve` itself (bot.serve.serve_async: the Discord client and the outbox
-              dispatcher over a real engine on SQLite). Each click approves a distinct checkpoint,
-              so the engine transition and the outbox edits happen behind every acknowledgement.
+  * pipebot — `pipebot serve` itself (bot.serve.serve_async): its front process records each
+              interaction in the inbox and defers it; its engine process (a real engine on SQLite)
+              handles it, answers through the token and delivers the outbox. Each click approves a
+              distinct checkpoint, so a transition and the outbox edits happen behind every ack.
 
 Measured: interaction → first response (the fake receives the interaction callback), p50/p99, for
 clicks that meet an idle bot ("isolated": the next click once the previous one's effects are all
-shown), clicks one right after the other ("back_to_back"), and 16 in flight at once ("burst_16");
-for pipebot also interaction → its answer (the follow-up). Both clients click the same approval
-messages, in one run, on one fake.
+shown), clicks one right after the other ("back_to_back"), and 16 and 64 in flight at once
+("burst_16", "burst_64"); for pipebot also interaction → its answer (the follow-up), and how long
+it keeps working after each burst (the burst's last answer → its last request to Discord).
+Both clients click the same approval messages, in one run, on one fake.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ CHANNEL = 920000000000000010
 TOKEN = "bench-bot-token"
 WARMUP = 16
 IDLE_GAP = 0.05
-CONCURRENCY = 16
 TARGET = 1.5
 PIPELINE = """\
 id: bench-gate
@@ -190,18 +192,30 @@ def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [items[i::parts] for i in range(parts)]
 
 
-LEVELS = ("isolated", "back_to_back", f"burst_{CONCURRENCY}")
+BURSTS = (16, 64)
+LEVELS = ("isolated", "back_to_back", *(f"burst_{n}" for n in BURSTS))
+
+
+async def quiet(fake: Any, since: float, for_seconds: float = 0.5) -> float:
+    """Seconds from `since` to the bot's last request to the fake, once it has been quiet a while."""
+    count, changed = len(fake.requests), time.monotonic()
+    while time.monotonic() - changed < for_seconds:
+        await asyncio.sleep(0.01)
+        if len(fake.requests) != count:
+            count, changed = len(fake.requests), time.monotonic()
+    return round(max(0.0, changed - since), 3)
 
 
 async def drive(counts: dict[str, int], rounds: int, out: Path) -> dict[str, Any]:
     """``counts``: clicks per level, per client; each level is split over the rounds."""
     from tests.fakes.discord_fake import FakeChannel, FakeDiscord, FakeUser
 
-    users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(CONCURRENCY)]
+    users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(max(BURSTS))]
     needed = rounds * WARMUP + sum(counts.values())  # pipebot approves each message once
     times: dict[str, dict[str, list[tuple[float, float | None]]]] = {
         kind: {level: [] for level in LEVELS} for kind in ("bare", "pipebot")
     }
+    after: dict[str, list[float]] = {f"burst_{n}": [] for n in BURSTS}  # pipebot's work after each burst
     with tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp:
         base = Path(tmp) / "pipelines"
         await asyncio.to_thread(prepare_runs, base, needed)
@@ -239,9 +253,12 @@ async def drive(counts: dict[str, int], rounds: int, out: Path) -> dict[str, Any
                         times[kind]["back_to_back"] += await load(
                             fake, batches["back_to_back"][r], users, 1, answer
                         )
-                        times[kind][LEVELS[2]] += await load(
-                            fake, batches[LEVELS[2]][r], users, CONCURRENCY, answer
-                        )
+                        for n in BURSTS:
+                            times[kind][f"burst_{n}"] += await load(
+                                fake, batches[f"burst_{n}"][r], users, n, answer
+                            )
+                            if answer:
+                                after[f"burst_{n}"].append(await quiet(fake, time.monotonic()))
                     finally:
                         await proc.stop()
                     await fake.wait_for(lambda: not fake.connected, timeout=30)
@@ -259,9 +276,10 @@ async def drive(counts: dict[str, int], rounds: int, out: Path) -> dict[str, Any
         "levels": {
             "isolated": "one click at a time; the next once the previous one's effects are all shown",
             "back_to_back": "one click at a time; the next as soon as the previous one is answered",
-            LEVELS[2]: f"{CONCURRENCY} clicks in flight at once",
+            **{f"burst_{n}": f"{n} clicks in flight at once" for n in BURSTS},
         },
         "results": results,
+        "pipebot_work_after_burst_s": after,
         "p99_ratio_pipebot_over_bare": ratios,
         "target_p99_ratio": TARGET,
         "meets_target": {level: ratio <= TARGET for level, ratio in ratios.items()},
@@ -276,7 +294,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--isolated", type=int, default=100, help="isolated clicks, per client")
     parser.add_argument("--back-to-back", type=int, default=200, help="back-to-back clicks, per client")
-    parser.add_argument("--burst", type=int, default=160, help=f"clicks {CONCURRENCY} at a time, per client")
+    parser.add_argument("--burst", type=int, default=160, help="clicks 16 at a time, per client")
+    parser.add_argument("--burst-64", type=int, default=256, help="clicks 64 at a time, per client")
     parser.add_argument("--rounds", type=int, default=2, help="alternations bare / pipebot")
     parser.add_argument("--out", type=Path, default=Path("bench/results/discord.json"))
     parser.add_argument("--serve", choices=["bare", "pipebot"], help=argparse.SUPPRESS)
@@ -295,7 +314,8 @@ def main() -> int:
     counts = {
         "isolated": max(rounds, args.isolated),
         "back_to_back": max(rounds, args.back_to_back),
-        LEVELS[2]: max(CONCURRENCY * rounds, args.burst),
+        "burst_16": max(16 * rounds, args.burst),
+        "burst_64": max(64 * rounds, args.burst_64),
     }
     report = asyncio.run(drive(counts, rounds, args.out))
     for kind, levels in report["results"].items():
