@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from bot.serve import engine_tasks, open_engine
@@ -49,6 +50,8 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
 
 
 async def main_async() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the front stops this process itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 20)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -11,6 +11,7 @@ from adapters.discord.client import PipebotClient
 from adapters.discord.commands import sync
 from adapters.discord.deliver import DiscordDeliverer
 from adapters.discord.endpoints import configure_endpoints
+from adapters.discord.inbox import handle
 from adapters.discord.interactions import PLATFORM
 from bot.settings import Settings
 from engine.api import Engine
@@ -24,10 +25,13 @@ async def run_discord_engine(engine: Engine, settings: Settings, stop: asyncio.E
     if not settings.discord_token:
         raise ValueError("DISCORD_TOKEN is not set")
     configure_endpoints(settings.discord_api_url, settings.discord_gateway_url)
-    client = PipebotClient(engine, front=False)
+    client = PipebotClient(engine, front=False, handle_here=False)
     engine.outbox.register(PLATFORM, DiscordDeliverer(client, engine))
     try:
         await client.login(settings.discord_token)
+        # Rows are handled once the client can answer them (application id, session).
+        engine.inbox.register(PLATFORM, lambda item: handle(client, item))
+        engine.inbox.wake()
         await stop.wait()
     finally:
         await engine.inbox.idle()

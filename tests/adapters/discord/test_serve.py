@@ -1,0 +1,52 @@
+"""Discord through `pipebot serve` as deployed: the front process records and defers each
+interaction, the engine process handles it from the inbox and answers through its token."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.serve import serve_async
+from bot.settings import Settings
+from engine.api import Engine
+from tests.adapters.discord.helpers import ALICE, answer, command, open_modal, sync_to_guild
+from tests.fakes.discord_fake import FakeDiscord, StoredMessage
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_command_a_form_and_its_submission_through_the_engine_process(
+    fake: FakeDiscord, engine: Engine
+) -> None:
+    await sync_to_guild(fake)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        base_pipelines_path=engine.ws.base,
+        discord_token=fake.token,
+        discord_api_url=fake.api_url,
+        discord_gateway_url=fake.gateway_url,
+        log_level="WARNING",
+    )
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve_async(settings, stop))
+    try:
+        await fake.wait_for(lambda: fake.connected, timeout=60)
+        started = await command(fake, ALICE, "run", pipeline="blog-post")
+        assert started.content == "Started blog-post#v1." and started.ephemeral
+
+        def form_card() -> StoredMessage | None:
+            messages = [m for t in fake.threads for m in fake.messages_in(t)]
+            found = [m for m in messages if any(c.startswith("pb:open_form:") for c in m.custom_ids())]
+            return found[-1] if found else None
+
+        card = await fake.wait_for(form_card, timeout=30)
+        modal = await open_modal(fake, card, card.custom_ids()[0], ALICE)  # the front's own answer
+        page1 = {"topic": "Through serve", "words": "900", "urgent": ["no"], "tone": ["casual"]}
+        thread = next(iter(fake.threads))
+        saved = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], page1, ALICE))
+        assert saved.content == "1/2 ✔"
+    finally:
+        stop.set()
+        await asyncio.wait_for(serving, 60)
+    fake.assert_no_errors()
