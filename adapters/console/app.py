@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters import chat
-from adapters.console.render import LONG, buttons_line, render
+from adapters.console.render import LONG, buttons_line, render, turn_head
 from engine.actors import Actor, Conversation
 from engine.api import Engine
 from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError
 from engine.forms import FileUpload, validate_form
+from engine.notifications import TurnCard
 from engine.outbox import Delivery, MessageRef
+from engine.streams import TurnHeader
 from engine.worker import Worker
 
 BUTTON = re.compile(r"^\[?([a-z])(\d+)\]?$")
@@ -33,6 +35,40 @@ class ConsoleDeliverer:
         self.out.write(render(delivery.note, edited=delivery.existing is not None) + "\n")
         self.out.flush()
         return MessageRef(delivery.conversation.channel, delivery.note.key)
+
+
+class ConsoleTurns:
+    """Agent turns printed as the model writes them, one at a time (concurrent turns of a council
+    would interleave: those are printed whole when they finish)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.busy = False
+
+    async def open(self, header: TurnHeader) -> TerminalTurn | None:
+        if self.busy:
+            return None
+        self.busy = True
+        self.out.write(f"  {turn_head(header.agent, header.round)}:\n      ")
+        return TerminalTurn(self, header)
+
+
+class TerminalTurn:
+    def __init__(self, turns: ConsoleTurns, header: TurnHeader) -> None:
+        self.turns, self.header = turns, header
+
+    async def append(self, text: str) -> None:
+        self.turns.out.write(text.replace("*", "").replace("\n", "\n      "))
+        self.turns.out.flush()
+
+    async def finish(self, card: TurnCard) -> MessageRef:
+        self.turns.out.write("\n")
+        self.turns.busy = False
+        return MessageRef(self.header.target.conversation.channel, self.header.key)
+
+    async def abort(self) -> None:
+        self.turns.out.write(" …\n")
+        self.turns.busy = False
 
 
 class Console:
@@ -53,6 +89,7 @@ class Console:
         self.where = Conversation(PLATFORM, channel)
         self.loop = asyncio.new_event_loop()
         engine.outbox.register(PLATFORM, ConsoleDeliverer(out))
+        engine.turn_sinks[PLATFORM] = ConsoleTurns(out)
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
