@@ -11,7 +11,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-Action = Literal["approve_start", "approve_complete", "request_revision", "open_form", "retry"]
+Action = Literal[
+    "approve_start",
+    "approve_complete",
+    "request_revision",
+    "open_form",
+    "retry",
+    "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
+    "keep_rollback",
+    "history_page",  # execution_id carries the run id, page the page to show
+]
 
 
 class RunInfo(BaseModel):
@@ -30,6 +39,7 @@ class Button(BaseModel):
     execution_id: int
     label: str
     style: Literal["primary", "danger"] | None = None
+    page: int | None = None
 
 
 class Field_(BaseModel):
