@@ -63,6 +63,7 @@ from engine.outbox import Dispatcher
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
 from engine.roles import Roles
 from engine.rollbacks import Proposal
+from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -318,28 +319,40 @@ class Engine:
 
     # -- human commands on an execution -------------------------------------------------------
 
-    def approve_start(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_start(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+        """``seen``: what the clicked card showed; refused when the execution no longer matches."""
         return self._write(
-            lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, seen),
             ("approve_start", execution_id, None, actor),
         )
 
-    def approve_complete(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_complete(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
         return self._write(
-            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, seen),
             ("approve_complete", execution_id, None, actor),
         )
 
-    def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+    def request_revision(
+        self, execution_id: int, actor: Actor, feedback: str, seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
-            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
+            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback, seen),
             ("request_revision", execution_id, None, actor),
         )
 
-    def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
+    def submit_form(
+        self, execution_id: int, actor: Actor, values: dict[str, Any], seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
             lambda tx: human.submit_form(
-                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes, self.config.limits
+                tx,
+                self.ws,
+                execution_id,
+                actor,
+                values,
+                self.config.max_file_bytes,
+                self.config.limits,
+                seen,
             ),
             ("submit_form", execution_id, None, actor),
         )
@@ -432,12 +445,12 @@ class Engine:
 
         return self._read(q)
 
-    def check_decision(self, execution_id: int, actor: Actor, action: str) -> None:
+    def check_decision(self, execution_id: int, actor: Actor, action: str, seen: Seen | None = None) -> None:
         """Raise what approve_start / approve_complete / request_revision would refuse with now.
 
         Changes and audits nothing (a refused command is audited when it is actually given).
         """
-        self._read(lambda tx: human.check(tx, execution_id, actor, action))
+        self._read(lambda tx: human.check(tx, execution_id, actor, action, seen))
 
     def save_form_draft(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> None:
         """Keep what ``actor`` entered in an open form without submitting it (see engine.drafts)."""
@@ -482,4 +495,5 @@ __all__ = [
     "PendingItem",
     "PipelineSummary",
     "RunView",
+    "Seen",
 ]
