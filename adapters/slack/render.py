@@ -114,7 +114,9 @@ def fit(blocks: list[Block], reserved: list[Block] | None = None) -> list[Block]
 
 
 def fallback(text: str) -> str:
-    return truncate(text.replace("*", "").strip() or " ", FALLBACK_TEXT_MAX)
+    """The top-level ``text`` (what notifications show) of raw `text`: escaped like the blocks,
+    so nobody's words can ping (``<!channel>``, ``<@U…>``) or disguise a link."""
+    return truncate(escape(text.replace("*", "").strip()) or " ", FALLBACK_TEXT_MAX)
 
 
 # -- notifications ---------------------------------------------------------------------------------
@@ -139,7 +141,7 @@ def _run(note: RunStatusCard) -> Rendered:
     r = note.run
     line = escape(run_line(r))
     blocks = [section(line), context(f"{escape(r.pipeline_title)} · started by {escape(r.started_by)}")]
-    return Rendered(fallback(line), blocks)
+    return Rendered(fallback(run_line(r)), blocks)
 
 
 def _outcome(decided: str | None, buttons: list[Button]) -> list[Block]:
@@ -166,7 +168,7 @@ def _approval(note: ApprovalCard) -> Rendered:
                 ],
             }
         )
-    text = head + (f" — {note.decided}" if note.decided else "")
+    text = note.text + count + (f" — {note.decided}" if note.decided else "")
     return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons)))
 
 
