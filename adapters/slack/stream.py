@@ -63,6 +63,7 @@ class SlackTurn:
         self.turns, self.header, self.channel, self.thread = turns, header, channel, thread
         self.pending = ""  # received, not yet shown (an unfinished line)
         self.shown = ""  # escaped Markdown shown so far, title included
+        self.raw = ""  # the same, as received (the top-level text escapes it itself)
         self.stream: AsyncChatStream | None = None
         self.streaming = turns.may_stream()
         self.ts: str | None = None  # the message, once there is one
@@ -80,6 +81,7 @@ class SlackTurn:
         if len(self.shown) >= LIVE_MAX:
             return
         text = md_escape(raw)
+        self.raw += raw
         if not self.shown:
             text = f"{turn_title(self._card())}\n\n{text}"
         self.shown += text
@@ -116,7 +118,7 @@ class SlackTurn:
         if not self.dirty or (not final and self.turns.clock() - self.edited_at < self.turns.edit_seconds):
             return
         blocks = [markdown_block(self.shown[:MARKDOWN_MAX])]
-        text = fallback(self.shown)
+        text = fallback(f"{self.header.agent}: {self.raw}")
         if self.ts is None:
             resp = await self.turns.client.chat_postMessage(
                 channel=self.channel, thread_ts=self.thread, text=text, blocks=blocks, unfurl_links=False

@@ -66,7 +66,7 @@ from tests.fakes.slack_socket import SocketModeHub
 
 _T = TypeVar("_T")
 # fake.errors entries that are not the answer to a Web API call (those are judged through `calls`)
-_NON_CALL_ERRORS = ("download:", "upload:", "ack:", "view_submission:")
+_NON_CALL_ERRORS = ("download:", "upload:", "ack:", "view_submission:", "mention:")
 _LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
 
