@@ -13,6 +13,7 @@ from adapters.discord.deliver import DiscordDeliverer
 from adapters.discord.endpoints import configure_endpoints
 from adapters.discord.inbox import handle
 from adapters.discord.interactions import PLATFORM
+from adapters.discord.stream import DiscordTurns
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -27,6 +28,7 @@ async def run_discord_engine(engine: Engine, settings: Settings, stop: asyncio.E
     configure_endpoints(settings.discord_api_url, settings.discord_gateway_url)
     client = PipebotClient(engine, front=False, handle_here=False)
     engine.outbox.register(PLATFORM, DiscordDeliverer(client, engine))
+    engine.turn_sinks[PLATFORM] = DiscordTurns(client)
     try:
         await client.login(settings.discord_token)
         # Rows are handled once the client can answer them (application id, session).
@@ -49,6 +51,7 @@ async def run_discord(
     client = PipebotClient(engine, handle_here=handle_here)
     if handle_here:
         engine.outbox.register(PLATFORM, DiscordDeliverer(client, engine))
+        engine.turn_sinks[PLATFORM] = DiscordTurns(client)
     runner = asyncio.create_task(client.start(settings.discord_token), name="discord-client")
     stopper = asyncio.create_task(stop.wait())
     try:

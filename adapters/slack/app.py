@@ -33,7 +33,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import home, inbox, requests
+from adapters.slack import home, inbox, requests, workflow
 from adapters.slack.context import SlackContext
 from adapters.slack.deliver import DEFAULT_MAX_ARTIFACT_BYTES, SlackDeliverer
 from adapters.slack.directory import PLATFORM, Directory
@@ -200,6 +200,7 @@ async def create_slack_handler(
 def register(app: AsyncApp, ctx: SlackContext) -> None:
     inbox.register(app, ctx)
     home.register(app, ctx)
+    workflow.register(app, ctx)
 
 
 __all__ = [

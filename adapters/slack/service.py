@@ -15,6 +15,7 @@ from aiohttp import web
 
 from adapters.slack.app import SlackApp, SocketModeHandler, create_slack_app, create_slack_handler
 from adapters.slack.directory import PLATFORM
+from adapters.slack.stream import SlackTurns
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -74,6 +75,7 @@ async def run_slack_engine(engine: Engine, settings: Settings, stop: asyncio.Eve
         max_artifact_bytes=settings.pipebot_max_upload_bytes,
     )
     engine.outbox.register(PLATFORM, deliverer)
+    engine.turn_sinks[PLATFORM] = SlackTurns(deliverer.client)
     try:
         await stop.wait()
     finally:
@@ -89,6 +91,7 @@ async def run_slack(
     slack = await create_from_settings(engine, settings, handle_here)
     if handle_here:
         engine.outbox.register(PLATFORM, slack.deliverer)
+        engine.turn_sinks[PLATFORM] = SlackTurns(slack.deliverer.client)
     try:
         if settings.slack_app_token:
             handler = SocketModeHandler(slack.app, settings.slack_app_token)
