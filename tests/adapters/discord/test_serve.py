@@ -10,7 +10,15 @@ import pytest
 from bot.serve import serve_async
 from bot.settings import Settings
 from engine.api import Engine
-from tests.adapters.discord.helpers import ALICE, answer, command, open_modal, sync_to_guild
+from tests.adapters.discord.helpers import (
+    ALICE,
+    CHANNEL,
+    GUILD,
+    answer,
+    answer_of,
+    open_modal,
+    sync_to_guild,
+)
 from tests.fakes.discord_fake import FakeDiscord, StoredMessage
 
 pytestmark = pytest.mark.slow
@@ -32,7 +40,11 @@ async def test_a_command_a_form_and_its_submission_through_the_engine_process(
     serving = asyncio.create_task(serve_async(settings, stop))
     try:
         await fake.wait_for(lambda: fake.connected, timeout=60)
-        started = await command(fake, ALICE, "run", pipeline="blog-post")
+        # The engine process may still be starting: the row waits for it (and so does the test).
+        asked = await fake.send_slash_command(
+            GUILD, CHANNEL, ALICE, "pipeline run", {"pipeline": "blog-post"}
+        )
+        started = await fake.wait_for(lambda: answer_of(fake, asked), timeout=60)
         assert started.content == "Started blog-post#v1." and started.ephemeral
 
         def form_card() -> StoredMessage | None:
