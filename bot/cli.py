@@ -225,7 +225,8 @@ def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_engine(settings)
     if args.action == "list":
         for a in engine.artifacts(args.ref, include_archived=True):  # archived ones: path under .archived/
-            print(f"{a.artifact_id}\t{a.name}.{a.format}\t{a.size}\t{a.path}" + ("\tarchived" if a.archived else ""))
+            mark = "\tarchived" if a.archived else ""
+            print(f"{a.artifact_id}\t{a.name}.{a.format}\t{a.size}\t{a.path}{mark}")
         return 0
     if not args.ref.isdigit():
         raise UsageError(f"an artifact id is a number (see pipebot artifacts list <run>), not {args.ref!r}")
