@@ -97,7 +97,10 @@ def make_worker(engine: Engine, settings: Settings, console: bool = False) -> Wo
 def yaml_files(paths: Sequence[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
-        out += sorted([*p.glob("*.yaml"), *p.glob("*.yml"), *p.glob("*.json")]) if p.is_dir() else [p]
+        found = sorted([*p.glob("*.yaml"), *p.glob("*.yml"), *p.glob("*.json")]) if p.is_dir() else [p]
+        if not found:  # saying nothing and exiting 0 would read as "imported"
+            raise UsageError(f"{p}: no pipeline files (*.yaml, *.yml, *.json) in this folder")
+        out += found
     return out
 
 
