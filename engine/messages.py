@@ -54,6 +54,7 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
 FEEDBACK_PROMPT = "What should change?"
 FEEDBACK_TO_ADDRESS = "Feedback to address: {feedback}"
 ACTION_UNAVAILABLE = "{action} is not available in this version of pipebot."
+NUMBER_TOO_LARGE = "There is nothing with that number: it is too large."
 UNKNOWN_BUTTON = "This button does not belong to pipebot, or it is too old to use."
 RESTARTED_BEFORE_FORM = "pipebot restarted before your form could open: click {button} again."
 FORM_NOT_SAVED = "pipebot could not answer your form in time and did not save it: {problems}. Open it again."
