@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from bot import logs
 from bot.serve import engine_tasks, open_engine
 from bot.settings import Settings
 
@@ -59,9 +60,7 @@ async def main_async() -> None:
     if not first:
         return
     settings = Settings.model_validate_json(first)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s [engine] %(message)s"
-    )
+    logs.setup(settings.log_level, settings.log_format)
     await run(settings, reader)
 
 

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     pipebot_inbox_hold_seconds: float = 0.0  # test hook: inbox rows wait this long before handling
     pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with run/execution ids
 
     # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".
     # Unset: nobody is an admin in chat, but in `pipebot console` the local user is.

@@ -30,6 +30,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.directory import PLATFORM
+from engine import logctx
 from engine.actors import Actor
 from engine.api import Engine
 from engine.inbox import Interaction, digest
@@ -178,7 +179,8 @@ def once(engine: Engine) -> Middleware:
             if await engine.inbox.accept(row, handled="event") is None:
                 log.info("slack: %s seen before: acked without effect", key[:40])
                 return BoltResponse(status=200, body="")
-        await next()
+        with logctx.bound(platform="slack", user=req.context.user_id):
+            await next()  # the ids follow the work the handlers spawn (contextvars)
         return None
 
     return middleware
