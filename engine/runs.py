@@ -44,8 +44,14 @@ def find_run(session: Session, name: str) -> RunRow:
 def start(
     tx: Tx, ws: Workspace, slug: str, actor: Actor, where: Conversation, extend: int | None = None
 ) -> RunRow:
+    # The latest version's row is locked (PostgreSQL; SQLite's write lock already serializes) so
+    # that concurrent starts of one pipeline take max(version) + 1 one after another.
     row = tx.session.scalar(
-        select(PipelineRow).where(PipelineRow.slug == slug).order_by(PipelineRow.version.desc()).limit(1)
+        select(PipelineRow)
+        .where(PipelineRow.slug == slug)
+        .order_by(PipelineRow.version.desc())
+        .limit(1)
+        .with_for_update(key_share=True)
     )
     if row is None:
         raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")

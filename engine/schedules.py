@@ -44,15 +44,19 @@ def start_due(tx: Tx, ws: Workspace) -> list[RunInfo]:
         .subquery()
     )
     rows = tx.session.scalars(
-        select(PipelineRow).join(
-            latest, (PipelineRow.slug == latest.c.slug) & (PipelineRow.version == latest.c.version)
-        )
+        select(PipelineRow)
+        .join(latest, (PipelineRow.slug == latest.c.slug) & (PipelineRow.version == latest.c.version))
+        .order_by(PipelineRow.slug)  # one locking order for every process
     ).all()
     started: list[RunInfo] = []
     for row in rows:
         schedule = tx.definitions.get(tx.session, row.id).schedule
         if schedule is None:
             continue
+        # Processes that tick at once queue here; the next one then sees this fire time taken.
+        tx.session.execute(
+            select(PipelineRow.id).where(PipelineRow.id == row.id).with_for_update(key_share=True)
+        )
         last = tx.session.scalar(
             select(func.max(ScheduledStartRow.fire_at)).where(ScheduledStartRow.slug == row.slug)
         )

@@ -70,3 +70,28 @@ def test_runs_and_concurrent_clicks_on_postgres(pg_url: str, tmp_path: Path) -> 
         assert again.run(info.name).info.done == 1
     finally:
         again.close()
+
+
+def test_concurrent_starts_of_one_pipeline_get_distinct_versions(pg_url: str, tmp_path: Path) -> None:
+    engine = Engine.open(tmp_path, pg_url)
+    try:
+        engine.import_pipeline(EXAMPLES / "blog-post.yaml")
+        names: list[str] = []
+        errors: list[Exception] = []
+
+        def start(i: int) -> None:
+            try:
+                names.append(engine.start_run("blog-post", person(f"u{i}"), HERE).name)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(names) == sorted(f"blog-post#v{i}" for i in range(1, 41))
+    finally:
+        engine.close()
+
