@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, human, queries, runs, schedules, work
+from engine import drafts, human, metrics, queries, runs, schedules, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
@@ -55,6 +55,7 @@ T = TypeVar("T")
 @dataclass
 class EngineConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    stale_after_seconds: float = 30.0  # a lease or claim without heartbeat this long is taken over
 
 
 class Engine:
@@ -64,7 +65,7 @@ class Engine:
         self.store, self.ws, self.clock = store, workspace, clock
         self.config = config or EngineConfig()
         self.definitions = Definitions()
-        self.outbox = Dispatcher(store, clock)
+        self.outbox = Dispatcher(store, clock, stale_after=self.config.stale_after_seconds)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
 
     @classmethod
@@ -93,10 +94,14 @@ class Engine:
                 tx = Tx(session, self.clock, self.definitions)
                 result = fn(tx)
                 tx.finish()
+                if tx.notified:  # other processes' outbox and workers wake at commit
+                    self.store.notify(session)
         except (NotAllowed, Refused) as exc:
             if audit is not None:
                 self._audit_refusal(audit, str(exc))
             raise
+        if audit is not None:  # a human command that took effect
+            metrics.DECISIONS.labels(audit[0]).inc()
         for action in tx.after_commit:
             action()
         for slug, line in tx.logs:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine import metrics
 from engine.agents import AgentInputs, Turn, propose_team, run_agents
 from engine.api import Engine
 from engine.errors import BudgetExceeded, OutputInvalid, PipebotError, ProviderUnavailable, Retryable
@@ -81,6 +82,7 @@ class Worker:
         item = await asyncio.to_thread(self.engine.claim_work, self.name, self.config.stale_after_seconds)
         if item is None:
             return False
+        metrics.WORK.labels("claimed").inc()
         beat = asyncio.create_task(self._heartbeat(item.execution_id))
         try:
             await self._attempt(item)
@@ -124,6 +126,7 @@ class Worker:
         await asyncio.to_thread(
             self.engine.work_succeeded, item.execution_id, self.name, files, (tokens[0], tokens[1]), text
         )
+        metrics.WORK.labels("finished").inc()
 
     async def _failed(self, item: WorkItem, exc: Exception, tokens: list[int], retryable: bool) -> None:
         cp = item.checkpoint
@@ -134,6 +137,7 @@ class Worker:
             if isinstance(exc, ProviderUnavailable) and exc.retry_after:
                 delay = max(delay, exc.retry_after)
             validation = error if isinstance(exc, OutputInvalid) else None
+            metrics.WORK.labels("retried").inc()
             await asyncio.to_thread(
                 self.engine.work_retry,
                 item.execution_id,
@@ -145,6 +149,7 @@ class Worker:
                 validation,
             )
         else:
+            metrics.WORK.labels("failed").inc()
             await asyncio.to_thread(
                 self.engine.work_failed, item.execution_id, self.name, error, (tokens[0], tokens[1]), logs
             )
