@@ -91,7 +91,8 @@ class Dispatcher:
         self.deliverers: dict[str, Deliverer] = {}
         self.leases = Leases(store, clock, holder or process_name(), stale_after)
         self.last_drain: float | None = None  # monotonic time of the last drain (readiness)
-        self.crash_after_post = False  # tests: die between the platform call and its record
+        # Tests: die right after the Nth new message reached the platform, before it is recorded.
+        self.crash_after_post = int(os.environ.get("PIPEBOT_TEST_CRASH_AFTER_POST", "0"))
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -238,8 +239,10 @@ class Dispatcher:
                 metrics.DELIVERIES.labels("retry_later" if isinstance(exc, RetryLater) else "failed").inc()
                 await asyncio.to_thread(self._failed, row, exc)
                 break
-            if self.crash_after_post:
-                os._exit(86)  # tests: the platform has the message, the database does not know
+            if self.crash_after_post and existing is None:
+                self.crash_after_post -= 1
+                if not self.crash_after_post:
+                    os._exit(86)  # the platform has the message, the database does not know
             await asyncio.to_thread(self._delivered, row, ref)
             metrics.DELIVERIES.labels("adopted" if ref is not None and ref.adopted else "delivered").inc()
             if ref is not None:

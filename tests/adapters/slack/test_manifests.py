@@ -18,6 +18,8 @@ SCOPES = [
     "files:read",
     "users:read",
     "usergroups:read",
+    "channels:history",
+    "groups:history",
 ]
 
 
