@@ -32,11 +32,19 @@ class Settings(BaseSettings):
     pipebot_http_port: int = 3000
     pipebot_max_upload_bytes: int = 10 * 1024 * 1024
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
+    # What this replica runs (comma-separated): slack, discord, outbox, worker, schedule. Discord's
+    # gateway and the schedule are held by one replica at a time whatever this says.
+    pipebot_roles: str = "slack,discord,outbox,worker,schedule"
+    pipebot_ready_max_outbox_lag: float = 120.0  # seconds; /readyz fails beyond it
     log_level: str = "INFO"
 
     @property
     def guild_ids(self) -> list[int]:
         return [int(g) for g in (self.discord_guild_ids or "").replace(" ", "").split(",") if g]
+
+    @property
+    def roles(self) -> set[str]:
+        return {r.strip() for r in self.pipebot_roles.split(",") if r.strip()}
 
     @property
     def slack_enabled(self) -> bool:

@@ -84,6 +84,11 @@ class Engine:
     def close(self) -> None:
         self.store.dispose()
 
+    def wake_listeners(self) -> None:
+        """Another process committed work or notifications (PostgreSQL NOTIFY): look now."""
+        for listener in self.listeners:
+            listener()
+
     # -- transactions ----------------------------------------------------------------------
 
     def _write(

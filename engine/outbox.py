@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from engine import metrics
 from engine.actors import Conversation
@@ -102,6 +102,19 @@ class Dispatcher:
 
     def register(self, platform: str, deliverer: Deliverer) -> None:
         self.deliverers[platform] = deliverer
+
+    def unregister(self, platform: str) -> None:
+        self.deliverers.pop(platform, None)
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Rows not delivered yet (every process's) and when the oldest was written."""
+        with self.store.read() as s:
+            count, oldest = s.execute(
+                select(func.count(), func.min(OutboxRow.created_at)).where(
+                    OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False)
+                )
+            ).one()
+        return int(count), oldest
 
     def wake(self) -> None:
         """Thread-safe: called by the engine after a commit that wrote notifications."""

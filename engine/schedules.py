@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from engine import runs
+from engine import metrics, runs
 from engine.actors import Actor, Conversation
 from engine.definitions import Schedule
 from engine.errors import PipebotError
@@ -63,6 +63,7 @@ def start_due(tx: Tx, ws: Workspace) -> list[RunInfo]:
         due = _latest_due(schedule, last or row.created_at, now)
         if due is None:
             continue
+        metrics.TIMER_LAG.labels("schedule").observe((now - due).total_seconds())
         who = Actor(schedule.platform, SCHEDULER_ID, SCHEDULER_NAME)
         where = Conversation(schedule.platform, schedule.channel, schedule.thread)
         try:
