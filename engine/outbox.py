@@ -252,7 +252,7 @@ class Dispatcher:
                 metrics.DELIVERIES.labels("retry_later" if isinstance(exc, RetryLater) else "failed").inc()
                 await asyncio.to_thread(self._failed, row, exc)
                 break
-            if self.crash_after_post and existing is None:
+            if self.crash_after_post and existing is None and not (ref is not None and ref.adopted):
                 self.crash_after_post -= 1
                 if not self.crash_after_post:
                     os._exit(86)  # the platform has the message, the database does not know

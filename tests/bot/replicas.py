@@ -87,7 +87,7 @@ class Replica:
 class Replicas:
     base: Path
     database_url: str | None
-    fake: FakeSlack
+    fake: FakeSlack | None  # None: no Slack (extra_env says what to run instead)
     stale_seconds: float = 3.0
     extra_env: dict[str, str] = field(default_factory=dict)
     members: list[Replica] = field(default_factory=list)
@@ -99,11 +99,12 @@ class Replicas:
             for k, v in os.environ.items()
             if not k.startswith(("SLACK_", "DISCORD_", "PIPEBOT_", "OPENAI_")) and k != "DATABASE_URL"
         }
+        if self.fake is not None:
+            env.update(
+                SLACK_BOT_TOKEN=self.fake.token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=self.fake.api_url
+            )
         env.update(
             BASE_PIPELINES_PATH=str(self.base),
-            SLACK_BOT_TOKEN=self.fake.token,
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=self.fake.api_url,
             PIPEBOT_HTTP_PORT=str(port),
             PIPEBOT_WORKER_STALE_SECONDS=str(self.stale_seconds),
             LOG_LEVEL="WARNING",
@@ -147,6 +148,22 @@ class Replicas:
                         answer = repr(exc)
                     assert time.monotonic() < deadline, f"not ready ({answer}):\n{r.log.read_text()[-3000:]}"
                     await asyncio.sleep(0.1)
+
+    async def metric(self, replica: Replica, sample: str) -> float | None:
+        """One sample of a replica's /metrics, e.g. 'pipebot_leader{role="schedule"}'."""
+        url = f"http://127.0.0.1:{replica.port}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            text = await resp.text()
+        for line in text.splitlines():
+            if line.startswith(sample + " "):
+                return float(line.split()[-1])
+        return None
+
+    async def leader(self, role: str) -> Replica | None:
+        for r in self.members:
+            if r.alive and await self.metric(r, f'pipebot_leader{{role="{role}"}}') == 1.0:
+                return r
+        return None
 
     def next_url(self) -> str:
         alive = [r for r in self.members if r.alive]
@@ -198,6 +215,7 @@ class Driver:
 
     @property
     def fake(self) -> FakeSlack:
+        assert self.replicas.fake is not None
         return self.replicas.fake
 
     def _status(self, name: str) -> Message | None:

@@ -13,7 +13,17 @@ from sqlalchemy import func, select
 
 from engine.api import Engine
 from engine.models import LeaseRow, MessageRefRow, OutboxRow, RunRow
-from tests.bot.replicas import CHANNEL, PIPELINE, SECRET, Driver, Replicas, bot_posts, button, duplicates
+from tests.bot.replicas import (
+    CHANNEL,
+    PIPELINE,
+    SECRET,
+    Driver,
+    Replicas,
+    bot_posts,
+    button,
+    duplicates,
+    until,
+)
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import SlackClientSim
 from tests.pg import fresh_database, needs_postgres
@@ -189,3 +199,38 @@ def delivered(engine: Engine, upto: int) -> bool:
     with engine.store.read() as s:
         left = s.scalar(select(func.count()).where(OutboxRow.id <= upto, OutboxRow.delivered_at.is_(None)))
     return not left
+
+
+async def test_crash_between_post_and_record_leaves_one_message(tmp_path: Path, fake: FakeSlack) -> None:
+    """Killed right after Slack took a message, before pipebot recorded it: whoever delivers next
+    finds the message by its metadata and adopts it (the status message in the channel, then the
+    form card in the thread), so each exists once."""
+    base = prepare(tmp_path, None)
+    replicas = Replicas(base, None, fake)
+    try:
+        [first] = replicas.start(1, PIPEBOT_TEST_CRASH_AFTER_POST="1")
+        await replicas.ready()
+        async with SlackClientSim(SECRET, fake) as sim:
+            resp = await sim.slash_command(first.url, text="run pair", user_id="U0ANA", channel_id=CHANNEL)
+            assert resp.status == 200
+        await until(lambda: first.proc.poll() is not None, 30, "the crash after the status message")
+        assert first.proc.returncode == 86
+        [status] = fake.messages_in(CHANNEL)
+        [second] = replicas.start(1, PIPEBOT_TEST_CRASH_AFTER_POST="1")
+        await until(lambda: second.proc.poll() is not None, 30, "the crash after the form card")
+        assert second.proc.returncode == 86
+        [in_thread] = fake.messages_in(CHANNEL, thread_ts=status.ts)  # its first post in the thread
+        replicas.start(1)
+
+        def form() -> bool:
+            return any(button(m, "open_form") for m in fake.messages_in(CHANNEL, thread_ts=status.ts))
+
+        await until(form, 30, "the form card")
+        assert [m.ts for m in fake.messages_in(CHANNEL)] == [status.ts]
+        thread = fake.messages_in(CHANNEL, thread_ts=status.ts)
+        assert thread[0].ts == in_thread.ts and len({m.text for m in thread}) == len(thread)
+        assert duplicates(fake) == []
+        assert fake.calls_to("conversations.history") and fake.calls_to("conversations.replies")
+        fake.assert_all_ok()
+    finally:
+        replicas.stop()
