@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, create_engine, delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from engine import metrics
@@ -46,15 +47,24 @@ class Leases:
     def __init__(self, store: Store, clock: Clock, holder: str, stale_after: float) -> None:
         self.store, self.clock, self.holder, self.stale_after = store, clock, holder, stale_after
 
-    def acquire(self, names: Collection[str]) -> set[str]:
-        """Take or renew the given leases where possible; return those now held by us."""
+    def acquire(self, names: Collection[str], session: Session | None = None) -> set[str]:
+        """Take or renew the given leases where possible; return those now held by us.
+
+        In ``session`` when given (its transaction commits them), else in a transaction of its own.
+        """
         if not names:
             return set()
+        if session is None:
+            with self.store.write() as s:
+                return self.acquire(names, s)
         now = self.clock()
         stale = now - timedelta(seconds=self.stale_after)
         dialect = postgresql if not self.store.is_sqlite else sqlite
         stmt = dialect.insert(LeaseRow).values(
-            [{"name": n, "holder": self.holder, "heartbeat_at": now, "acquired_at": now} for n in names]
+            [
+                {"name": n, "holder": self.holder, "heartbeat_at": now, "acquired_at": now}
+                for n in sorted(names)  # one locking order for every process
+            ]
         )
         table = LeaseRow.__table__.c
         ours = table.holder == self.holder
@@ -71,8 +81,7 @@ class Leases:
             },
             where=ours | (table.heartbeat_at < stale),
         ).returning(LeaseRow.name, LeaseRow.acquired_at)
-        with self.store.write() as s:
-            rows = s.execute(stmt).all()
+        rows = session.execute(stmt).all()
         fresh = sum(1 for r in rows if r.acquired_at == now)
         if fresh:
             metrics.LEASE_CHANGES.inc(fresh)

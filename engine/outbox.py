@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -48,6 +47,15 @@ class Delivery:
     # Set when an earlier attempt may have posted it (a crash between the call and the record):
     # the deliverer looks for the message first and adopts it instead of posting again.
     sending_since: datetime | None = None
+
+
+@dataclass
+class Claimed:
+    """A leased run's undelivered rows (in order), its conversation and its messages so far."""
+
+    where: Conversation
+    rows: list[OutboxRow] = field(default_factory=list)
+    refs: dict[str, MessageRef] = field(default_factory=dict)
 
 
 class Deliverer(Protocol):
@@ -163,16 +171,16 @@ class Dispatcher:
         # platforms' requests, and their acknowledgements must not queue behind a burst.
         limit = asyncio.Semaphore(self.parallel_runs)
 
-        async def one(rows: list[OutboxRow]) -> int:
+        async def one(run_id: int, claimed: Claimed) -> int:
             async with limit:
                 try:
-                    return await self._deliver_run(rows)
+                    return await self._deliver_run(claimed)
                 except LeaseLost:
-                    log.warning("outbox lease of run %s was taken over", rows[0].run_id)
+                    log.warning("outbox lease of run %s was taken over", run_id)
                     return 0
 
         try:
-            counts = await asyncio.gather(*(one(rows) for rows in by_run.values()))
+            counts = await asyncio.gather(*(one(run_id, c) for run_id, c in by_run.items()))
         finally:
             await asyncio.to_thread(self.leases.release, [lease_name(r) for r in by_run])
         return sum(counts)
@@ -194,17 +202,17 @@ class Dispatcher:
             ).all()
         return list(dict.fromkeys(ids))
 
-    def _claim(self) -> dict[int, list[OutboxRow]]:
-        """Lease the runs with rows due, then read their rows (after the lease: a previous holder
-        may have delivered some since)."""
+    def _claim(self) -> dict[int, Claimed]:
+        """Lease the runs with rows due, then read their rows and state in the same transaction
+        (after the lease: a previous holder may have delivered some since)."""
         candidates = self._candidates()
         if not candidates:
             return {}
-        held = self.leases.acquire([lease_name(r) for r in candidates])
-        run_ids = [r for r in candidates if lease_name(r) in held]
-        if not run_ids:
-            return {}
-        with self.store.read() as s:
+        with self.store.write() as s:
+            held = self.leases.acquire([lease_name(r) for r in candidates], s)
+            run_ids = [r for r in candidates if lease_name(r) in held]
+            if not run_ids:
+                return {}
             rows = s.scalars(
                 select(OutboxRow)
                 .where(
@@ -215,19 +223,23 @@ class Dispatcher:
                 )
                 .order_by(OutboxRow.id)
             ).all()
-        by_run: dict[int, list[OutboxRow]] = defaultdict(list)
+            runs = {r.id: r for r in s.scalars(select(RunRow).where(RunRow.id.in_(run_ids)))}
+            refs = s.scalars(select(MessageRefRow).where(MessageRefRow.run_id.in_(run_ids))).all()
+        claimed = {
+            run_id: Claimed(Conversation(runs[run_id].platform, runs[run_id].channel, runs[run_id].thread))
+            for run_id in run_ids  # a run with nothing left hands its lease back at the end of the drain
+        }
+        for ref in refs:
+            claimed[ref.run_id].refs[ref.message_key] = MessageRef(ref.channel, ref.message_id, ref.thread_id)
         for row in rows:
-            by_run[row.run_id].append(row)
-        for run_id in run_ids:  # nothing left to deliver: hand the lease back now
-            by_run.setdefault(run_id, [])
-        return by_run
+            claimed[row.run_id].rows.append(row)
+        return claimed
 
-    async def _deliver_run(self, rows: list[OutboxRow]) -> int:
+    async def _deliver_run(self, claimed: Claimed) -> int:
         now = self.clock()
+        rows, where, refs = claimed.rows, claimed.where, claimed.refs  # deliveries keep `refs` current
         if not rows or (rows[0].not_before is not None and rows[0].not_before > now):
             return 0  # keep this run's order: nothing overtakes a row that waits
-        # The run's conversation and its messages so far, read once; deliveries keep `refs` current.
-        where, refs = await asyncio.to_thread(self._run_state, rows[0].run_id)
         latest = {row.message_key: row for row in rows}
         sent_early: set[int] = set()
         done = 0
@@ -285,15 +297,6 @@ class Dispatcher:
             if done.rowcount != 1:  # type: ignore[attr-defined]
                 raise LeaseLost(f"run {row.run_id}")
         return current.sending_at  # type: ignore[no-any-return]
-
-    def _run_state(self, run_id: int) -> tuple[Conversation, dict[str, MessageRef]]:
-        with self.store.read() as s:
-            run = s.get(RunRow, run_id)
-            assert run is not None
-            refs = s.scalars(select(MessageRefRow).where(MessageRefRow.run_id == run_id)).all()
-            return Conversation(run.platform, run.channel, run.thread), {
-                r.message_key: MessageRef(r.channel, r.message_id, r.thread_id) for r in refs
-            }
 
     def _mark_delivered(self, ids: list[int]) -> None:
         with self.store.write() as s:
