@@ -11,10 +11,10 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.cli import make_worker
+from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
 from bot.settings import Settings
-from engine.api import Engine, EngineConfig
+from engine.api import Engine
 from engine.leases import Leadership
 
 log = logging.getLogger("pipebot.serve")
@@ -43,14 +43,11 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
             "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console"
         )
         return 2
-    roles = settings.roles
+    wanted = settings.services
     engine = Engine.open(
         settings.base_pipelines_path,
         settings.database_url,
-        config=EngineConfig(
-            max_file_bytes=settings.pipebot_max_upload_bytes,
-            stale_after_seconds=settings.pipebot_worker_stale_seconds,
-        ),
+        config=engine_config(settings),
     )
     # Engine commands and the outbox's database work run in threads; a shorter GIL switch
     # interval lets the event loop answer the platforms' requests sooner while they run.
@@ -60,17 +57,17 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
-    chosen = [(name, fn) for name, fn in chosen if name in roles]
-    log.info("starting %s", ", ".join([name for name, _ in chosen] + sorted(roles - {"slack", "discord"})))
-    health = Health(engine, settings.pipebot_ready_max_outbox_lag, "outbox" in roles)
+    chosen = [(name, fn) for name, fn in chosen if name in wanted]
+    log.info("starting %s", ", ".join([name for name, _ in chosen] + sorted(wanted - {"slack", "discord"})))
+    health = Health(engine, settings.pipebot_ready_max_outbox_lag, "outbox" in wanted)
     tasks: list[asyncio.Task[Any]] = []
-    if "outbox" in roles:
+    if "outbox" in wanted:
         tasks.append(asyncio.create_task(engine.outbox.run(stop), name="outbox"))
-    if "worker" in roles:
+    if "worker" in wanted:
         worker = make_worker(engine, settings)
         engine.listeners.append(worker.wake)
         tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
-    if "schedule" in roles:
+    if "schedule" in wanted:
         leader = Leadership(engine.store, "schedule")
         tasks.append(
             asyncio.create_task(

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from engine.limits import (
+    CHECKPOINTS,
+    IMPORT_BYTES,
+    INPUTS,
+    MULTILINE_CHARS,
+    PIPELINE_BYTES,
+    TEXT_CHARS,
+    Limits,
+)
 
 
 class Settings(BaseSettings):
@@ -34,17 +45,41 @@ class Settings(BaseSettings):
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
     # What this replica runs (comma-separated): slack, discord, outbox, worker, schedule. Discord's
     # gateway and the schedule are held by one replica at a time whatever this says.
-    pipebot_roles: str = "slack,discord,outbox,worker,schedule"
+    pipebot_services: str = "slack,discord,outbox,worker,schedule"
     pipebot_ready_max_outbox_lag: float = 120.0  # seconds; /readyz fails beyond it
+    pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
+
+    # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".
+    # Unset: nobody is an admin in chat, but in `pipebot console` the local user is.
+    pipebot_admins: str | None = None
+
+    # Size limits (engine.limits); text limits are also overridable per input with max_length.
+    pipebot_max_text_chars: int = TEXT_CHARS
+    pipebot_max_multiline_chars: int = MULTILINE_CHARS
+    pipebot_max_import_bytes: int = IMPORT_BYTES
+    pipebot_max_pipeline_bytes: int = PIPELINE_BYTES
+    pipebot_max_checkpoints: int = CHECKPOINTS
+    pipebot_max_inputs: int = INPUTS
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            text_chars=self.pipebot_max_text_chars,
+            multiline_chars=self.pipebot_max_multiline_chars,
+            import_bytes=self.pipebot_max_import_bytes,
+            pipeline_bytes=self.pipebot_max_pipeline_bytes,
+            checkpoints=self.pipebot_max_checkpoints,
+            inputs=self.pipebot_max_inputs,
+        )
 
     @property
     def guild_ids(self) -> list[int]:
         return [int(g) for g in (self.discord_guild_ids or "").replace(" ", "").split(",") if g]
 
     @property
-    def roles(self) -> set[str]:
-        return {r.strip() for r in self.pipebot_roles.split(",") if r.strip()}
+    def services(self) -> set[str]:
+        return {r.strip() for r in self.pipebot_services.split(",") if r.strip()}
 
     @property
     def slack_enabled(self) -> bool:

@@ -7,6 +7,7 @@ from engine.actors import Actor
 from engine.definitions import Pipeline
 from engine.errors import NotAllowed
 from engine.models import RunRow
+from engine.roles import Roles, is_admin, is_owner, matches
 
 
 def is_approver(pipeline: Pipeline, actor: Actor) -> bool:
@@ -14,15 +15,7 @@ def is_approver(pipeline: Pipeline, actor: Actor) -> bool:
 
     An empty list means everyone in the conversation may approve.
     """
-    if not pipeline.approvers:
-        return True
-    for entry in pipeline.approvers:
-        platform, _, who = entry.partition(":")
-        if platform != actor.platform:
-            continue
-        if who == actor.user_id or who in actor.groups:
-            return True
-    return False
+    return not pipeline.approvers or matches(pipeline.approvers, actor)
 
 
 def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
@@ -32,8 +25,10 @@ def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
         raise NotAllowed(messages.SELF_APPROVAL)
 
 
-def check_run_control(pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
-    """Pause, resume, cancel and rollback: the run's starter or an approver."""
+def check_run_control(roles: Roles, pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
+    """Pause, resume, cancel and rollback: the run's starter, an approver, an owner or an admin."""
     if run.started_by == actor.key or is_approver(pipeline, actor):
+        return
+    if is_owner(pipeline, actor) or is_admin(roles, actor):
         return
     raise NotAllowed(messages.NOT_RUN_CONTROLLER)

@@ -19,6 +19,7 @@ from engine.models import (
     RunRow,
 )
 from engine.permissions import check_run_control
+from engine.roles import check_start
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
@@ -42,8 +43,15 @@ def find_run(session: Session, name: str) -> RunRow:
 
 
 def start(
-    tx: Tx, ws: Workspace, slug: str, actor: Actor, where: Conversation, extend: int | None = None
+    tx: Tx,
+    ws: Workspace,
+    slug: str,
+    actor: Actor,
+    where: Conversation,
+    extend: int | None = None,
+    scheduled: bool = False,
 ) -> RunRow:
+    """Start a run; runners and channels are checked unless the pipeline's own schedule starts it."""
     # The latest version's row is locked (PostgreSQL; SQLite's write lock already serializes) so
     # that concurrent starts of one pipeline take max(version) + 1 one after another.
     row = tx.session.scalar(
@@ -53,8 +61,10 @@ def start(
         .limit(1)
         .with_for_update(key_share=True)
     )
-    if row is None:
-        raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
+    if row is None or row.deleted_at is not None:
+        raise NotFound(messages.NO_PIPELINE.format(slug=slug))
+    if not scheduled:
+        check_start(tx.roles, tx.definitions.get(tx.session, row.id), actor, where)
     extends_id = None
     if extend is not None:
         extends_id = find_run(tx.session, f"{slug}#v{extend}").id
@@ -91,7 +101,7 @@ def start(
 def _control(tx: Tx, name: str, actor: Actor) -> RunRow:
     run = find_run(tx.session, name)
     tx.session.refresh(run, with_for_update=True)
-    check_run_control(tx.pipeline(run), run, actor)
+    check_run_control(tx.roles, tx.pipeline(run), run, actor)
     return run
 
 
@@ -138,6 +148,11 @@ def cancel(tx: Tx, name: str, actor: Actor) -> Outcome:
         raise AlreadyDone(f"{run.name} is already cancelled.")
     if run.status not in (R.IN_PROGRESS, R.PAUSED, R.NOT_STARTED):
         raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+    return cancel_run(tx, run, actor)
+
+
+def cancel_run(tx: Tx, run: RunRow, actor: Actor) -> Outcome:
+    """Cancel an active run (the caller checked who may, and locked the run)."""
     ex = flow.active_execution(tx, run)
     if ex is not None:
         close_open_card(tx, run, ex, flow.decided_text("Cancelled", actor.name, tx))

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 
-from adapters.discord.interactions import view_of
-from adapters.discord.render import MAX_CONTENT, NO_MENTIONS, Rendered, clip, render, thread_name
+from adapters.discord.layout import layout_of
+from adapters.discord.render import MAX_FILES, NO_MENTIONS, Rendered, render, thread_name
 from engine.api import Engine
 from engine.errors import PipebotError
 from engine.notifications import ArtifactInfo, ArtifactsCard, RunStatusCard
@@ -23,7 +24,6 @@ from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.discord")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-MAX_FILES = 10  # attachments per message
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: approvals may come days later
 THREAD_EXISTS = 160004
 NONCE_WINDOW = 120.0  # seconds Discord is relied on to deduplicate an enforced nonce ("a few minutes")
@@ -55,12 +55,8 @@ class DiscordDeliverer:
 
     async def _edit(self, ref: MessageRef, shown: Rendered) -> MessageRef:
         message = self._channel(ref.channel).get_partial_message(int(ref.message_id))
-        await message.edit(
-            content=shown.content,
-            embeds=shown.embeds,
-            view=view_of(shown.buttons),
-            allowed_mentions=NO_MENTIONS,
-        )
+        # content and embeds cleared: a message posted before Components V2 becomes a card too.
+        await message.edit(content=None, embeds=[], view=layout_of(shown), allowed_mentions=NO_MENTIONS)
         return ref
 
     async def _send(
@@ -69,10 +65,8 @@ class DiscordDeliverer:
         """Post with the outbox row's nonce (discord.py sends enforce_nonce): the same row sent
         again within Discord's nonce window returns the first message instead of a second one."""
         message = await self._channel(channel_id).send(
-            shown.content,
-            embeds=shown.embeds,
             files=files or [],
-            view=view_of(shown.buttons) or discord.utils.MISSING,
+            view=layout_of(shown, files or []),
             allowed_mentions=NO_MENTIONS,
             nonce=nonce,
         )
@@ -87,9 +81,7 @@ class DiscordDeliverer:
             return None
         since = d.sending_since.replace(tzinfo=UTC) - timedelta(seconds=5)
         async for message in self._channel(channel_id).history(limit=50, after=since):
-            same = message.content == (shown.content or "") and [e.title for e in message.embeds] == [
-                e.title for e in shown.embeds
-            ]
+            same = _texts(message.components) == shown.fitted()
             if self.client.user is not None and message.author.id == self.client.user.id and same:
                 log.info("outbox row %s was posted before a restart: adopting it", d.outbox_id)
                 return message.id
@@ -186,16 +178,22 @@ class DiscordDeliverer:
                 used = 0
             batches[-1].append((info, path))
             used += size
-        content = "\n".join([shown.content or "", *too_big])
+        texts = [*shown.texts, "\n".join(too_big)] if too_big else shown.texts
         first: int | None = None
         for i, batch in enumerate(batches):
             files = [discord.File(path, filename=f"{info.name}.{info.format}") for info, path in batch]
-            message_id = await self._send(
-                where,
-                Rendered(clip(content, MAX_CONTENT) if first is None else None),
-                nonce if i == 0 else f"{nonce}.{i}",
-                files,
-            )
+            card = Rendered(texts if first is None else [f"📎 {note.checkpoint} (continued)"])
+            message_id = await self._send(where, card, nonce if i == 0 else f"{nonce}.{i}", files)
             first = first or message_id
         assert first is not None
         return first
+
+
+def _texts(components: Sequence[Any]) -> list[str]:
+    """The text displays of a Components V2 message, in order (to recognise our own card)."""
+    out: list[str] = []
+    for c in components:
+        if isinstance(c, discord.components.TextDisplay):
+            out.append(c.content)
+        out += _texts(getattr(c, "children", None) or [])
+    return out

@@ -169,9 +169,9 @@ async def test_a_killed_replica_s_runs_are_finished_by_the_others(
         replicas.stop()
 
 
-RUNS = 10
-CONCURRENCY = 1
-KILLED_RUNS = 30
+RUNS = 30  # the issue measured 50; 30 keeps the suite short (bench.replicas runs more)
+CONCURRENCY = 10
+KILLED_RUNS = 20
 
 
 async def until_rows(engine: Engine, runs: int) -> None:

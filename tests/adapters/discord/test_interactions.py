@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from engine import messages
 from engine.actors import Actor, Conversation
 from engine.api import Engine
 from tests.adapters.discord.helpers import (
@@ -14,6 +15,7 @@ from tests.adapters.discord.helpers import (
     DAVE,
     ERIN,
     GUILD,
+    OLIVE,
     RELEASE_ROLE,
     Bot,
     answer,
@@ -85,9 +87,12 @@ async def test_commands_share_wording_and_visibility(fake: FakeDiscord, bot: Bot
 
 async def test_import_from_an_attachment(fake: FakeDiscord, bot: Bot) -> None:
     yaml = b"id: hello\nname: Hello\ncheckpoints:\n  - id: greet\n    mode: human_only\n"
-    imported = await command(fake, ALICE, "import", file=FakeFile("hello.yaml", yaml, "application/x-yaml"))
+    refused = await command(fake, ALICE, "import", file=FakeFile("hello.yaml", yaml, "application/x-yaml"))
+    assert refused.ephemeral and refused.content == messages.NOT_IMPORTER
+    assert "hello" not in {p.slug for p in bot.engine.pipelines()}
+    imported = await command(fake, OLIVE, "import", file=FakeFile("hello.yaml", yaml, "application/x-yaml"))
     assert imported.content == "Pipeline **hello** imported as version 1." and not imported.ephemeral
-    flow = await command(fake, ALICE, "import", yaml="{id: flow, checkpoints: [{id: one}]}")
+    flow = await command(fake, OLIVE, "import", yaml="{id: flow, checkpoints: [{id: one}]}")
     assert flow.content == "Pipeline **flow** imported as version 1."
     assert {p.slug for p in bot.engine.pipelines()} >= {"hello", "flow"}
     fake.assert_no_errors()
@@ -119,11 +124,11 @@ async def test_release_refusals_are_ephemeral_and_roles_approve(fake: FakeDiscor
     ).content == "You already approved this (1 of 2 approvals)."
     await bot.drain()
     card = fresh(fake, card)
-    assert card.embeds[0]["footer"]["text"] == "1 of 2 approvals" and card.custom_ids() == [approve, revise]
+    assert "-# 1 of 2 approvals" in card.text and card.custom_ids() == [approve, revise]
     assert (await click_answer(fake, card, approve, ERIN)).content == "Approved Change request."
     await bot.drain()
     card = fresh(fake, card)
-    assert card.components == [] and "Approved by Dave, Erin at 09:00" in card.content
+    assert card.custom_ids() == [] and "Approved by Dave, Erin at 09:00" in card.text
     assert all(
         m.ephemeral for m in fake.messages_in(card.channel_id) if m.payload.get("interaction_metadata")
     )
@@ -144,7 +149,7 @@ async def test_concurrent_clicks_make_one_transition(fake: FakeDiscord, bot: Bot
     assert [e.status for e in view.executions][:2] == ["completed", "waiting_approval_to_start"]
     await bot.drain()
     card = fresh(fake, card)
-    assert card.components == [] and f"Approved by {winner} at 09:00" in card.content
+    assert card.custom_ids() == [] and f"Approved by {winner} at 09:00" in card.text
     fake.assert_no_errors()
 
 
