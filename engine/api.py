@@ -11,15 +11,34 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from sqlalchemy import select
 
+from engine import (
+    archive_moves,
+    archives,
+    audit,
+    drafts,
+    history,
+    human,
+    inbox,
+    metrics,
+    pipelines,
+    queries,
+    roles,
+    rollbacks,
+    runs,
+    schedules,
+    work,
+)
 from engine import artifacts as artifact_rows
-from engine import audit, drafts, human, inbox, metrics, pipelines, queries, roles, runs, schedules, work
 from engine.actors import Actor, Conversation
+from engine.archive_moves import Plan
+from engine.archives import ArchiveFolder, RollbackInfo
 from engine.clock import Clock, utcnow
 from engine.definitions import (
     AgentSpec,
@@ -29,6 +48,7 @@ from engine.definitions import (
 )
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
+from engine.history import HistoryPage
 from engine.human import Outcome
 from engine.limits import DEFAULT as DEFAULT_LIMITS
 from engine.limits import Limits
@@ -43,6 +63,8 @@ from engine.notifications import ArtifactInfo, RunInfo
 from engine.outbox import Dispatcher
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
 from engine.roles import Roles
+from engine.rollbacks import Proposal
+from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -83,7 +105,9 @@ class Engine:
         base_path.mkdir(parents=True, exist_ok=True)
         store = Store(database_url or sqlite_url(base_path))
         store.migrate()
-        return cls(store, Workspace(base_path), clock, config)
+        engine = cls(store, Workspace(base_path), clock, config)
+        engine.recover_rollbacks()
+        return engine
 
     def close(self) -> None:
         self.store.dispose()
@@ -113,6 +137,8 @@ class Engine:
             metrics.DECISIONS.labels(audit[0]).inc()
         for action in tx.after_commit:
             action()
+        for slug, version, data in tx.run_files:
+            self.ws.write_run_info(slug, version, data)
         for slug, line in tx.logs:
             self.ws.log(slug, self.clock(), line)
         if tx.notified:
@@ -139,6 +165,11 @@ class Engine:
                 run_id = runs.find_run(s, run_name).id if run_name else None
             if run_id is None:
                 return
+            run = s.get(RunRow, run_id)
+            if run is not None:
+                self.ws.log(
+                    run.pipeline_slug, self.clock(), f"{run.name}: {kind} by {actor.name} refused: {reason}"
+                )
             s.add(
                 InteractionRow(
                     run_id=run_id,
@@ -224,10 +255,74 @@ class Engine:
     def cancel(self, run: str, actor: Actor) -> Outcome:
         return self._write(lambda tx: runs.cancel(tx, run, actor), ("cancel", None, run, actor))
 
-    def rollback(self, run: str, checkpoint_id: str, actor: Actor) -> Outcome:
+    # -- rollbacks (engine.rollbacks: propose, then confirm in plan / move / commit steps) ----
+
+    def propose_rollback(self, target: str, checkpoint_id: str | None, actor: Actor) -> Proposal:
+        """What a rollback would archive, with Confirm / Keep buttons; nothing moves yet."""
         return self._write(
-            lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor), ("rollback", None, run, actor)
+            lambda tx: rollbacks.propose(tx, self.ws, target, checkpoint_id, actor),
+            ("rollback", None, target, actor),
         )
+
+    def confirm_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        audit = ("confirm_rollback", None, name, actor)
+        plan = self._write(lambda tx: rollbacks.prepare(tx, self.ws, rollback_id, actor), audit)
+        if plan is None:
+            raise Refused(f"{name} changed since rollback {rollback_id} was proposed: propose it again.")
+        return self._carry_out(rollback_id, plan, lambda tx: rollbacks.apply(tx, self.ws, rollback_id, actor))
+
+    def keep_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        audit = ("keep_rollback", None, name, actor)
+        return self._write(lambda tx: rollbacks.keep(tx, rollback_id, actor), audit)
+
+    def rollback(self, target: str, checkpoint_id: str | None, actor: Actor) -> Outcome:
+        """Propose and confirm at once (the CLI and tests; chat always asks first)."""
+        return self.confirm_rollback(self.propose_rollback(target, checkpoint_id, actor).rollback_id, actor)
+
+    def restore(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        restore_id, plan = self._write(
+            lambda tx: rollbacks.restore(tx, self.ws, rollback_id, actor), ("restore", None, name, actor)
+        )
+        return self._carry_out(
+            restore_id, plan, lambda tx: rollbacks.finish_restore(tx, self.ws, restore_id, actor)
+        )
+
+    def _carry_out(self, rollback_id: int, plan: Plan, commit: Callable[[Tx], Outcome]) -> Outcome:
+        """Move the files of a committed plan, then commit; on any error put them back."""
+        try:
+            archive_moves.move(self.ws, plan)
+            return self._write(commit)
+        except BaseException:
+            archive_moves.undo(self.ws, plan)
+            self._write(lambda tx: rollbacks.reset(tx, rollback_id))
+            raise
+
+    def recover_rollbacks(self, grace_seconds: float = 60) -> int:
+        """Undo the moves of rollbacks whose process died between moving and committing."""
+        found = self._read(lambda tx: rollbacks.recover(tx, timedelta(seconds=grace_seconds)))
+        for rollback_id, plan in found:
+            log.warning("rollback %s was interrupted while moving files: putting them back", rollback_id)
+            archive_moves.undo(self.ws, plan)
+            self._write(lambda tx, rid=rollback_id: rollbacks.reset(tx, rid))  # type: ignore[misc]
+        return len(found)
+
+    def rollbacks(self, target: str) -> list[RollbackInfo]:
+        return self._read(lambda tx: archives.rollbacks(tx, target))
+
+    def archive_folders(self) -> list[ArchiveFolder]:
+        return self._read(lambda tx: archives.folders(tx, self.ws))
+
+    def purge_archives(self, older_than: timedelta, act: bool) -> list[ArchiveFolder]:
+        return self._write(lambda tx: archives.purge(tx, self.ws, older_than, act))
+
+    def history(self, run: str, page: int = 1) -> HistoryPage:
+        return self._read(lambda tx: history.page(tx, run, page))
+
+    def history_of(self, run_id: int, page: int) -> HistoryPage:
+        return self._read(lambda tx: history.page_of_run(tx, run_id, page))
 
     def start_scheduled(self) -> list[RunInfo]:
         """Start the runs whose pipeline schedule is due (serve calls it every half minute)."""
@@ -235,28 +330,40 @@ class Engine:
 
     # -- human commands on an execution -------------------------------------------------------
 
-    def approve_start(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_start(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+        """``seen``: what the clicked card showed; refused when the execution no longer matches."""
         return self._write(
-            lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, seen),
             ("approve_start", execution_id, None, actor),
         )
 
-    def approve_complete(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_complete(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
         return self._write(
-            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, seen),
             ("approve_complete", execution_id, None, actor),
         )
 
-    def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+    def request_revision(
+        self, execution_id: int, actor: Actor, feedback: str, seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
-            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
+            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback, seen),
             ("request_revision", execution_id, None, actor),
         )
 
-    def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
+    def submit_form(
+        self, execution_id: int, actor: Actor, values: dict[str, Any], seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
             lambda tx: human.submit_form(
-                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes, self.config.limits
+                tx,
+                self.ws,
+                execution_id,
+                actor,
+                values,
+                self.config.max_file_bytes,
+                self.config.limits,
+                seen,
             ),
             ("submit_form", execution_id, None, actor),
         )
@@ -349,12 +456,12 @@ class Engine:
 
         return self._read(q)
 
-    def check_decision(self, execution_id: int, actor: Actor, action: str) -> None:
+    def check_decision(self, execution_id: int, actor: Actor, action: str, seen: Seen | None = None) -> None:
         """Raise what approve_start / approve_complete / request_revision would refuse with now.
 
         Changes and audits nothing (a refused command is audited when it is actually given).
         """
-        self._read(lambda tx: human.check(tx, execution_id, actor, action))
+        self._read(lambda tx: human.check(tx, execution_id, actor, action, seen))
 
     def save_form_draft(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> None:
         """Keep what ``actor`` entered in an open form without submitting it (see engine.drafts)."""
@@ -399,4 +506,5 @@ __all__ = [
     "PendingItem",
     "PipelineSummary",
     "RunView",
+    "Seen",
 ]

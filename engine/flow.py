@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import artifacts, messages
+from engine import artifacts, messages, seen
 from engine.definitions import Checkpoint
 from engine.models import ExecutionRow, RunRow
 from engine.notifications import (
+    Action,
     ApprovalCard,
     ArtifactsCard,
     Button,
@@ -23,6 +24,7 @@ from engine.notifications import (
     FormCard,
     NoticeCard,
     RunStatusCard,
+    Style,
 )
 from engine.states import EXEC_ACTIVE, move_execution, move_run
 from engine.states import ExecStatus as E
@@ -42,6 +44,7 @@ def may_have_artifacts(cp: Checkpoint) -> bool:
 
 def show_run(tx: Tx, run: RunRow) -> None:
     tx.notify(run, RunStatusCard(key="run", run=tx.run_info(run)))
+    tx.session.info.setdefault("moved_runs", {})[run.id] = run  # its run_info.json too (engine.tx)
 
 
 def notice(tx: Tx, run: RunRow, text: str, level: str = "info", buttons: list[Button] | None = None) -> None:
@@ -137,6 +140,9 @@ def complete(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | 
     run.done += 1
     if may_have_artifacts(checkpoint_of(tx, run, ex)):
         artifacts.promote(tx, ws, run, ex)
+    # Its artifacts are promoted: the work folder goes once this commits (a failure keeps it).
+    slug, ex_id = run.pipeline_slug, ex.id
+    tx.after_commit.append(lambda: ws.drop_temp(slug, ex_id))
     advance(tx, ws, run)
 
 
@@ -169,6 +175,18 @@ def _value_text(value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
 
 
+def _button(action: Action, label: str, style: Style, ex: ExecutionRow, shown: seen.Seen) -> Button:
+    """A decision button that carries what its card shows (engine.seen)."""
+    return Button(
+        action=action,
+        execution_id=ex.id,
+        label=label,
+        style=style,
+        revision=shown.revision,
+        digest=shown.digest,
+    )
+
+
 def approval_card(
     tx: Tx,
     run: RunRow,
@@ -181,23 +199,13 @@ def approval_card(
     pipeline = tx.pipeline(run)
     buttons: list[Button] = []
     if decided is None:
+        shown = seen.of(tx, ex)
         if stage == "start":
-            buttons.append(
-                Button(action="approve_start", execution_id=ex.id, label="Approve start", style="primary")
-            )
+            buttons.append(_button("approve_start", "Approve start", "primary", ex, shown))
         else:
-            buttons.append(
-                Button(action="approve_complete", execution_id=ex.id, label="Approve", style="primary")
-            )
+            buttons.append(_button("approve_complete", "Approve", "primary", ex, shown))
             if ex.revision < cp.human.max_revisions:
-                buttons.append(
-                    Button(
-                        action="request_revision",
-                        execution_id=ex.id,
-                        label="Request revision",
-                        style="danger",
-                    )
-                )
+                buttons.append(_button("request_revision", "Request revision", "danger", ex, shown))
     labels = {f.id: f.label for f in cp.inputs}
     fields = [Field_(label=labels.get(k, k), value=_value_text(v)) for k, v in form_values(ex).items()]
     text = (
@@ -223,11 +231,7 @@ def approval_card(
 
 
 def form_card(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, decided: str | None = None) -> FormCard:
-    buttons = (
-        []
-        if decided
-        else [Button(action="open_form", execution_id=ex.id, label="Open form", style="primary")]
-    )
+    buttons = [] if decided else [_button("open_form", "Open form", "primary", ex, seen.of(tx, ex))]
     text = f"*{cp.title}*: please fill in the form." + (f"\n{cp.instructions}" if cp.instructions else "")
     return FormCard(
         key=f"exec:{ex.id}:form:{ex.revision}",

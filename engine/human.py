@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from engine import artifacts, flow, messages
+from engine import artifacts, flow, messages, seen
 from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
@@ -19,6 +19,7 @@ from engine.limits import DEFAULT as DEFAULT_LIMITS
 from engine.limits import Limits
 from engine.models import ExecutionRow, InteractionRow, RunRow
 from engine.permissions import check_approval
+from engine.seen import Seen
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution
@@ -93,6 +94,8 @@ def _record(
     data: Any = None,
     outcome: str = "accepted",
 ) -> None:
+    extra = "" if outcome == "accepted" else f" ({outcome})"
+    tx.log(run, f"{kind} by {actor.name} on {ex.checkpoint_id}{extra}")
     tx.session.connection().execute(
         _INTERACTIONS,
         {
@@ -134,15 +137,21 @@ def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> 
     return len(names), (names if len(names) >= required else [])
 
 
-def approve_start(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "start")
+def approve_start(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, shown: Seen | None = None
+) -> Outcome:
+    return _approval(tx, ws, execution_id, actor, "start", shown)
 
 
-def approve_complete(tx: Tx, ws: Workspace, execution_id: int, actor: Actor) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "complete")
+def approve_complete(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, shown: Seen | None = None
+) -> Outcome:
+    return _approval(tx, ws, execution_id, actor, "complete", shown)
 
 
-def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str) -> Outcome:
+def _approval(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str, shown: Seen | None
+) -> Outcome:
     """One approval of a start or a result; the decision once enough distinct people approved."""
     kind, waits_in = (
         ("approve_start", E.WAITING_APPROVAL_TO_START)
@@ -150,7 +159,9 @@ def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str
         else ("approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
     )
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, kind, waits_in)
+    seen.check(tx, ex, shown)
     check_approval(tx.pipeline(run), run, actor)
     count, names = _approve(tx, run, ex, kind, actor)
     if not names:
@@ -167,9 +178,13 @@ def _approval(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str
     return Outcome(f"Started {cp.title}." if stage == "start" else f"Approved {cp.title}.")
 
 
-def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+def request_revision(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str, shown: Seen | None = None
+) -> Outcome:
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "request_revision", E.WAITING_APPROVAL_TO_COMPLETE)
+    seen.check(tx, ex, shown)
     check_approval(tx.pipeline(run), run, actor)
     if ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
@@ -201,13 +216,20 @@ def submit_form(
     values: dict[str, Any],
     max_file_bytes: int,
     limits: Limits = DEFAULT_LIMITS,
+    shown: Seen | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
-    clean = validate_form(cp.inputs, values, max_file_bytes, limits)
+    seen.check(tx, ex, shown)
+    kept = _kept_files(ws, cp, ex, values)
+    clean = validate_form(cp.inputs, {**values, **kept}, max_file_bytes, limits)
+    previous = flow.form_values(ex)
     stored: dict[str, Any] = {}
     for key, value in clean.items():
-        if isinstance(value, FileUpload):
+        if key in kept:  # a revision left the file empty: the file, and its artifact, stay
+            stored[key] = previous[key]
+        elif isinstance(value, FileUpload):
             path = ws.write_output(
                 run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data, "form"
             )
@@ -234,6 +256,20 @@ def submit_form(
     return Outcome(f"Form for {cp.title} submitted.")
 
 
+def _kept_files(ws: Workspace, cp: Checkpoint, ex: ExecutionRow, values: dict[str, Any]) -> dict[str, Any]:
+    """File fields left empty that an earlier submission of this execution filled in."""
+    previous = flow.form_values(ex)
+    kept: dict[str, Any] = {}
+    for f in cp.inputs:
+        old, new = previous.get(f.id), values.get(f.id)
+        if f.type != "file" or not (new is None or new == "") or not isinstance(old, dict):
+            continue
+        path = ws.absolute(str(old.get("path", "")))
+        if path.is_file():
+            kept[f.id] = FileUpload(str(old["file"]), path.read_bytes())
+    return kept
+
+
 WAITS_FOR = {
     "approve_start": E.WAITING_APPROVAL_TO_START,
     "approve_complete": E.WAITING_APPROVAL_TO_COMPLETE,
@@ -241,13 +277,15 @@ WAITS_FOR = {
 }
 
 
-def check(tx: Tx, execution_id: int, actor: Actor, kind: str) -> None:
+def check(tx: Tx, execution_id: int, actor: Actor, kind: str, shown: Seen | None = None) -> None:
     """Raise what ``kind`` would refuse with now (AlreadyDone, Refused, NotAllowed); change nothing.
 
     Lets a chat adapter refuse before it asks for more (a revision's feedback in a dialog).
     """
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
+    seen.check(tx, ex, shown)
     check_approval(tx.pipeline(run), run, actor)
     if kind == "request_revision" and ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))

@@ -11,7 +11,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-Action = Literal["approve_start", "approve_complete", "request_revision", "open_form", "retry"]
+Action = Literal[
+    "approve_start",
+    "approve_complete",
+    "request_revision",
+    "open_form",
+    "retry",
+    "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
+    "keep_rollback",
+    "history_page",  # execution_id carries the run id, page the page to show
+]
+Style = Literal["primary", "danger"]
 
 
 class RunInfo(BaseModel):
@@ -29,7 +39,11 @@ class Button(BaseModel):
     action: Action
     execution_id: int
     label: str
-    style: Literal["primary", "danger"] | None = None
+    style: Style | None = None
+    page: int | None = None
+    # What the card showed (engine.seen): a decision on a card that no longer matches is refused.
+    revision: int = 0
+    digest: str = ""
 
 
 class Field_(BaseModel):
