@@ -302,7 +302,7 @@ class Driver:
 
     def _view(self, execution: str) -> dict[str, Any] | None:
         for view in self.fake.opened_views.values():
-            if view.get("private_metadata") == execution:
+            if str(view.get("private_metadata")).split(":")[0] == execution:  # id[:revision:digest]
                 return view
         return None
 
