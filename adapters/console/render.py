@@ -11,6 +11,7 @@ from engine.notifications import (
     NoticeCard,
     Notification,
     RunStatusCard,
+    TurnCard,
 )
 
 SHORT = {
@@ -35,7 +36,13 @@ def buttons_line(buttons: list[Button]) -> str:
     return "   ".join(f"[{button_id(b)}] {b.label}" for b in buttons)
 
 
+def turn_head(agent: str, round_: int) -> str:
+    return f"💬 {agent} ({f'round {round_}' if round_ else 'proposal'})"
+
+
 def render(note: Notification, edited: bool = False) -> str:
+    if isinstance(note, TurnCard) and edited:  # its text was streamed: only the usage is new
+        return f"      ({note.tokens_in}+{note.tokens_out} tokens)"
     prefix = "  ↻ " if edited else "  "
     lines: list[str]
     match note:
@@ -62,6 +69,9 @@ def render(note: Notification, edited: bool = False) -> str:
                     lines += [f"      | {line}" for line in a.preview.splitlines()[:12]]
         case NoticeCard():
             lines = [f"{ICONS[note.level]} {note.text}"]
+        case TurnCard():
+            usage = f"{note.tokens_in}+{note.tokens_out} tokens"
+            lines = [f"{turn_head(note.agent, note.round)}, {usage}:", *note.text.splitlines()]
     decided = getattr(note, "decided", None)
     lines = [ln.replace("*", "") for text in lines for ln in text.splitlines()]
     if edited and not isinstance(note, RunStatusCard):

@@ -20,6 +20,7 @@ from engine.notifications import (
     Notification,
     RunInfo,
     RunStatusCard,
+    TurnCard,
 )
 
 MAX_CONTENT = 2000
@@ -65,7 +66,14 @@ def _prefix(text: str, units: int) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """At most ``limit`` characters, cut with an ellipsis; a cut code block is closed again."""
+    """At most ``limit`` characters, cut with an ellipsis; a cut code block is closed again.
+
+    Every text pipebot shows passes here, so this is also where mentions are defused:
+    ``@everyone``, ``@here`` and ``<@id>`` typed by people or written by agents and scripts
+    show as text (allowed_mentions already keeps them from pinging; this keeps them from
+    looking like pings too).
+    """
+    text = discord.utils.escape_mentions(text)
     if _units(text) <= limit:
         return text
     cut = _prefix(text, limit - 1).rstrip(" ")
@@ -131,7 +139,17 @@ def render(note: Notification) -> Rendered:
             return Rendered([f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)"])
         case NoticeCard():
             return Rendered([f"{LEVEL_ICONS[note.level]} {markdown(note.text)}"], None, note.buttons)
+        case TurnCard():
+            return Rendered([f"{turn_title(note)}\n{turn_usage(note)}", note.text or "…"])
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
+
+
+def turn_title(note: TurnCard) -> str:
+    return f"💬 **{note.agent}** · {f'round {note.round}' if note.round else 'proposal'}"
+
+
+def turn_usage(note: TurnCard) -> str:
+    return f"-# {note.checkpoint} · {note.tokens_in}+{note.tokens_out} tokens"
 
 
 def _decided(card: Rendered, decided: str | None) -> Rendered:

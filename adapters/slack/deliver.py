@@ -10,6 +10,7 @@ completeUploadExternal); files over the size limit are announced with the CLI co
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -72,17 +73,27 @@ class SlackDeliverer:
             await self.client.chat_update(
                 channel=ref.channel, ts=ref.message_id, text=out.text, blocks=out.blocks
             )
-            return ref
-        channel, thread = self._where(delivery)
-        resp = await self.client.chat_postMessage(
-            channel=channel,
-            thread_ts=thread,
-            text=out.text,
-            blocks=out.blocks,
-            unfurl_links=False,
-            metadata=outbox_metadata(delivery.outbox_id),
-        )
-        return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+        else:
+            channel, thread = self._where(delivery)
+            resp = await self.client.chat_postMessage(
+                channel=channel,
+                thread_ts=thread,
+                text=out.text,
+                blocks=out.blocks,
+                unfurl_links=False,
+                metadata=outbox_metadata(delivery.outbox_id),
+            )
+            ref = MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+        if out.file is not None:  # what the message had to cut, whole, next to it in the thread
+            name, content = out.file
+            await self.client.files_upload_v2(
+                content=content,
+                filename=name,
+                title=name,
+                channel=ref.channel,
+                thread_ts=ref.thread_id or ref.message_id,
+            )
+        return ref
 
     async def _find(self, delivery: Delivery) -> MessageRef | None:
         """The message an interrupted attempt posted: by the outbox id in its metadata (or, for
@@ -140,10 +151,10 @@ class SlackDeliverer:
                 metadata=outbox_metadata(delivery.outbox_id),
             )
             return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
-        # One completeUploadExternal shares every file with the summary as its comment: a retry
-        # after a failure re-sends the whole card, never half of it.
+        # One completeUploadExternal shares every file with the summary (its blocks: the previews
+        # in Markdown): a retry after a failure re-sends the whole card, never half of it.
         await self.client.files_upload_v2(
-            file_uploads=uploads, channel=channel, thread_ts=thread, initial_comment=out.text
+            file_uploads=uploads, channel=channel, thread_ts=thread, blocks=json.dumps(out.blocks)
         )
         return None  # the share message's ts is not returned; artifact cards are never edited
 
