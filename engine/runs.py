@@ -48,6 +48,7 @@ def start(
     where: Conversation,
     extend: int | None = None,
     scheduled: bool = False,
+    finish_hook: str | None = None,
 ) -> RunRow:
     """Start a run; runners and channels are checked unless the pipeline's own schedule starts it."""
     # The latest version's row is locked (PostgreSQL; SQLite's write lock already serializes) so
@@ -85,6 +86,7 @@ def start(
         created_at=now,
         updated_at=now,
         finished_at=None,
+        finish_hook=finish_hook,
     )
     tx.session.add(run)
     tx.session.flush()

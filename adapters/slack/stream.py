@@ -109,8 +109,9 @@ class SlackTurn:
                 recipient_team_id=await self.turns.team_id() or None,
                 buffer_size=1,  # this class buffers (whole lines); every append is sent
             )
-        await self.stream.append(markdown_text=text)
-        self.ts = self.stream.ts
+        answer = await self.stream.append(markdown_text=text)
+        if answer is not None and self.ts is None:  # chat.startStream's answer names the message
+            self.ts = str(answer["ts"])
 
     async def _edit(self, *, final: bool) -> None:
         """Post-then-edit: at most one edit every ``edit_seconds`` (and one at the end)."""

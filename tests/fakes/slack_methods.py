@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.fakes.slack_blocks import decode_json_arg, validate_blocks, validate_message_text, validate_view
+from tests.fakes.slack_functions import SlackFunctions
 from tests.fakes.slack_records import ApiError, Ephemeral, FileRecord, ResponseUrlTarget, UploadedFile
-from tests.fakes.slack_streams import SlackStreams
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -114,7 +114,7 @@ def _mrkdwn_texts(node: Any) -> list[str]:
     return own + [t for value in node.values() for t in _mrkdwn_texts(value)]
 
 
-class SlackWebApi(SlackStreams):
+class SlackWebApi(SlackFunctions):
     """`SlackWorkspace` plus the Web API method handlers; `FakeSlack` serves them over HTTP.
 
     Strict about mentions: a message, modal or file comment holding an unescaped ``<!…>``,
@@ -146,6 +146,8 @@ class SlackWebApi(SlackStreams):
             "chat.startStream": self._chat_start_stream,
             "chat.appendStream": self._chat_append_stream,
             "chat.stopStream": self._chat_stop_stream,
+            "functions.completeSuccess": self._functions_complete_success,
+            "functions.completeError": self._functions_complete_error,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,

@@ -1,7 +1,7 @@
 """leases, and outbox rows marked as sending before the platform call
 
 Revision ID: 0002_i11
-Revises: 0002_i13
+Revises: 0003_i12
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_i11"
-down_revision = "0002_i13"
+down_revision = "0003_i12"
 branch_labels = None
 depends_on = None
 
