@@ -20,9 +20,22 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import messages
+from engine.errors import NotFound
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 CHANNEL = "pipebot"  # LISTEN/NOTIFY channel: new work or notifications were committed
 log = logging.getLogger("pipebot.store")
+
+
+@contextmanager
+def _no_overflow() -> Iterator[None]:
+    """A number typed or sent by someone (run#v99999999999999999999) that SQLite cannot bind
+    names nothing: answer it like any unknown id, not with a crash (PostgreSQL finds no row)."""
+    try:
+        yield
+    except OverflowError as exc:
+        raise NotFound(messages.NUMBER_TOO_LARGE) from exc
 
 
 def sqlite_url(base_path: Path) -> str:
@@ -53,12 +66,12 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write_sessions() as session, session.begin():
+        with _no_overflow(), self._write_sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read_sessions() as session, session.begin():
+        with _no_overflow(), self._read_sessions() as session, session.begin():
             yield session
 
     def sqlite_path(self) -> Path:
