@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     pipebot_ready_max_outbox_lag: float = 120.0  # seconds; /readyz fails beyond it
     pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with run/execution ids
 
     # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".
     # Unset: nobody is an admin in chat, but in `pipebot console` the local user is.

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import func, select, update
 
-from engine import metrics
+from engine import logctx, metrics
 from engine.actors import Conversation
 from engine.clock import Clock
 from engine.errors import PipebotError
@@ -173,11 +173,12 @@ class Dispatcher:
 
         async def one(run_id: int, claimed: Claimed) -> int:
             async with limit:
-                try:
-                    return await self._deliver_run(claimed)
-                except LeaseLost:
-                    log.warning("outbox lease of run %s was taken over", run_id)
-                    return 0
+                with logctx.bound(run=run_id, platform=claimed.rows[0].platform if claimed.rows else None):
+                    try:
+                        return await self._deliver_run(claimed)
+                    except LeaseLost:
+                        log.warning("outbox lease of run %s was taken over", run_id)
+                        return 0
 
         try:
             counts = await asyncio.gather(*(one(run_id, c) for run_id, c in by_run.items()))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import metrics
+from engine import logctx, metrics
 from engine.agents import AgentInputs, Turn, propose_team, run_agents
 from engine.api import Engine
 from engine.errors import BudgetExceeded, OutputInvalid, PipebotError, ProviderUnavailable, Retryable
@@ -89,7 +89,8 @@ class Worker:
         metrics.WORK.labels("claimed").inc()
         beat = asyncio.create_task(self._heartbeat(item.execution_id))
         try:
-            await self._attempt(item)
+            with logctx.bound(run=item.run_name, execution=item.execution_id):
+                await self._attempt(item)
         finally:
             beat.cancel()
         return True
