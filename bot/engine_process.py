@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from bot import logs
 from bot.serve import engine_tasks, open_engine
@@ -26,7 +27,8 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
     os.nice(settings.pipebot_engine_nice)
     engine = open_engine(settings)
     stop = asyncio.Event()
-    tasks = engine_tasks(engine, settings, stop)
+    listening = threading.Event()
+    tasks = engine_tasks(engine, settings, stop, listening)
     if settings.slack_enabled:
         from adapters.slack.service import run_slack_engine
 
@@ -46,6 +48,7 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
             engine.inbox.wake()
     finally:
         stop.set()
+        listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
 

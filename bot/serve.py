@@ -3,10 +3,10 @@
 The front (this process) verifies each request, records it in the inbox (one insert) and
 acknowledges it; nothing else runs on its event loop or in its interpreter, so an ack never
 waits behind engine work. The engine process (bot.engine_process, started and supervised here)
-handles the inbox rows, delivers the outbox, runs the worker and the schedules. The front wakes
-it through a pipe, one line per recorded row; when the front dies the pipe closes and the engine
+handles the inbox rows and runs this replica's outbox, worker and schedule. The front wakes it
+through a pipe, one line per recorded row; when the front dies the pipe closes and the engine
 process exits too, and whatever was acknowledged but not handled is handled after the restart.
-PIPEBOT_ENGINE_PROCESS=false runs everything in one process instead (as before).
+PIPEBOT_ENGINE_PROCESS=false runs everything in one process instead.
 """
 
 from __future__ import annotations
@@ -16,17 +16,20 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot.cli import engine_config, make_worker
+from bot.health import Health, OpsServer
 from bot.settings import Settings
 from engine.api import Engine
+from engine.leases import Leadership
 
 log = logging.getLogger("pipebot.serve")
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
 RESTART_DELAY = 1.0  # seconds before a crashed engine process is started again
-Service = Callable[[Engine, Settings, asyncio.Event, bool], Coroutine[Any, Any, None]]
+Service = Callable[[Engine, Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def services(settings: Settings) -> list[tuple[str, Service]]:
@@ -42,16 +45,6 @@ def services(settings: Settings) -> list[tuple[str, Service]]:
     return found
 
 
-def open_engine(settings: Settings) -> Engine:
-    engine = Engine.open(
-        settings.base_pipelines_path,
-        settings.database_url,
-        config=engine_config(settings),
-    )
-    engine.inbox.hold_seconds = settings.pipebot_inbox_hold_seconds
-    return engine
-
-
 async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> int:
     chosen = services(settings)
     if not chosen:
@@ -60,46 +53,89 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
             "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console"
         )
         return 2
+    wanted = settings.services
     engine = open_engine(settings)
+    split = settings.pipebot_engine_process
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
-    split = settings.pipebot_engine_process
-    log.info(
-        "starting %s%s", ", ".join(name for name, _ in chosen), " and the engine process" if split else ""
-    )
+    chosen = [(name, fn) for name, fn in chosen if name in wanted]
+    log.info("starting %s", ", ".join([name for name, _ in chosen] + sorted(wanted - {"slack", "discord"})))
+    health = Health(engine, settings.pipebot_ready_max_outbox_lag, "outbox" in wanted)
+    listening = threading.Event()
     if split:
         child = EngineProcess(settings)
         engine.inbox.on_recorded.append(child.wake)
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
-        tasks = [asyncio.create_task(child.supervise(stop), name="engine-process")]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
         # Engine commands and the outbox's database work run in threads; a shorter GIL switch
         # interval lets the event loop answer the platforms' requests sooner while they run.
         sys.setswitchinterval(SWITCH_INTERVAL)
-        tasks = engine_tasks(engine, settings, stop)
-    tasks += [asyncio.create_task(fn(engine, settings, stop, not split), name=name) for name, fn in chosen]
+        tasks = engine_tasks(engine, settings, stop, listening)
+    slack_http = any(name == "slack" for name, _ in chosen) and not settings.slack_app_token
+    for name, fn in chosen:
+        if name == "discord":  # one gateway connection for all replicas: the leader's
+            gateway = Leadership(engine.store, "discord-gateway")
+            body = _discord_body(fn, engine, settings, not split)
+            tasks.append(asyncio.create_task(gateway.run(stop, body), name=name))
+        elif name == "slack":
+            tasks.append(
+                asyncio.create_task(run_slack_with(fn, engine, settings, stop, health, not split), name=name)
+            )
+        else:
+            tasks.append(asyncio.create_task(fn(engine, settings, stop), name=name))
+    health.loops = {t.get_name(): t for t in tasks}
+    ops = None
+    if not slack_http:  # the endpoints need a server of their own
+        ops = OpsServer(health)
+        await ops.start(settings.pipebot_http_port)
     try:
         await stop.wait()
     finally:
         stop.set()
+        listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if ops is not None:
+            await ops.stop()
         engine.close()
     return 0
 
 
-def engine_tasks(engine: Engine, settings: Settings, stop: asyncio.Event) -> list[asyncio.Task[None]]:
-    """What the engine runs besides the chat adapters: inbox, outbox, worker, schedules."""
-    worker = make_worker(engine, settings)
-    engine.listeners.append(worker.wake)
-    return [
-        asyncio.create_task(engine.inbox.run(stop), name="inbox"),
-        asyncio.create_task(engine.outbox.run(stop), name="outbox"),
-        asyncio.create_task(worker.run(stop), name="worker"),
-        asyncio.create_task(start_scheduled(engine, stop), name="schedules"),
-    ]
+def open_engine(settings: Settings) -> Engine:
+    engine = Engine.open(settings.base_pipelines_path, settings.database_url, config=engine_config(settings))
+    engine.inbox.hold_seconds = settings.pipebot_inbox_hold_seconds
+    return engine
+
+
+def engine_tasks(
+    engine: Engine, settings: Settings, stop: asyncio.Event, listening: threading.Event
+) -> list[asyncio.Task[Any]]:
+    """The engine's loops (in the engine process, or here with PIPEBOT_ENGINE_PROCESS=false): the
+    inbox always, and the outbox, worker and schedule this replica runs (PIPEBOT_SERVICES)."""
+    wanted = settings.services
+    engine.listeners.append(engine.inbox.wake)
+    tasks = [asyncio.create_task(engine.inbox.run(stop), name="inbox")]
+    if "outbox" in wanted:
+        tasks.append(asyncio.create_task(engine.outbox.run(stop), name="outbox"))
+    if "worker" in wanted:
+        worker = make_worker(engine, settings)
+        engine.listeners.append(worker.wake)
+        tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+    if "schedule" in wanted:
+        leader = Leadership(engine.store, "schedule")
+        tasks.append(
+            asyncio.create_task(
+                leader.run(stop, lambda inner: start_scheduled(engine, inner)), name="schedule"
+            )
+        )
+    if not engine.store.is_sqlite:  # other replicas' commits wake this one's outbox and worker
+        threading.Thread(
+            target=engine.store.listen, args=(engine.wake_listeners, listening), name="listen", daemon=True
+        ).start()
+    return tasks
 
 
 class EngineProcess:
@@ -138,6 +174,32 @@ class EngineProcess:
             except TimeoutError:
                 self.proc.kill()
                 await exited
+
+
+def _discord_body(
+    fn: Service, engine: Engine, settings: Settings, handle_here: bool
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    async def body(inner: asyncio.Event) -> None:
+        from adapters.discord.service import run_discord
+
+        if fn is run_discord:
+            await run_discord(engine, settings, inner, handle_here=handle_here)
+        else:
+            await fn(engine, settings, inner)
+
+    return body
+
+
+async def run_slack_with(
+    fn: Service, engine: Engine, settings: Settings, stop: asyncio.Event, health: Health, handle_here: bool
+) -> None:
+    """Slack's HTTP server also carries /readyz and /metrics."""
+    from adapters.slack.service import run_slack
+
+    if fn is run_slack:
+        await run_slack(engine, settings, stop, extra_routes=health.add_routes, handle_here=handle_here)
+    else:
+        await fn(engine, settings, stop)
 
 
 async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:

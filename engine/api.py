@@ -27,6 +27,7 @@ from engine import (
     human,
     inbox,
     logctx,
+    metrics,
     pipelines,
     queries,
     roles,
@@ -80,6 +81,7 @@ T = TypeVar("T")
 @dataclass
 class EngineConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    stale_after_seconds: float = 30.0  # a lease or claim without heartbeat this long is taken over
     admins: tuple[str, ...] = ()  # PIPEBOT_ADMINS, parsed (engine.roles)
     limits: Limits = DEFAULT_LIMITS
 
@@ -97,7 +99,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.roles = Roles(admins=self.config.admins)
         self.definitions = Definitions()
-        self.outbox = Dispatcher(store, clock)
+        self.outbox = Dispatcher(store, clock, stale_after=self.config.stale_after_seconds)
         self.inbox = inbox.Inbox(store, clock, journal)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
         # Live agent turns by platform: adapters in this process register theirs (engine.streams).
@@ -128,6 +130,11 @@ class Engine:
         if self.inbox.journal is not None:
             self.inbox.journal.dispose()
 
+    def wake_listeners(self) -> None:
+        """Another process committed work or notifications (PostgreSQL NOTIFY): look now."""
+        for listener in self.listeners:
+            listener()
+
     # -- transactions ----------------------------------------------------------------------
 
     def _write(
@@ -144,12 +151,16 @@ class Engine:
                 tx.finish()
                 # An interaction handled from the inbox takes effect once (see engine.inbox).
                 applying = inbox.mark_applied(session, tx.now())
+                if tx.notified:  # other processes' outbox and workers wake at commit
+                    self.store.notify(session)
         except (NotAllowed, Refused) as exc:
             if audit is not None:
                 self._audit_refusal(audit, str(exc))
             raise
         if applying is not None:
             applying.done = True
+        if audit is not None:  # a human command that took effect
+            metrics.DECISIONS.labels(audit[0]).inc()
         for action in tx.after_commit:
             action()
         for slug, version, data in tx.run_files:

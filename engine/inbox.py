@@ -275,12 +275,15 @@ class Inbox:
         await self.idle()
 
     def claim(self, limit: int = 100) -> list[InboxItem]:
-        """Claim rows nobody handles: unclaimed, or claimed by a process that has since stopped
-        (before this one started, or longer ago than `stale_seconds`)."""
+        """Claim rows nobody handles: unclaimed, or claimed longer ago than `stale_seconds` (on
+        SQLite, one machine: also those claimed before this process started, by the one it
+        replaces)."""
         if not self.handlers:
             return []
         now = self.clock()
-        stale = min(self.started_at, now - timedelta(seconds=self.stale_seconds))
+        stale = now - timedelta(seconds=self.stale_seconds)
+        if self.rows.is_sqlite:  # one machine: a claim older than this process is its dead predecessor's
+            stale = max(stale, self.started_at)
         with self.rows.write() as s:
             rows = s.scalars(
                 select(InboxRow)

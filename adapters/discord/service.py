@@ -58,6 +58,7 @@ async def run_discord(
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
+        engine.outbox.unregister(PLATFORM)  # another replica's client delivers from now on
         await client.close()
         try:
             await runner
