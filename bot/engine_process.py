@@ -9,6 +9,7 @@ once, like the front: the rows it had not handled are handled after the restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ import threading
 from bot import logs
 from bot.serve import engine_tasks, open_engine
 from bot.settings import Settings
+from engine.api import Engine
 
 log = logging.getLogger("pipebot.engine")
 
@@ -37,6 +39,7 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
         from adapters.discord.service import run_discord_engine
 
         tasks.append(asyncio.create_task(run_discord_engine(engine, settings, stop), name="discord"))
+    tasks.append(asyncio.create_task(report(engine, stop), name="report"))
     try:
         while True:
             line = await lines.readline()
@@ -51,6 +54,16 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
         listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
+
+
+async def report(engine: Engine, stop: asyncio.Event, every: float = 1.0) -> None:
+    """Tell the front when the outbox last drained (its /readyz checks that the loop is alive)."""
+    while not stop.is_set():
+        if engine.outbox.last_drain is not None:
+            sys.stdout.write(f"drained {engine.outbox.last_drain}\n")
+            sys.stdout.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
 
 
 async def main_async() -> None:

@@ -6,7 +6,8 @@ waits behind engine work. The engine process (bot.engine_process, started and su
 handles the inbox rows and runs this replica's outbox, worker and schedule. The front wakes it
 through a pipe, one line per recorded row; when the front dies the pipe closes and the engine
 process exits too, and whatever was acknowledged but not handled is handled after the restart.
-PIPEBOT_ENGINE_PROCESS=false runs everything in one process instead.
+If the engine process dies, the front stops too (with its exit code): they are one replica, restarted
+together. PIPEBOT_ENGINE_PROCESS=false runs everything in one process instead.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from engine.leases import Leadership
 
 log = logging.getLogger("pipebot.serve")
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
-RESTART_DELAY = 1.0  # seconds before a crashed engine process is started again
 Service = Callable[[Engine, Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
@@ -56,6 +56,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     wanted = settings.services
     engine = open_engine(settings)
     split = settings.pipebot_engine_process
+    child: EngineProcess | None = None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,7 +67,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     health = Health(engine, settings.pipebot_ready_max_outbox_lag, "outbox" in wanted)
     listening = threading.Event()
     if split:
-        child = EngineProcess(settings)
+        child = EngineProcess(settings, engine)
         engine.inbox.on_recorded.append(child.wake)
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
@@ -101,7 +102,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         if ops is not None:
             await ops.stop()
         engine.close()
-    return 0
+    return child.failed if child is not None else 0
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -139,11 +140,20 @@ def engine_tasks(
 
 
 class EngineProcess:
-    """The engine process, fed its settings and wake-ups on stdin; restarted if it dies."""
+    """The engine process, fed its settings and wake-ups on stdin; restarted if it dies. It
+    reports its outbox's drains on stdout ("drained <monotonic time>"), for /readyz here."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
         self.proc: asyncio.subprocess.Process | None = None
+        self.failed = 0  # the engine process's exit code when it died first
+
+    async def _reports(self, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for line in proc.stdout:
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == b"drained":
+                self.engine.outbox.last_drain = float(parts[1])
 
     def wake(self) -> None:
         proc = self.proc
@@ -151,29 +161,38 @@ class EngineProcess:
             proc.stdin.write(b"\n")
 
     async def supervise(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.engine_process", stdin=asyncio.subprocess.PIPE
-            )
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(self.settings.model_dump_json().encode() + b"\n")
-            self.wake()  # rows recorded while it was starting
-            stopper = asyncio.ensure_future(stop.wait())
-            exited = asyncio.ensure_future(self.proc.wait())
-            await asyncio.wait({stopper, exited}, return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            if exited.done():
-                log.error("the engine process exited (%s); starting it again", self.proc.returncode)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), RESTART_DELAY)
-                continue
-            self.proc.stdin.write(b"stop\n")  # a clean stop: finish what is under way
-            self.proc.stdin.close()
-            try:
-                await asyncio.wait_for(exited, 30)
-            except TimeoutError:
-                self.proc.kill()
-                await exited
+        """Run the engine process until `stop`; if it dies first, stop this replica too (its code):
+        the two are one replica, restarted together by whatever supervises `pipebot serve`, and
+        what was acknowledged meanwhile waits in the inbox."""
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.engine_process",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdin is not None
+        reports = asyncio.create_task(self._reports(self.proc))
+        self.proc.stdin.write(self.settings.model_dump_json().encode() + b"\n")
+        self.wake()  # rows recorded while it was starting
+        stopper = asyncio.ensure_future(stop.wait())
+        exited = asyncio.ensure_future(self.proc.wait())
+        await asyncio.wait({stopper, exited}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if exited.done():
+            reports.cancel()
+            log.error("the engine process exited (%s): stopping", self.proc.returncode)
+            self.failed = self.proc.returncode or 1
+            stop.set()
+            return
+        self.proc.stdin.write(b"stop\n")  # a clean stop: finish what is under way
+        self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(exited, 30)
+        except TimeoutError:
+            self.proc.kill()
+            await exited
+        reports.cancel()
 
 
 def _discord_body(
