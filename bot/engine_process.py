@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -28,6 +29,7 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
     # Below the front in the CPU scheduler: on a busy machine the acks come first, the work after.
     os.nice(settings.pipebot_engine_nice)
     engine = open_engine(settings)
+    engine.inbox.partner = f"{socket.gethostname()}:{os.getppid()}"  # the front's rows: see Inbox.owner
     stop = asyncio.Event()
     listening = threading.Event()
     tasks = engine_tasks(engine, settings, stop, listening)

@@ -108,6 +108,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
 def open_engine(settings: Settings) -> Engine:
     engine = Engine.open(settings.base_pipelines_path, settings.database_url, config=engine_config(settings))
     engine.inbox.hold_seconds = settings.pipebot_inbox_hold_seconds
+    engine.inbox.stale_seconds = settings.pipebot_worker_stale_seconds
     return engine
 
 

@@ -120,6 +120,8 @@ class Inbox:
     clock: Clock
     journal: Store | None = None  # where the rows are (default: the main database)
     owner: str = field(default_factory=_owner)
+    # The front process whose rows this one handles at once (others' only once stale).
+    partner: str | None = None
     parallel: int = 16
     stale_seconds: float = 30.0  # a claim this old, by a process that stopped, is taken over
     hold_seconds: float = 0.0  # test hook: handling waits this long (a crash can hit in between)
@@ -218,8 +220,9 @@ class Inbox:
             "dedup_key": i.dedup_key or uuid.uuid4().hex,
             "received_at": now,
             "answer_by": now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None,
-            "claimed_by": self.owner if claim else None,
-            "claimed_at": now if claim else None,
+            # The recording process's: its own handler (or engine process, `partner`) takes it.
+            "claimed_by": self.owner,
+            "claimed_at": now,
             "handled_at": now if handled is not None else None,
             "result": handled,
         }
@@ -275,9 +278,9 @@ class Inbox:
         await self.idle()
 
     def claim(self, limit: int = 100) -> list[InboxItem]:
-        """Claim rows nobody handles: unclaimed, or claimed longer ago than `stale_seconds` (on
-        SQLite, one machine: also those claimed before this process started, by the one it
-        replaces)."""
+        """Claim the rows recorded by this process's front (`partner`), and rows nobody handles:
+        claimed longer ago than `stale_seconds` (a dead replica's), and on SQLite (one machine)
+        also those claimed before this process started (by the one it replaces)."""
         if not self.handlers:
             return []
         now = self.clock()
@@ -291,10 +294,15 @@ class Inbox:
                     InboxRow.handled_at.is_(None),
                     InboxRow.platform.in_(list(self.handlers)),
                     InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
-                    or_(InboxRow.claimed_at.is_(None), InboxRow.claimed_at < stale),
+                    or_(
+                        InboxRow.claimed_at.is_(None),
+                        InboxRow.claimed_by == self.partner,
+                        InboxRow.claimed_at < stale,
+                    ),
                 )
                 .order_by(InboxRow.id)
                 .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: replicas claim disjoint rows
             ).all()
             if not rows:
                 return []

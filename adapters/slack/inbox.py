@@ -25,7 +25,7 @@ from engine import messages
 from engine.actors import Actor, Conversation
 from engine.inbox import InboxItem, Interaction
 
-ANSWER_WAIT = 2.5  # a form's ack waits this long for its answer (errors under the fields)
+ANSWER_WAIT = 2.0  # a form's ack waits this long for its answer (errors under the fields)
 TRIGGER_SECONDS = 3.0  # a trigger_id opens a modal this long after the click
 MODAL_ACTIONS = ("open_form", "request_revision")
 BUTTON_LABELS = {"open_form": "Open form", "request_revision": "Request revision"}
@@ -136,8 +136,9 @@ async def handle(ctx: SlackContext, item: InboxItem) -> str | None:
         return "done"
     submit = forms.submit if body["view"].get("callback_id") == forms.FORM_CALLBACK else forms.submit_feedback
     answer = await submit(ctx, body)
-    if answer is not None and item.expired(ctx.engine.clock()):
-        # The ack went without this answer (the modal closed): say it in a message instead.
+    if answer is not None and answer.get("response_action") == "errors" and item.expired(ctx.engine.clock()):
+        # The ack went without these errors (the modal closed): say them in a message instead.
+        # (A refusal needs no message: the form is closed or over, its card says so.)
         await ctx.tell(body, actions.text(messages.FORM_NOT_SAVED.format(problems=_problems(answer))))
     return json.dumps(answer) if answer is not None else None
 
