@@ -222,8 +222,8 @@ class PipelineGroup(app_commands.Group):
     ) -> None:
         limit = engine_of(interaction).config.limits.import_bytes
         if file is not None and file.size > limit:  # refused before it is downloaded
-            text = messages.IMPORT_FILE_TOO_LARGE.format(name=file.filename, size=file.size, limit=limit)
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            refusal = messages.IMPORT_FILE_TOO_LARGE.format(name=file.filename, size=file.size, limit=limit)
+            await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
 
         async def text() -> str:
