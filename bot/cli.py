@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import logs
 from bot.settings import Settings
 from engine import messages, sandbox
@@ -331,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # a wrong DATABASE_URL, a database that is down
+        logging.getLogger("pipebot").debug("database error", exc_info=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"error: database: {reason}", file=sys.stderr)
         return 1
 
 

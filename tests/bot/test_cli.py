@@ -165,3 +165,15 @@ def test_limits_come_from_settings(
     monkeypatch.setenv("PIPEBOT_MAX_CHECKPOINTS", "2")
     assert main(["pipelines", "validate", str(path)]) == 1
     assert capsys.readouterr().err == f"{path}:5: checkpoints[2]: 3 checkpoints; the limit is 2\n"
+
+
+def test_a_wrong_database_url_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for url, reason in (
+        ("bogus://", "Can't load plugin: sqlalchemy.dialects:bogus"),
+        ("nonsense", "Could not parse SQLAlchemy URL from given URL string"),
+    ):
+        monkeypatch.setenv("DATABASE_URL", url)
+        assert main(["runs", "list"]) == 1
+        assert capsys.readouterr().err == f"error: database: {reason}\n"
