@@ -122,3 +122,6 @@ def test_rollbacks_in_the_console(
     assert main(["archives", "purge", "--older-than", "0m", "--yes"]) == 0
     assert "removed 2 archive(s)" in capsys.readouterr().out
     assert not list((base / ".archived").iterdir())
+    capsys.readouterr()
+    assert main(["artifacts", "get", art_id]) == 1  # its archive is gone: said so, in one line
+    assert capsys.readouterr().err.endswith(": was its archive purged?\n")
