@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ import yaml
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, human, queries, runs, schedules, work
+from engine import drafts, human, queries, runs, schedules, timers, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
@@ -224,17 +225,48 @@ class Engine:
 
     # -- human commands on an execution -------------------------------------------------------
 
-    def approve_start(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_start(self, execution_id: int, actor: Actor, comment: str | None = None) -> Outcome:
         return self._write(
-            lambda tx: human.approve_start(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, comment),
             ("approve_start", execution_id, None, actor),
         )
 
-    def approve_complete(self, execution_id: int, actor: Actor) -> Outcome:
+    def approve_complete(self, execution_id: int, actor: Actor, comment: str | None = None) -> Outcome:
         return self._write(
-            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor),
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, comment),
             ("approve_complete", execution_id, None, actor),
         )
+
+    def approve(self, execution_id: int, actor: Actor, comment: str | None = None) -> Outcome:
+        """Approve whichever approval waits (to start or to complete), with an optional comment."""
+
+        def do(tx: Tx) -> Outcome:
+            ex, _, _ = human.load(tx, execution_id)
+            stage = human.STAGES.get(ex.status)  # type: ignore[call-overload]
+            command = human.approve_start if stage == "start" else human.approve_complete
+            return command(tx, self.ws, execution_id, actor, comment)
+
+        return self._write(do, ("approve_complete", execution_id, None, actor))
+
+    def reject(self, execution_id: int, actor: Actor, reason: str) -> Outcome:
+        return self._write(
+            lambda tx: human.reject(tx, self.ws, execution_id, actor, reason),
+            ("reject", execution_id, None, actor),
+        )
+
+    def reassign(self, execution_id: int, actor: Actor, to: Actor) -> Outcome:
+        return self._write(
+            lambda tx: human.reassign(tx, execution_id, actor, to), ("reassign", execution_id, None, actor)
+        )
+
+    # -- timers (deadlines and reminders) --------------------------------------------------------
+
+    def fire_timers(self, limit: int = 100) -> int:
+        """Fire the deadlines and reminders that are due; return how many were claimed."""
+        return self._write(lambda tx: timers.fire_due(tx, self.ws, limit))
+
+    def next_timer_due(self) -> datetime | None:
+        return self._read(timers.next_due)
 
     def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
         return self._write(

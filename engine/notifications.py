@@ -7,11 +7,21 @@ the buttons of an approval request.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
 
-Action = Literal["approve_start", "approve_complete", "request_revision", "open_form", "retry"]
+Action = Literal[
+    "approve_start",
+    "approve_complete",
+    "request_revision",
+    "open_form",
+    "retry",
+    "reject",
+    "approve_with_comment",
+    "reassign",
+]
 
 
 class RunInfo(BaseModel):
@@ -69,6 +79,7 @@ class ApprovalCard(_Base):
     required: int = 1
     buttons: list[Button] = []
     decided: str | None = None
+    due_at: datetime | None = None  # naive UTC; shown in each reader's own time zone
 
 
 class FormCard(_Base):
@@ -79,6 +90,7 @@ class FormCard(_Base):
     feedback: str | None = None
     buttons: list[Button] = []
     decided: str | None = None
+    due_at: datetime | None = None
 
 
 class ArtifactsCard(_Base):
@@ -95,6 +107,10 @@ class NoticeCard(_Base):
     text: str
     level: Literal["info", "success", "warning", "error"] = "info"
     buttons: list[Button] = []
+    # Principals (slack:U1, slack:@group, discord:role:9) to mention: reminders and escalations only.
+    mentions: list[str] = []
+    # Users (platform:id) who also get the text as a direct message.
+    direct: list[str] = []
 
 
 Notification = Annotated[

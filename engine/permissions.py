@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from engine import messages
 from engine.actors import Actor
 from engine.definitions import Pipeline
@@ -9,14 +11,15 @@ from engine.errors import NotAllowed
 from engine.models import RunRow
 
 
-def is_approver(pipeline: Pipeline, actor: Actor) -> bool:
+def is_approver(pipeline: Pipeline, actor: Actor, extra: Iterable[str] = ()) -> bool:
     """Entries are ``platform:user``, ``platform:@group`` or ``platform:role:id``.
 
-    An empty list means everyone in the conversation may approve.
+    An empty list means everyone in the conversation may approve. ``extra`` are the principals
+    added to one decision (escalation, reassignment).
     """
     if not pipeline.approvers:
         return True
-    for entry in pipeline.approvers:
+    for entry in [*pipeline.approvers, *extra]:
         platform, _, who = entry.partition(":")
         if platform != actor.platform:
             continue
@@ -25,8 +28,8 @@ def is_approver(pipeline: Pipeline, actor: Actor) -> bool:
     return False
 
 
-def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
-    if not is_approver(pipeline, actor):
+def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor, extra: Iterable[str] = ()) -> None:
+    if not is_approver(pipeline, actor, extra):
         raise NotAllowed(messages.NOT_APPROVER)
     if pipeline.prevent_self_approval and run.started_by == actor.key:
         raise NotAllowed(messages.SELF_APPROVAL)

@@ -127,14 +127,18 @@ def close_open_card(tx: Tx, run: RunRow, ex: ExecutionRow, text: str) -> None:
 
 
 def cancel(tx: Tx, name: str, actor: Actor) -> Outcome:
-    run = _control(tx, name, actor)
+    return cancel_run(tx, _control(tx, name, actor), actor)
+
+
+def cancel_run(tx: Tx, run: RunRow, actor: Actor, decided: str | None = None) -> Outcome:
+    """Cancel ``run`` (permission already checked, or the deadline's own decision)."""
     if run.status == R.CANCELLED:
         raise AlreadyDone(f"{run.name} is already cancelled.")
     if run.status not in (R.IN_PROGRESS, R.PAUSED, R.NOT_STARTED):
         raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
     ex = flow.active_execution(tx, run)
     if ex is not None:
-        close_open_card(tx, run, ex, flow.decided_text("Cancelled", actor.name, tx))
+        close_open_card(tx, run, ex, decided or flow.decided_text("Cancelled", actor.name, tx))
         move_execution(tx.session, tx.clock, ex, E.CANCELLED, actor=actor.key)
     move_run(tx.session, tx.clock, run, R.CANCELLED, actor=actor.key)
     flow.notice(tx, run, f"{run.name} cancelled by {actor.name}.", "warning")
@@ -144,7 +148,11 @@ def cancel(tx: Tx, name: str, actor: Actor) -> Outcome:
 
 def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor) -> Outcome:
     """Archive the executions from ``checkpoint_id`` on and start that checkpoint again."""
-    run = _control(tx, name, actor)
+    return roll_back(tx, ws, _control(tx, name, actor), checkpoint_id, actor)
+
+
+def roll_back(tx: Tx, ws: Workspace, run: RunRow, checkpoint_id: str, actor: Actor) -> Outcome:
+    """``rollback`` once permission is checked (also a rejection's ``on_reject: rollback:``)."""
     pipeline = tx.pipeline(run)
     ids = [cp.id for cp in pipeline.checkpoints]
     if checkpoint_id not in ids:
