@@ -94,8 +94,10 @@ def with_comment(decided: str, comment: str | None) -> str:
     return f"{decided}: “{comment}”" if comment else decided
 
 
-def reminder(number: int, total: int, checkpoint: str, run: str, what: str) -> str:
-    return f"Reminder ({number} of {total}): *{checkpoint}* in {run} waits for {what}."
+def reminder(number: int, total: int, checkpoint: str, run: str, what: str, due: str | None) -> str:
+    return f"Reminder ({number} of {total}): *{checkpoint}* in {run} waits for {what}" + (
+        f" ({due})." if due else "."
+    )
 
 
 def due_in(seconds: float) -> str:

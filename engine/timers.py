@@ -295,10 +295,9 @@ def _remind(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, s: Settings, 
 
     who = undecided(tx, run, ex, t.stage)
     what = "the form to be filled in" if t.stage == "form" else "a decision"
-    text = messages.reminder(t.number, s.max_reminders, cp.title, run.name, what)
     due = due_at(tx, ex)
-    if due is not None:
-        text += f" ({messages.due_in((due - tx.now()).total_seconds())})"
+    when = messages.due_in((due - tx.now()).total_seconds()) if due is not None else None
+    text = messages.reminder(t.number, s.max_reminders, cp.title, run.name, what, when)
     flow.notice(tx, run, text, mentions=who, direct=[p for p in who if is_user(p)])
     if t.number < s.max_reminders and s.remind_every:
         _add(tx, run, ex, "reminder", t.stage, s.remind_every, t.number + 1)

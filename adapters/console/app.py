@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import select
 from pathlib import Path
 from typing import Any, TextIO
 
 from adapters import chat
 from adapters.console.render import LONG, buttons_line, render
 from engine.actors import Actor, Conversation
+from engine import messages
 from engine.api import Engine
 from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError
@@ -22,7 +24,9 @@ from engine.outbox import Delivery, MessageRef
 from engine.worker import Worker
 
 BUTTON = re.compile(r"^\[?([a-z])(\d+)\]?$")
+REASSIGN = re.compile(r"^reassign\s+\[?[a-z]?(\d+)\]?\s+@?(\S+)$")
 PLATFORM = "console"
+TICK = 1.0  # seconds between timer checks while waiting for a line
 
 
 class ConsoleDeliverer:
@@ -61,6 +65,7 @@ class Console:
     def ask(self, prompt: str) -> str | None:
         self.out.write(prompt)
         self.out.flush()
+        self.wait_for_line(prompt)
         line = self.inp.readline()
         if not line:
             return None
@@ -68,6 +73,17 @@ class Console:
         if self.echo:
             self.out.write(line + "\n")
         return line
+
+    def wait_for_line(self, prompt: str) -> None:
+        """At a terminal, deadlines and reminders fire while nobody types (checked each second)."""
+        if not self.inp.isatty():
+            return  # a script: timers fire between its lines
+        while not select.select([self.inp], [], [], TICK)[0]:
+            if self.engine.fire_timers():
+                self.out.write("\n")
+                self.flush_outbox()
+                self.out.write(prompt)
+                self.out.flush()
 
     def run(self) -> int:
         self.say(f"pipebot console — you are {self.actor.name}. Type /pipeline help; Ctrl-D to quit.")
@@ -83,7 +99,10 @@ class Console:
         return 0
 
     def flush_outbox(self) -> None:
-        """Deliver what the last command caused, running agent and script work it started."""
+        """Deliver what the last command caused, running agent and script work it started,
+        and what deadlines and reminders that came due did."""
+        while self.engine.fire_timers():
+            pass
         while True:
             delivered = self.loop.run_until_complete(self.engine.outbox.drain())
             worked = self.loop.run_until_complete(self.worker.drain()) if self.worker else 0
@@ -101,6 +120,10 @@ class Console:
             self.say(("" if reply.ok else "✖ ") + reply.text.replace("*", "").replace("`", ""))
             if reply.buttons:
                 self.say("    " + buttons_line(reply.buttons))
+            return
+        m = REASSIGN.match(line)
+        if m:
+            self.reassign(int(m[1]), m[2])
             return
         m = BUTTON.match(line)
         if m and m[1] in LONG:
@@ -123,8 +146,31 @@ class Console:
                 self.fill_form(execution_id)
             elif action == "retry":
                 self.say(self.engine.retry(execution_id, self.actor).message)
+            elif action == "reject":
+                self.engine.check_decision(execution_id, self.actor, "reject")
+                reason = self.ask(f"  {messages.REASON_PROMPT} ")
+                if reason is None:
+                    return
+                self.say(self.engine.reject(execution_id, self.actor, reason).message)
+            elif action == "approve_with_comment":
+                self.engine.check_decision(execution_id, self.actor, "approve_with_comment")
+                comment = self.ask(f"  {messages.COMMENT_PROMPT}: ")
+                if comment is None:
+                    return
+                self.say(self.engine.approve(execution_id, self.actor, comment).message)
+            elif action == "reassign":
+                self.engine.check_decision(execution_id, self.actor, "reassign")
+                user = self.ask(f"  {messages.REASSIGN_PROMPT} (user): ")
+                if user:
+                    self.reassign(execution_id, user.strip().lstrip("@"))
             else:
                 self.say(f"✖ {action} is not available here.")
+        except PipebotError as exc:
+            self.say(f"✖ {exc}")
+
+    def reassign(self, execution_id: int, user: str) -> None:
+        try:
+            self.say(self.engine.reassign(execution_id, self.actor, Actor(PLATFORM, user, user)).message)
         except PipebotError as exc:
             self.say(f"✖ {exc}")
 
