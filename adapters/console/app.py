@@ -14,8 +14,8 @@ from typing import Any, TextIO
 
 from adapters import chat
 from adapters.console.render import LONG, buttons_line, render
-from engine.actors import Actor, Conversation
 from engine import messages
+from engine.actors import Actor, Conversation
 from engine.api import Engine
 from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from pathlib import Path
 
@@ -73,14 +74,12 @@ def test_a_person_racing_the_deadline_gives_one_outcome(gated: Engine, clock: Ma
         clock.advance(30)
         barrier = threading.Barrier(2)
 
-        def person() -> None:
+        def person(ex: int = ex, barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
-            try:
-                gated.approve_complete(ex, ALICE)  # noqa: B023 — joined below, before ex changes
-            except PipebotError:
-                pass  # "Already decided by the deadline"
+            with contextlib.suppress(PipebotError):  # "Already decided by the deadline"
+                gated.approve_complete(ex, ALICE)
 
-        def deadline() -> None:
+        def deadline(barrier: threading.Barrier = barrier) -> None:
             barrier.wait()
             gated.fire_timers()
 
@@ -131,7 +130,7 @@ def test_a_paused_run_keeps_its_deadline_until_resumed(gated: Engine, clock: Man
 
 
 def test_the_yaml_keys_are_checked() -> None:
-    with pytest.raises(DefinitionProblem, match="human.deadline"):
+    with pytest.raises(DefinitionProblem, match=r"human\.deadline"):
         parse_pipeline(GATE.replace("30s", "30 seconds"), "x.yaml")
     with pytest.raises(DefinitionProblem, match="on_deadline escalate needs escalate_to"):
         parse_pipeline(GATE.replace("on_deadline: reject", "on_deadline: escalate"), "x.yaml")

@@ -82,7 +82,13 @@ def start(chats: dict[str, Chat], engine: Engine) -> int:
     ],
 )
 def test_each_deadline_outcome(
-    engine: Engine, tmp_path: Path, clock: ManualClock, chats: dict[str, Chat], outcome: str, status: str, text: str
+    engine: Engine,
+    tmp_path: Path,
+    clock: ManualClock,
+    chats: dict[str, Chat],
+    outcome: str,
+    status: str,
+    text: str,
 ) -> None:
     gate(engine, tmp_path, outcome)
     ex = start(chats, engine)
@@ -206,7 +212,10 @@ def test_a_form_deadline_submits_its_defaults(
     ex, status = current(engine, "gate#v1")
     assert status == "waiting_for_input"
     clock.advance(4 * 3600)
-    assert "@carol Reminder (1 of 2): Draft in gate#v1 waits for the form to be filled in" in chats["carol"].tick()
+    assert (
+        "@carol Reminder (1 of 2): Draft in gate#v1 waits for the form to be filled in"
+        in chats["carol"].tick()
+    )
     clock.advance(2 * 86400)
     out = chats["carol"].tick()
     assert "→ Approved automatically: no decision within 2 days" in out
