@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from engine.notifications import Action, Button
 
 PREFIX = "pb"
-ACTIONS: tuple[Action, ...] = ("approve_start", "approve_complete", "request_revision", "open_form", "retry")
+ACTIONS: tuple[Action, ...] = (
+    "approve_start",
+    "approve_complete",
+    "request_revision",
+    "open_form",
+    "retry",
+    "reject",
+    "approve_with_comment",
+    "reassign",
+)
 PATTERN = re.compile(r"^pb:(?P<action>[a-z_]+):(?P<execution_id>\d+)$")
 
 

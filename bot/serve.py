@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.cli import make_worker
 from bot.settings import Settings
+from engine import timers
 from engine.api import Engine, EngineConfig
 
 log = logging.getLogger("pipebot.serve")
@@ -60,6 +61,9 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         asyncio.create_task(engine.outbox.run(stop), name="outbox"),
         asyncio.create_task(worker.run(stop), name="worker"),
         asyncio.create_task(start_scheduled(engine, stop), name="schedules"),
+        asyncio.create_task(
+            timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, stop), name="timers"
+        ),
     ]
     tasks += [asyncio.create_task(fn(engine, settings, stop), name=name) for name, fn in chosen]
     try:

@@ -9,7 +9,10 @@ after a human decided, or twice, finds nothing waiting and changes nothing.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +21,7 @@ from sqlalchemy import func, select
 
 from engine import messages
 from engine.actors import DEADLINE
+from engine.clock import Clock
 from engine.definitions import Checkpoint, Pipeline
 from engine.errors import FormInvalid, PipebotError
 from engine.models import ExecutionRow, ExtraApproverRow, InteractionRow, RunRow, TimerRow
@@ -301,3 +305,35 @@ def _remind(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, s: Settings, 
     flow.notice(tx, run, text, mentions=who, direct=[p for p in who if is_user(p)])
     if t.number < s.max_reminders and s.remind_every:
         _add(tx, run, ex, "reminder", t.stage, s.remind_every, t.number + 1)
+
+
+# -- the loop ---------------------------------------------------------------------------------
+
+
+async def run(
+    fire: Callable[[], int],
+    next_due: Callable[[], datetime | None],
+    clock: Clock,
+    stop: asyncio.Event,
+    *,
+    batch: int = 100,
+    idle_max: float = 1.0,
+) -> None:
+    """Fire due timers until ``stop``; sleep until the next one (at most ``idle_max``, so timers
+    written by other processes or while the bot slept are noticed within a second).
+
+    ``fire`` and ``next_due`` are the engine's (Engine.fire_timers, Engine.next_timer_due); their
+    database work runs in a thread, never on the event loop.
+    """
+    while not stop.is_set():
+        wait = idle_max
+        try:
+            if await asyncio.to_thread(fire) >= batch:
+                continue  # more are due: no sleep
+            nxt = await asyncio.to_thread(next_due)
+            if nxt is not None:
+                wait = min(idle_max, max(0.0, (nxt - clock()).total_seconds()))
+        except Exception:  # a bad tick must not stop the next one
+            log.exception("timers failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)

@@ -21,7 +21,7 @@ from adapters.slack import render
 from adapters.slack.context import AcksFirst
 from engine.api import Engine
 from engine.errors import NotFound
-from engine.notifications import ArtifactsCard
+from engine.notifications import ArtifactsCard, NoticeCard
 from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.slack")
@@ -60,7 +60,9 @@ class SlackDeliverer:
         return delivery.conversation.channel, delivery.conversation.thread
 
     async def _message(self, delivery: Delivery) -> MessageRef:
-        out = render.card(delivery.note)
+        note = delivery.note
+        groups = await self._group_ids() if isinstance(note, NoticeCard) and note.mentions else {}
+        out = render.card(note, groups)
         if delivery.existing is not None:
             ref = delivery.existing
             await self.client.chat_update(
@@ -71,7 +73,30 @@ class SlackDeliverer:
         resp = await self.client.chat_postMessage(
             channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks, unfurl_links=False
         )
+        if isinstance(note, NoticeCard) and note.direct:
+            await self._direct(note, channel)
         return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+
+    async def _direct(self, note: NoticeCard, channel: str) -> None:
+        """A reminder also reaches each person as a direct message (to the user id: Slack opens the DM)."""
+        text = f"{note.text} (in <#{channel}>, {note.run.name})"
+        for principal in note.direct:
+            platform, _, user = principal.partition(":")
+            if platform != "slack":
+                continue
+            try:
+                await self.client.chat_postMessage(channel=user, text=render.fallback(text))
+            except SlackApiError as exc:  # a DM that cannot be sent must not repeat the thread post
+                log.warning("direct message to %s failed: %s", user, exc.response.get("error"))
+
+    async def _group_ids(self) -> dict[str, str]:
+        """User group handles to ids, for <!subteam^ID> mentions (reminders are rare: no cache)."""
+        try:
+            resp = await self.client.usergroups_list()
+        except SlackApiError as exc:
+            log.warning("usergroups.list failed: %s", exc.response.get("error"))
+            return {}
+        return {str(g.get("handle")): str(g.get("id")) for g in resp.get("usergroups") or []}
 
     async def _artifacts(self, delivery: Delivery, note: ArtifactsCard) -> MessageRef | None:
         channel, thread = self._where(delivery)

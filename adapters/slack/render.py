@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.actions import encode
@@ -120,7 +121,22 @@ def fallback(text: str) -> str:
 # -- notifications ---------------------------------------------------------------------------------
 
 
-def card(note: Notification) -> Rendered:
+def mention(principal: str, groups: dict[str, str]) -> str:
+    """``slack:U1`` as <@U1>; ``slack:@handle`` as <!subteam^ID> when the group's id is known."""
+    who = principal.partition(":")[2]
+    if not who.startswith("@"):
+        return f"<@{who}>"
+    group_id = groups.get(who.removeprefix("@"))
+    return f"<!subteam^{group_id}>" if group_id else escape(who)
+
+
+def local_time(when: datetime) -> str:
+    """A time each reader sees in their own time zone (the fallback is UTC)."""
+    stamp = int(when.replace(tzinfo=UTC).timestamp())
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{when:%Y-%m-%d %H:%M} UTC>"
+
+
+def card(note: Notification, groups: dict[str, str] | None = None) -> Rendered:
     match note:
         case RunStatusCard():
             return _run(note)
@@ -131,7 +147,8 @@ def card(note: Notification) -> Rendered:
         case ArtifactsCard():
             return artifacts(note, {}, set())
         case NoticeCard():
-            text = f"{ICONS[note.level]} {escape(note.text)}"
+            who = " ".join(mention(m, groups or {}) for m in note.mentions)
+            text = f"{ICONS[note.level]} {who + ' ' if who else ''}{escape(note.text)}"
             return Rendered(fallback(note.text), fit(text_sections(text), actions(note.buttons)))
 
 
@@ -142,10 +159,11 @@ def _run(note: RunStatusCard) -> Rendered:
     return Rendered(fallback(line), blocks)
 
 
-def _outcome(decided: str | None, buttons: list[Button]) -> list[Block]:
+def _outcome(decided: str | None, buttons: list[Button], due_at: datetime | None = None) -> list[Block]:
     if decided:
         return [context(f":ballot_box_with_check: {escape(decided)}")]
-    return actions(buttons)
+    due = [context(f":alarm_clock: Due {local_time(due_at)}")] if due_at else []
+    return due + actions(buttons)
 
 
 def _approval(note: ApprovalCard) -> Rendered:
@@ -167,7 +185,7 @@ def _approval(note: ApprovalCard) -> Rendered:
             }
         )
     text = head + (f" — {note.decided}" if note.decided else "")
-    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons)))
+    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons, note.due_at)))
 
 
 def _form(note: FormCard) -> Rendered:
@@ -175,7 +193,7 @@ def _form(note: FormCard) -> Rendered:
     if note.feedback:
         blocks.append(section("> " + escape(messages.FEEDBACK_TO_ADDRESS.format(feedback=note.feedback))))
     text = note.text + (f" — {note.decided}" if note.decided else "")
-    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons)))
+    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons, note.due_at)))
 
 
 def artifact_file(a: ArtifactInfo) -> str:
