@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import discord
 
@@ -88,6 +89,8 @@ class Rendered:
     content: str | None = None
     embeds: list[discord.Embed] = field(default_factory=list)
     buttons: list[Button] = field(default_factory=list)
+    # Nobody is pinged, except those a reminder or an escalation names: exactly them.
+    mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
 
 
 def embed(
@@ -139,7 +142,7 @@ def render(note: Notification) -> Rendered:
         case ApprovalCard():
             footer = f"{note.approvals} of {note.required} approvals" if note.required > 1 else None
             card = embed(
-                description=markdown(note.text),
+                description=markdown(note.text) + _due(note.due_at, note.decided),
                 color=DECIDED_COLOR if note.decided else STATUS_COLORS["in_progress"],
                 fields=[(f.label, f.value) for f in note.fields],
                 footer=footer,
@@ -149,6 +152,7 @@ def render(note: Notification) -> Rendered:
             text = markdown(note.text)
             if note.feedback:
                 text += f"\n\n**Feedback:** {note.feedback}"
+            text += _due(note.due_at, note.decided)
             card = embed(
                 description=text, color=DECIDED_COLOR if note.decided else STATUS_COLORS["in_progress"]
             )
@@ -156,10 +160,39 @@ def render(note: Notification) -> Rendered:
         case ArtifactsCard():
             return Rendered(clip(f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)", MAX_CONTENT))
         case NoticeCard():
+            who, allowed = mentions(note.mentions)
             return Rendered(
-                clip(f"{LEVEL_ICONS[note.level]} {markdown(note.text)}", MAX_CONTENT), [], note.buttons
+                clip(f"{LEVEL_ICONS[note.level]} {who}{markdown(note.text)}", MAX_CONTENT),
+                [],
+                note.buttons,
+                allowed,
             )
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
+
+
+def mentions(principals: list[str]) -> tuple[str, discord.AllowedMentions]:
+    """``discord:123`` as <@123>, ``discord:role:9`` as <@&9>; allowed_mentions names exactly them."""
+    users: list[discord.Object] = []
+    roles: list[discord.Object] = []
+    for p in principals:
+        who = p.partition(":")[2]
+        if who.startswith("role:") and who[5:].isdigit():
+            roles.append(discord.Object(int(who[5:])))
+        elif who.isdigit():
+            users.append(discord.Object(int(who)))
+    if not users and not roles:
+        return "", NO_MENTIONS
+    text = " ".join([*(f"<@{u.id}>" for u in users), *(f"<@&{r.id}>" for r in roles)])
+    allowed = discord.AllowedMentions(everyone=False, users=users, roles=roles, replied_user=False)
+    return (text + " " if text else ""), allowed
+
+
+def _due(due_at: datetime | None, decided: str | None) -> str:
+    """Discord shows <t:…> in each reader's own time zone."""
+    if due_at is None or decided:
+        return ""
+    stamp = int(due_at.replace(tzinfo=UTC).timestamp())
+    return f"\n\n⏰ Due <t:{stamp}:f> (<t:{stamp}:R>)"
 
 
 def _decided(decided: str | None) -> str | None:

@@ -93,6 +93,8 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     assert approval.custom_ids() == [
         f"pb:approve_complete:{execution_id}",
         f"pb:request_revision:{execution_id}",
+        f"pb:approve_with_comment:{execution_id}",
+        f"pb:reject:{execution_id}",
     ]
     assert {f["name"]: f["value"] for f in approval.embeds[0]["fields"]}["Topic"] == "Launch day"
 
@@ -137,7 +139,7 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     )
     await bot.drain()
     review = with_button(thread_messages(fake), f"pb:approve_complete:{outline_id}")
-    assert review.custom_ids() == [f"pb:approve_complete:{outline_id}"]  # max_revisions reached
+    assert f"pb:request_revision:{outline_id}" not in review.custom_ids()  # max_revisions reached
     await click_answer(fake, review, review.custom_ids()[0], BOB)
     await bot.drain()
 
