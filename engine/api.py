@@ -20,7 +20,7 @@ import yaml
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, human, queries, runs, schedules, timers, work
+from engine import drafts, human, inbox, queries, runs, schedules, timers, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
@@ -281,6 +281,14 @@ class Engine:
             ),
             ("submit_form", execution_id, None, actor),
         )
+
+    # -- requests from chat --------------------------------------------------------------------
+
+    def claim_request(self, key: str) -> bool:
+        """True the first time a chat request with this key arrives; False for a replay or retry
+        (the adapter then answers it without acting). See engine.inbox."""
+        with self.store.write() as session:
+            return inbox.claim(session, inbox.digest(key), self.clock())
 
     # -- automated work (engine.worker calls these) --------------------------------------------
 

@@ -36,6 +36,7 @@ FEEDBACK_TO_ADDRESS = "Feedback to address: {feedback}"
 ACTION_UNAVAILABLE = "{action} is not available in this version of pipebot."
 UNKNOWN_BUTTON = "This button does not belong to pipebot, or it is too old to use."
 FILE_UNAVAILABLE = "could not be fetched; attach it again"
+UNREADABLE_FORM = "This form could not be read: open it again from the latest card in the run's thread."
 ARTIFACT_TOO_BIG = (
     "{file} is {size}, too big to attach here: fetch it with `pipebot artifacts get {artifact_id}`."
 )

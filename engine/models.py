@@ -245,6 +245,14 @@ class OutboxRow(Base):
     created_at: Mapped[datetime]
 
 
+class RequestKeyRow(Base):
+    """A chat request already acted on (see engine.inbox); pruned after the replay window."""
+
+    __tablename__ = "request_keys"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class MessageRefRow(Base):
     """Where a notification landed on the platform, so later ones edit the same message."""
 

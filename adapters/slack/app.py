@@ -11,14 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import send_async_response
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
@@ -27,9 +28,12 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetr
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import actions, commands, home
+from adapters.slack import actions, commands, home, requests
 from adapters.slack.context import SlackContext
 from adapters.slack.deliver import DEFAULT_MAX_ARTIFACT_BYTES, SlackDeliverer
 from adapters.slack.directory import Directory
@@ -97,52 +101,22 @@ def build_client(token: str, api_url: str, session: aiohttp.ClientSession | None
     )
 
 
-def skip_retried_events(size: int = 2048) -> Callable[..., Awaitable[BoltResponse | None]]:
-    """A middleware that acks events already seen without acting on them again.
-
-    Slack re-sends an event it thinks was missed (X-Slack-Retry-Num over HTTP, a repeated
-    event_id in Socket Mode); acting on it twice would publish or post twice.
-    """
-    seen: OrderedDict[str, None] = OrderedDict()
-
-    async def middleware(
-        req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        body: dict[str, Any] = req.body if isinstance(req.body, dict) else {}
-        if body.get("type") == "event_callback":
-            event_id = str(body.get("event_id") or "")
-            if _retry_num(req) > 0 or event_id in seen:
-                return BoltResponse(status=200, body="")
-            seen[event_id] = None
-            while len(seen) > size:
-                seen.popitem(last=False)
-        await next()
-        return None
-
-    return middleware
-
-
-def _retry_num(req: AsyncBoltRequest) -> int:
-    # Socket Mode mirrors retry_attempt into this header too, as "0" on the first delivery.
-    values = req.headers.get("x-slack-retry-num") or ["0"]
-    try:
-        return int(values[0])
-    except ValueError:
-        return 1
-
-
 @dataclass
 class SlackApp:
     app: AsyncApp
     ctx: SlackContext
     deliverer: SlackDeliverer
     owns_session: bool
+    verifier: SignatureVerifier | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         """POST /slack/events: slash commands, interactivity and events all arrive here."""
         self.ctx.acks_first.begin()
         try:
-            bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
+            bolt_request = await requests.read(request, self.verifier)
+            if isinstance(bolt_request, web.Response):
+                return bolt_request
+            bolt_response = await self.app.async_dispatch(bolt_request)
             return await to_aiohttp_response(bolt_response)
         finally:
             self.ctx.acks_first.end()
@@ -174,10 +148,31 @@ async def create_slack_app(
         process_before_response=True,
         logger=logging.getLogger("pipebot.slack.bolt"),
     )
-    app.use(skip_retried_events())
+    app.use(requests.once(engine, ctx.call))
+    app.error(requests.on_error)
     register(app, ctx)
     deliverer = SlackDeliverer(client, engine, max_artifact_bytes, ctx.acks_first)
-    return SlackApp(app, ctx, deliverer, session is None)
+    verifier = SignatureVerifier(signing_secret) if signing_secret else None
+    return SlackApp(app, ctx, deliverer, session is None, verifier)
+
+
+class SocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, passing each envelope's id on, so a re-sent envelope is
+    acked without acting on it twice (see adapters.slack.requests)."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.time()
+        headers: dict[str, str | Sequence[str]] = {requests.ENVELOPE_HEADER: req.envelope_id}
+        if req.retry_attempt is not None:
+            headers["x-slack-retry-num"] = str(req.retry_attempt)
+        problem = requests.shape_problem(req.payload)
+        if problem:  # acked and dropped: a non-200 is not acked, and Slack would send it again
+            log.warning("slack: malformed envelope %s: %s", req.envelope_id, problem)
+            await send_async_response(client, req, BoltResponse(status=200, body=""), started)
+            return
+        bolt_req = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=headers)
+        bolt_resp = await self.app.async_dispatch(bolt_req)
+        await send_async_response(client, req, bolt_resp, started)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
@@ -186,4 +181,11 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     home.register(app, ctx)
 
 
-__all__ = ["RateLimitRetryHandler", "SlackApp", "build_client", "create_slack_app", "register"]
+__all__ = [
+    "RateLimitRetryHandler",
+    "SlackApp",
+    "SocketModeHandler",
+    "build_client",
+    "create_slack_app",
+    "register",
+]

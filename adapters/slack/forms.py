@@ -213,7 +213,10 @@ def raw_values(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[st
 
 async def fetch_file(ctx: SlackContext, file: dict[str, Any], limit: int) -> FileUpload | str:
     """Download a file_input file with the bot token (Slack's file URLs are private)."""
-    size = int(file.get("size") or 0)
+    try:
+        size = int(file.get("size") or 0)
+    except (TypeError, ValueError):
+        return messages.FILE_UNAVAILABLE  # not a file Slack described
     if size > limit:
         return messages.file_too_big(size, limit)  # do not download what will be refused
     url = file.get("url_private_download") or file.get("url_private")
@@ -235,10 +238,22 @@ async def fetch_file(ctx: SlackContext, file: dict[str, Any], limit: int) -> Fil
     return FileUpload(name, data, str(file.get("mimetype") or "application/octet-stream"))
 
 
+def _execution_id(view: dict[str, Any]) -> int | None:
+    metadata = str(view.get("private_metadata") or "")
+    return int(metadata) if metadata.isdigit() else None
+
+
+def _unreadable(view: dict[str, Any]) -> dict[str, Any]:
+    title = (view.get("title") or {}).get("text") if isinstance(view.get("title"), dict) else None
+    return {"response_action": "update", "view": notice_view(str(title or "Form"), messages.UNREADABLE_FORM)}
+
+
 async def submit(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
     """Submit the form; the answer for Slack: None (close the modal) or a response_action."""
     view = body["view"]
-    execution_id = int(view["private_metadata"])
+    execution_id = _execution_id(view)
+    if execution_id is None:
+        return _unreadable(view)
     user = body["user"]
     values, files = raw_values(view["state"]["values"])
     errors: dict[str, str] = {}
@@ -257,13 +272,15 @@ async def submit(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | No
     except FormInvalid as exc:
         return {"response_action": "errors", "errors": exc.errors}
     except PipebotError as exc:
-        return {"response_action": "update", "view": notice_view(view["title"]["text"], str(exc))}
+        return {"response_action": "update", "view": notice_view(str(view["title"]["text"]), str(exc))}
     return None
 
 
 async def submit_feedback(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
     view = body["view"]
-    execution_id = int(view["private_metadata"])
+    execution_id = _execution_id(view)
+    if execution_id is None:
+        return _unreadable(view)
     user = body["user"]
     feedback = (view["state"]["values"].get(FEEDBACK_BLOCK, {}).get(FEEDBACK_BLOCK) or {}).get("value") or ""
     actor = await ctx.directory.actor(user["id"], user.get("username"))

@@ -12,9 +12,8 @@ import asyncio
 import logging
 
 from aiohttp import web
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from adapters.slack.app import SlackApp, create_slack_app
+from adapters.slack.app import SlackApp, SocketModeHandler, create_slack_app
 from adapters.slack.directory import PLATFORM
 from bot.settings import Settings
 from engine.api import Engine
@@ -68,7 +67,7 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
     engine.outbox.register(PLATFORM, slack.deliverer)
     try:
         if settings.slack_app_token:
-            handler = AsyncSocketModeHandler(slack.app, settings.slack_app_token)
+            handler = SocketModeHandler(slack.app, settings.slack_app_token)
             await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("slack: connected in Socket Mode")
             try:

@@ -107,6 +107,21 @@ class SlackClientSim:
         if "retry_num" in delivery:
             headers["X-Slack-Retry-Num"] = str(delivery["retry_num"])
             headers["X-Slack-Retry-Reason"] = delivery.get("retry_reason", "http_timeout")
+        return await self._send(url, body, headers, payload)
+
+    async def replay(self, sent: SentRequest, *, retry_num: int | None = None) -> SimResponse:
+        """Send `sent` again: byte for byte with its own signature (what whoever captured it can
+        do), or, with `retry_num`, as Slack's own retry: the same body signed anew."""
+        headers = dict(sent.headers)
+        if retry_num is not None:
+            headers.update(sign(sent.body, self.signing_secret))
+            headers["X-Slack-Retry-Num"] = str(retry_num)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
+        return await self._send(sent.url, sent.body, headers, sent.payload)
+
+    async def _send(
+        self, url: str, body: bytes, headers: dict[str, str], payload: dict[str, Any]
+    ) -> SimResponse:
         self.sent.append(SentRequest(url, headers, body, payload))
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))

@@ -6,9 +6,8 @@ import time
 from typing import Any
 
 import pytest
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from adapters.slack.app import MAX_INLINE_WAIT, create_slack_app
+from adapters.slack.app import MAX_INLINE_WAIT, SocketModeHandler, create_slack_app
 from adapters.slack.directory import PLATFORM
 from engine.api import Engine
 from engine.clock import ManualClock
@@ -58,18 +57,25 @@ def click_payload(fake: FakeSlack, user: str, channel: str, ts: str, action_id: 
 async def test_socket_mode_over_a_loopback_websocket(engine: Engine, fake: FakeSlack) -> None:
     slack = await create_slack_app(engine, token=fake.token, signing_secret=None, api_url=fake.api_url)
     engine.outbox.register(PLATFORM, slack.deliverer)
-    handler = AsyncSocketModeHandler(slack.app, fake.app_token)
+    handler = SocketModeHandler(slack.app, fake.app_token)
     await handler.connect_async()  # type: ignore[no-untyped-call]
     try:
         assert [c.method for c in fake.calls][:1] == ["apps.connections.open"]
         started = time.monotonic()
-        eid = await fake.socket.send("slash_commands", command_payload(fake, "run blog-post"))
+        command = command_payload(fake, "run blog-post")
+        eid = await fake.socket.send("slash_commands", command)
         assert await fake.socket.wait_ack(eid) == {"envelope_id": eid}
         assert time.monotonic() - started < 1.0
+        # The same envelope sent again (Slack re-sends what it thinks was not acked): acked, no effect.
+        await fake.socket.wait_ack(await fake.socket.send("slash_commands", command, envelope_id=eid))
         await slack.ctx.idle()
         await engine.outbox.drain()
-        run_msg = fake.messages_in(CHANNEL)[0]
-        assert "blog-post#v1" in run_msg.text
+        # A malformed envelope is acked (or Slack would send it again) and dropped.
+        bad = {"type": "block_actions", "user": {"id": "U0ANA"}, "actions": []}
+        eid = await fake.socket.send("interactive", bad)
+        assert await fake.socket.wait_ack(eid) == {"envelope_id": eid}
+        [run_msg] = fake.messages_in(CHANNEL)
+        assert "blog-post#v1" in run_msg.text and len(engine.runs()) == 1
 
         [form] = [m for m in fake.messages_in(CHANNEL, run_msg.ts) if button_id(m, "open_form")]
         action_id = button_id(form, "open_form")
