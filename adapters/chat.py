@@ -31,8 +31,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "cancel": ("<run>", "cancel a run"),
     "artifacts": ("<run>", "a run's files"),
     "pending": ("", "what waits for you"),
-    "import": ("<yaml>", "add or update a pipeline from YAML text"),
+    "import": ("<yaml>", "add or update a pipeline from YAML text (admins; owners re-import theirs)"),
+    "delete": ("<pipeline> [cancel-runs]", "remove a pipeline from the list (admins, owners); runs stay"),
 }
+CANCEL_RUNS = ("cancel-runs", "--cancel-runs")
 EXTEND = re.compile(r"^extend:v?(\d+)$")
 
 
@@ -110,7 +112,8 @@ def _dispatch(engine: Engine, actor: Actor, where: Conversation, cmd: Command) -
         "rollback": lambda: Reply(engine.rollback(cmd.args[0], cmd.args[1], actor).message, ephemeral=False),
         "artifacts": lambda: _artifacts(engine, cmd.args[0]),
         "pending": lambda: _pending(engine, actor),
-        "import": lambda: _import(engine, cmd.raw),
+        "import": lambda: _import(engine, actor, cmd.raw),
+        "delete": lambda: _delete(engine, actor, cmd.args),
     }
     return handlers[cmd.name]()
 
@@ -210,9 +213,16 @@ def _pending(engine: Engine, actor: Actor) -> Reply:
 _STAGES = {"start": "approve start", "form": "fill in the form", "complete": "review the result"}
 
 
-def _import(engine: Engine, text: str) -> Reply:
+def _import(engine: Engine, actor: Actor, text: str) -> Reply:
     if not text:
         raise UsageError("Usage: /pipeline import <yaml text of the pipeline>")
-    s = engine.import_pipeline_text(text, "<chat>")
+    s = engine.import_pipeline_text(text, "<chat>", actor=actor)
     state = f"imported as version {s.version}" if s.changed else f"unchanged (version {s.version})"
     return Reply(f"Pipeline *{s.slug}* {state}.", ephemeral=False)
+
+
+def _delete(engine: Engine, actor: Actor, args: list[str]) -> Reply:
+    if len(args) == 2 and args[1] not in CANCEL_RUNS:
+        raise UsageError(f"Usage: /pipeline delete {SUBCOMMANDS['delete'][0]}")
+    outcome = engine.delete_pipeline(args[0], actor, cancel_runs=len(args) == 2)
+    return Reply(outcome.message, ephemeral=False)

@@ -117,7 +117,7 @@ def prepare_runs(base: Path, n: int) -> None:
     from engine.api import Engine
 
     engine = Engine.open(base)
-    engine.import_pipeline_text(PIPELINE, "bench-gate.yaml")
+    engine.import_pipeline_text(PIPELINE, "bench-gate.yaml", actor=None)
     starter = Actor("discord", "1", "bench")
     for _ in range(n):
         engine.start_run("bench-gate", starter, Conversation("discord", str(CHANNEL)))

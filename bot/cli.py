@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -15,18 +17,34 @@ from pathlib import Path
 from bot.settings import Settings
 from engine.api import Engine, EngineConfig
 from engine.definitions import load_pipeline_file, pipeline_json_schema
-from engine.errors import PipebotError
+from engine.errors import PipebotError, UsageError
 from engine.llm import LLM
+from engine.roles import parse_principals
 from engine.script_support import SECRET_NAME
 from engine.worker import Worker, WorkerConfig
 
 
-def open_engine(settings: Settings) -> Engine:
-    return Engine.open(
-        settings.base_pipelines_path,
-        settings.database_url,
-        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
+def engine_config(settings: Settings, console_user: str | None = None) -> EngineConfig:
+    """The engine's settings; in the console the local user is the admin unless PIPEBOT_ADMINS is set."""
+    admins = parse_principals(settings.pipebot_admins)
+    if console_user is not None and settings.pipebot_admins is None:
+        admins = (f"console:{console_user}",)
+    return EngineConfig(
+        max_file_bytes=settings.pipebot_max_upload_bytes, admins=admins, limits=settings.limits
     )
+
+
+def open_engine(settings: Settings, console_user: str | None = None) -> Engine:
+    return Engine.open(
+        settings.base_pipelines_path, settings.database_url, config=engine_config(settings, console_user)
+    )
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "operator"
 
 
 def make_worker(engine: Engine, settings: Settings) -> Worker:
@@ -59,7 +77,7 @@ def yaml_files(paths: Sequence[str]) -> list[Path]:
 def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.console.app import Console
 
-    engine = open_engine(settings)
+    engine = open_engine(settings, console_user=args.user)
     paths = args.paths or (["examples"] if Path("examples").is_dir() else [])
     for path in yaml_files(paths):
         s = engine.import_pipeline(path)
@@ -100,7 +118,7 @@ def cmd_pipelines(args: argparse.Namespace, settings: Settings) -> int:
         bad = 0
         for path in yaml_files(args.paths):
             try:
-                p = load_pipeline_file(path)
+                p = load_pipeline_file(path, settings.limits)
                 print(f"{path}: ok ({p.id}, {len(p.checkpoints)} checkpoints)")
             except PipebotError as exc:
                 print(exc, file=sys.stderr)
@@ -119,6 +137,10 @@ def cmd_pipelines(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{s.slug}\tv{s.version}\t{s.checkpoints} checkpoints\t{s.title}")
     elif args.action == "export":
         print(engine.export_pipeline(args.paths[0], args.version), end="")
+    elif args.action == "delete":
+        if len(args.paths) != 1:
+            raise UsageError("usage: pipebot pipelines delete <pipeline id> [--cancel-runs]")
+        print(engine.delete_pipeline(args.paths[0], None, cancel_runs=args.cancel_runs).message)
     return 0
 
 
@@ -139,6 +161,8 @@ def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
         for a in engine.artifacts(args.ref):
             print(f"{a.artifact_id}\t{a.name}.{a.format}\t{a.size}\t{a.path}")
         return 0
+    if not args.ref.isdigit():
+        raise UsageError(f"an artifact id is a number (see pipebot artifacts list <run>), not {args.ref!r}")
     src = engine.artifact_path(int(args.ref))
     if args.output:
         shutil.copyfile(src, args.output)
@@ -171,13 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("console", help="a terminal chat (no credentials needed)")
     p.add_argument("paths", nargs="*", help="pipeline files or folders to load first (default: ./examples)")
-    p.add_argument("--user", default="you", help="who you are in the chat")
+    p.add_argument("--user", default=os_user(), help="who you are in the chat (default: your user name)")
     p.add_argument("--channel", default="terminal")
     p.set_defaults(fn=cmd_console)
-    p = sub.add_parser("pipelines", help="validate, import, list, export pipelines; print the JSON Schema")
-    p.add_argument("action", choices=["validate", "import", "list", "export", "schema"])
+    p = sub.add_parser(
+        "pipelines", help="validate, import, list, export, delete pipelines; print the JSON Schema"
+    )
+    p.add_argument("action", choices=["validate", "import", "list", "export", "delete", "schema"])
     p.add_argument("paths", nargs="*")
     p.add_argument("--version", type=int)
+    p.add_argument("--cancel-runs", action="store_true", help="delete: cancel the pipeline's active runs")
     p.set_defaults(fn=cmd_pipelines)
     p = sub.add_parser("runs", help="list runs or show one")
     p.add_argument("action", choices=["list", "show"])
@@ -219,9 +246,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "runs" and args.action == "show" and not args.name:
         build_parser().error("runs show needs a run name, like blog-post#v1")
     try:
-        return int(args.fn(args, settings))
+        code = int(args.fn(args, settings))
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return code
     except PipebotError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # The reader went away (`pipebot pipelines schema | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

@@ -10,10 +10,10 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from bot.cli import make_worker
+from bot.cli import engine_config, make_worker
 from bot.settings import Settings
 from engine import timers
-from engine.api import Engine, EngineConfig
+from engine.api import Engine
 
 log = logging.getLogger("pipebot.serve")
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
@@ -44,7 +44,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     engine = Engine.open(
         settings.base_pipelines_path,
         settings.database_url,
-        config=EngineConfig(max_file_bytes=settings.pipebot_max_upload_bytes),
+        config=engine_config(settings),
     )
     # Engine commands and the outbox's database work run in threads; a shorter GIL switch
     # interval lets the event loop answer the platforms' requests sooner while they run.

@@ -6,6 +6,16 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.limits import (
+    CHECKPOINTS,
+    IMPORT_BYTES,
+    INPUTS,
+    MULTILINE_CHARS,
+    PIPELINE_BYTES,
+    TEXT_CHARS,
+    Limits,
+)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
@@ -33,6 +43,29 @@ class Settings(BaseSettings):
     pipebot_max_upload_bytes: int = 10 * 1024 * 1024
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
     log_level: str = "INFO"
+
+    # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".
+    # Unset: nobody is an admin in chat, but in `pipebot console` the local user is.
+    pipebot_admins: str | None = None
+
+    # Size limits (engine.limits); text limits are also overridable per input with max_length.
+    pipebot_max_text_chars: int = TEXT_CHARS
+    pipebot_max_multiline_chars: int = MULTILINE_CHARS
+    pipebot_max_import_bytes: int = IMPORT_BYTES
+    pipebot_max_pipeline_bytes: int = PIPELINE_BYTES
+    pipebot_max_checkpoints: int = CHECKPOINTS
+    pipebot_max_inputs: int = INPUTS
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            text_chars=self.pipebot_max_text_chars,
+            multiline_chars=self.pipebot_max_multiline_chars,
+            import_bytes=self.pipebot_max_import_bytes,
+            pipeline_bytes=self.pipebot_max_pipeline_bytes,
+            checkpoints=self.pipebot_max_checkpoints,
+            inputs=self.pipebot_max_inputs,
+        )
 
     @property
     def guild_ids(self) -> list[int]:

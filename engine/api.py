@@ -7,7 +7,6 @@ outbox dispatcher) are woken.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable
@@ -20,7 +19,7 @@ import yaml
 from sqlalchemy import select
 
 from engine import artifacts as artifact_rows
-from engine import drafts, human, inbox, queries, runs, schedules, timers, work
+from engine import audit, drafts, human, inbox, pipelines, queries, roles, runs, schedules, timers, work
 from engine.actors import Actor, Conversation
 from engine.clock import Clock, utcnow
 from engine.definitions import (
@@ -32,9 +31,10 @@ from engine.definitions import (
 from engine.errors import NotAllowed, NotFound, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
 from engine.human import Outcome
+from engine.limits import DEFAULT as DEFAULT_LIMITS
+from engine.limits import Limits
 from engine.models import (
     ArtifactRow,
-    CheckpointDefinitionRow,
     ExecutionRow,
     InteractionRow,
     PipelineRow,
@@ -43,6 +43,7 @@ from engine.models import (
 from engine.notifications import ArtifactInfo, RunInfo
 from engine.outbox import Dispatcher
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
+from engine.roles import Roles
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -56,6 +57,8 @@ T = TypeVar("T")
 @dataclass
 class EngineConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    admins: tuple[str, ...] = ()  # PIPEBOT_ADMINS, parsed (engine.roles)
+    limits: Limits = DEFAULT_LIMITS
 
 
 class Engine:
@@ -64,6 +67,7 @@ class Engine:
     ) -> None:
         self.store, self.ws, self.clock = store, workspace, clock
         self.config = config or EngineConfig()
+        self.roles = Roles(admins=self.config.admins)
         self.definitions = Definitions()
         self.outbox = Dispatcher(store, clock)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
@@ -91,7 +95,7 @@ class Engine:
     ) -> T:
         try:
             with self.store.write() as session:
-                tx = Tx(session, self.clock, self.definitions)
+                tx = Tx(session, self.clock, self.definitions, roles=self.roles)
                 result = fn(tx)
                 tx.finish()
         except (NotAllowed, Refused) as exc:
@@ -106,6 +110,15 @@ class Engine:
             for listener in self.listeners:
                 listener()
         return result
+
+    def _audited(self, kind: str, subject: str, actor: Actor | None, fn: Callable[[Tx], T]) -> T:
+        """A command without a run to audit on: a refusal goes to the audit log (engine.audit)."""
+        try:
+            return self._write(fn)
+        except (NotAllowed, Refused) as exc:
+            with self.store.write() as s:
+                audit.record(s, self.clock(), kind, "refused", actor, subject, {"reason": str(exc)})
+            raise
 
     def _audit_refusal(self, audit: tuple[str, int | None, str | None, Actor], reason: str) -> None:
         kind, execution_id, run_name, actor = audit
@@ -131,70 +144,56 @@ class Engine:
                 )
             )
 
-    # -- pipelines ---------------------------------------------------------------------------
+    # -- pipelines (engine.pipelines; actor=None is the operator at the command line) ----------
 
-    def import_pipeline(self, path: Path) -> PipelineSummary:
-        return self._import(load_pipeline_file(path), path.resolve().parent)
+    def import_pipeline(self, path: Path, actor: Actor | None = None) -> PipelineSummary:
+        pipeline = load_pipeline_file(path, self.config.limits)
+        return self._import(pipeline, path.resolve().parent, actor)
 
-    def import_pipeline_text(self, text: str, filename: str = "<chat>") -> PipelineSummary:
-        return self._import(parse_pipeline(text, filename), None)
+    def import_pipeline_text(
+        self, text: str, filename: str = "<chat>", *, actor: Actor | None
+    ) -> PipelineSummary:
+        """YAML text from chat (the smaller import limit applies) or from a tool."""
+        limits = self.config.limits
+        return self._import(parse_pipeline(text, filename, limits, limits.import_bytes), None, actor)
 
-    def _import(self, pipeline: Pipeline, source_dir: Path | None) -> PipelineSummary:
-        body = pipeline.model_dump_json(by_alias=True, exclude_defaults=True)
-        checksum = hashlib.sha256(body.encode()).hexdigest()
+    def _import(self, pipeline: Pipeline, source_dir: Path | None, actor: Actor | None) -> PipelineSummary:
+        return self._audited(
+            "import",
+            pipeline.id,
+            actor,
+            lambda tx: pipelines.import_(tx, self.ws, self.roles, pipeline, source_dir, actor),
+        )
 
-        def do(tx: Tx) -> PipelineSummary:
-            latest = tx.session.scalar(
-                select(PipelineRow)
-                .where(PipelineRow.slug == pipeline.id)
-                .order_by(PipelineRow.version.desc())
-                .limit(1)
-            )
-            if latest is not None and latest.checksum == checksum:
-                return _summary(latest, pipeline)
-            row = PipelineRow(
-                slug=pipeline.id,
-                version=(latest.version + 1) if latest else 1,
-                name=pipeline.title,
-                definition_json=body,
-                checksum=checksum,
-                source_dir=str(source_dir) if source_dir else None,
-                created_at=tx.now(),
-            )
-            tx.session.add(row)
-            tx.session.flush()
-            for i, cp in enumerate(pipeline.checkpoints):
-                tx.session.add(
-                    CheckpointDefinitionRow(
-                        pipeline_id=row.id,
-                        position=i,
-                        checkpoint_id=cp.id,
-                        mode=cp.mode,
-                        definition_json=cp.model_dump_json(by_alias=True, exclude_defaults=True),
-                    )
-                )
-            self.ws.write_definitions(pipeline)
-            self.ws.log(pipeline.id, tx.now(), f"imported version {row.version} ({checksum[:12]})")
-            return _summary(row, pipeline, changed=True)
-
-        return self._write(do)
+    def delete_pipeline(self, slug: str, actor: Actor | None, cancel_runs: bool = False) -> Outcome:
+        return self._audited(
+            "delete", slug, actor, lambda tx: pipelines.delete(tx, self.roles, slug, actor, cancel_runs)
+        )
 
     def pipelines(self) -> list[PipelineSummary]:
         with self.store.read() as s:
-            rows = s.scalars(select(PipelineRow).order_by(PipelineRow.slug, PipelineRow.version.desc())).all()
-            latest: dict[str, PipelineRow] = {}
-            for row in rows:
-                latest.setdefault(row.slug, row)
-            return [_summary(r, self.definitions.get(s, r.id)) for r in latest.values()]
+            return [pipelines.summary(r, self.definitions.get(s, r.id)) for r in pipelines.live_rows(s)]
 
     def pipeline(self, slug: str, version: int | None = None) -> Pipeline:
+        """The newest version of a pipeline in the list, or (``version``) any version, deleted too."""
         with self.store.read() as s:
-            q = select(PipelineRow).where(PipelineRow.slug == slug)
-            q = q.where(PipelineRow.version == version) if version else q.order_by(PipelineRow.version.desc())
-            row = s.scalar(q.limit(1))
+            if version is None:
+                return self.definitions.get(s, pipelines.live_row(s, slug).id)
+            row = s.scalar(
+                select(PipelineRow).where(PipelineRow.slug == slug, PipelineRow.version == version)
+            )
             if row is None:
-                raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
+                raise NotFound(f"There is no version {version} of pipeline '{slug}'.")
             return self.definitions.get(s, row.id)
+
+    def principals(self) -> set[str]:
+        """Every principal that admins and the pipelines name (which group lookups matter)."""
+        with self.store.read() as s:
+            defs = [self.definitions.get(s, r.id) for r in pipelines.live_rows(s)]
+        return roles.all_principals(self.roles, defs)
+
+    def is_admin(self, actor: Actor) -> bool:
+        return roles.is_admin(self.roles, actor)
 
     def export_pipeline(self, slug: str, version: int | None = None) -> str:
         data = self.pipeline(slug, version).model_dump(by_alias=True, exclude_defaults=True, mode="json")
@@ -203,7 +202,12 @@ class Engine:
     # -- runs --------------------------------------------------------------------------------
 
     def start_run(self, slug: str, actor: Actor, where: Conversation, extend: int | None = None) -> RunInfo:
-        return self._write(lambda tx: tx.run_info(runs.start(tx, self.ws, slug, actor, where, extend)))
+        return self._audited(
+            "start_run",
+            slug,
+            actor,
+            lambda tx: tx.run_info(runs.start(tx, self.ws, slug, actor, where, extend)),
+        )
 
     def pause(self, run: str, actor: Actor) -> Outcome:
         return self._write(lambda tx: runs.pause(tx, run, actor), ("pause", None, run, actor))
@@ -277,7 +281,7 @@ class Engine:
     def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
         return self._write(
             lambda tx: human.submit_form(
-                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes
+                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes, self.config.limits
             ),
             ("submit_form", execution_id, None, actor),
         )
@@ -350,7 +354,7 @@ class Engine:
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         with self.store.read() as session:
-            return fn(Tx(session, self.clock, self.definitions))
+            return fn(Tx(session, self.clock, self.definitions, roles=self.roles))
 
     def run(self, name: str) -> RunView:
         return self._read(lambda tx: queries.run_view(tx, name))
@@ -411,17 +415,6 @@ class Engine:
             if row is None:
                 raise NotFound(f"There is no artifact {artifact_id}.")
             return self.ws.absolute(row.path)
-
-
-def _summary(row: PipelineRow, pipeline: Pipeline, changed: bool = False) -> PipelineSummary:
-    return PipelineSummary(
-        slug=row.slug,
-        version=row.version,
-        title=pipeline.title,
-        description=pipeline.description,
-        checkpoints=len(pipeline.checkpoints),
-        changed=changed,
-    )
 
 
 __all__ = [

@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import DefinitionProblem, Problem
+from engine.limits import DEFAULT as DEFAULT_LIMITS
+from engine.limits import Limits, line_at
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 InputType = Literal["text", "multiline_text", "number", "boolean", "select", "file"]
@@ -22,6 +24,8 @@ Mode = Literal["human_only", "agent", "script"]
 OutputFormat = Literal["md", "txt", "json", "csv", "html", "yaml", "py"]
 # platform:user, platform:@group or platform:role:id; the platform names are the adapters' own.
 APPROVER_PATTERN = r"^[a-z][a-z0-9_]*:(@[\w.-]+|role:\d+|[\w.@-]+)$"
+# The same syntax names admins, owners, runners and channels (see engine.roles).
+Principal = Annotated[str, Field(pattern=APPROVER_PATTERN)]
 
 
 class _Model(BaseModel):
@@ -37,7 +41,13 @@ class InputField(_Model):
     placeholder: str | None = Field(default=None, max_length=150)
     min: float | None = None
     max: float | None = None
-    max_length: int | None = Field(default=None, ge=1, le=20000)
+    max_length: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="text inputs: default 2,000 characters (text) or 20,000 (multiline_text); "
+        "settings PIPEBOT_MAX_TEXT_CHARS and PIPEBOT_MAX_MULTILINE_CHARS change the defaults",
+    )
     choices: list[str] | None = None
     default: Any = None
     max_bytes: int | None = Field(default=None, ge=1, description="file inputs: size limit")
@@ -45,7 +55,6 @@ class InputField(_Model):
 
 Duration = Annotated[str, Field(pattern=r"^\d+(s|m|h|d)$", description="30s, 15m, 4h, 2d")]
 DeadlineOutcome = Literal["approve", "reject", "cancel", "escalate", "fail"]
-Principal = Annotated[str, Field(pattern=APPROVER_PATTERN)]
 
 
 class Deadlines(_Model):
@@ -113,6 +122,8 @@ class ScriptConfig(_Model):
     env: dict[str, str] = {}
     allow_env: list[str] = Field(default=[], description="variables passed through from the bot")
     interpreter: str | None = None
+    network: bool = False
+    max_processes: int = 64
 
 
 class ValidationConfig(_Model):
@@ -143,7 +154,9 @@ class Checkpoint(_Model):
     description: str = ""
     instructions: str = ""
     mode: Mode = "human_only"
-    inputs: list[InputField] = []
+    inputs: list[InputField] = Field(
+        default=[], description="at most 50 per checkpoint by default (setting PIPEBOT_MAX_INPUTS)"
+    )
     human: HumanConfig = HumanConfig()
     outputs: list[OutputSpec] = []
     save_form_as_artifact: bool = False
@@ -162,13 +175,22 @@ class Pipeline(_Model):
     name: str = ""
     description: str = ""
     auto_advance: bool = True
-    approvers: list[Annotated[str, Field(pattern=APPROVER_PATTERN)]] = []
+    approvers: list[Principal] = []
+    owners: list[Principal] = Field(
+        default=[], description="may re-import or delete this pipeline from chat and control all its runs"
+    )
+    runners: list[Principal] = Field(default=[], description="who may start runs (default: anyone)")
+    channels: list[Principal] = Field(
+        default=[], description="conversations where it may run, e.g. slack:C0123 (default: any)"
+    )
     prevent_self_approval: bool = False
     required_approvals: int = Field(default=1, ge=1, le=50)
     human: Deadlines = Deadlines()
     schedule: Schedule | None = None
     budget_tokens: int | None = Field(default=None, ge=1)
-    checkpoints: list[Checkpoint] = Field(min_length=1)
+    checkpoints: list[Checkpoint] = Field(
+        min_length=1, description="at most 100 by default (setting PIPEBOT_MAX_CHECKPOINTS)"
+    )
 
     @property
     def title(self) -> str:
@@ -193,17 +215,30 @@ def pipeline_json_schema() -> dict[str, Any]:
 Loc = tuple[str | int, ...]
 
 
-def load_pipeline_file(path: Path | str) -> Pipeline:
+def load_pipeline_file(path: Path | str, limits: Limits = DEFAULT_LIMITS) -> Pipeline:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(limits.pipeline_bytes + 1)  # never read more than the limit
+        text = data.decode("utf-8")
     except OSError as exc:
         raise DefinitionProblem(str(path), [Problem("", f"cannot read: {exc.strerror}")]) from exc
-    return parse_pipeline(text, str(path))
+    except UnicodeDecodeError as exc:
+        raise DefinitionProblem(str(path), [Problem("", f"not UTF-8 text: {exc.reason}")]) from exc
+    return parse_pipeline(text, str(path), limits)
 
 
-def parse_pipeline(text: str, filename: str = "<pipeline>") -> Pipeline:
-    """Parse YAML (JSON is YAML too) and validate; every problem names its line."""
+def parse_pipeline(
+    text: str, filename: str = "<pipeline>", limits: Limits = DEFAULT_LIMITS, max_bytes: int | None = None
+) -> Pipeline:
+    """Parse YAML (JSON is YAML too) and validate; every problem names its line.
+
+    ``max_bytes`` defaults to the pipeline file limit; chat imports pass the smaller import limit.
+    """
+    max_bytes = limits.pipeline_bytes if max_bytes is None else max_bytes
+    if len(text.encode()) > max_bytes:
+        message = f"the pipeline is larger than the limit of {max_bytes:,} bytes"
+        raise DefinitionProblem(filename, [Problem("", message, line_at(text, max_bytes))])
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -212,12 +247,15 @@ def parse_pipeline(text: str, filename: str = "<pipeline>") -> Pipeline:
         raise DefinitionProblem(filename, [Problem("", f"not valid YAML: {exc.problem}", line)]) from exc
     if not isinstance(data, dict):
         raise DefinitionProblem(filename, [Problem("", "the file must be a mapping with id and checkpoints")])
+    too_many = [Problem(_dotted(loc), msg, _line(root, loc)) for loc, msg in _count_limits(data, limits)]
+    if too_many:  # before validating thousands of entries
+        raise DefinitionProblem(filename, too_many)
     try:
         pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:
         problems = [_problem(err, root) for err in exc.errors()]
         raise DefinitionProblem(filename, problems) from exc
-    checks = cross_check(pipeline)
+    checks = cross_check(pipeline, limits)
     problems = [Problem(_dotted(loc), msg, _line(root, loc)) for loc, msg in checks]
     if problems:
         raise DefinitionProblem(filename, problems)
@@ -229,7 +267,24 @@ def pipeline_from_json(text: str) -> Pipeline:
     return Pipeline.model_validate(json.loads(text))
 
 
-def cross_check(p: Pipeline) -> list[tuple[Loc, str]]:
+def _count_limits(data: dict[str, Any], limits: Limits) -> list[tuple[Loc, str]]:
+    """Too many checkpoints, or inputs in a checkpoint: named at the first entry over the limit."""
+    out: list[tuple[Loc, str]] = []
+    checkpoints = data.get("checkpoints")
+    if not isinstance(checkpoints, list):
+        return out
+    if len(checkpoints) > limits.checkpoints:
+        message = f"{len(checkpoints)} checkpoints; the limit is {limits.checkpoints}"
+        out.append((("checkpoints", limits.checkpoints), message))
+    for i, cp in enumerate(checkpoints[: limits.checkpoints]):
+        inputs = cp.get("inputs") if isinstance(cp, dict) else None
+        if isinstance(inputs, list) and len(inputs) > limits.inputs:
+            message = f"{len(inputs)} inputs; the limit is {limits.inputs} per checkpoint"
+            out.append((("checkpoints", i, "inputs", limits.inputs), message))
+    return out
+
+
+def cross_check(p: Pipeline, limits: Limits = DEFAULT_LIMITS) -> list[tuple[Loc, str]]:
     """The rules one field cannot express alone."""
     out: list[tuple[Loc, str]] = []
     if p.schedule is not None:
@@ -240,7 +295,7 @@ def cross_check(p: Pipeline) -> list[tuple[Loc, str]]:
         if cp.id in seen:
             out.append(((*at, "id"), f"duplicate checkpoint id '{cp.id}' (also checkpoints[{seen[cp.id]}])"))
         seen.setdefault(cp.id, i)
-        out += _check_inputs(cp, at)
+        out += _check_inputs(cp, at, limits)
         names = [o.name for o in cp.outputs]
         for j, name in enumerate(names):
             if names.index(name) != j:
@@ -306,7 +361,7 @@ def _check_agent(cp: Checkpoint, at: Loc, seen: dict[str, int], index: int) -> l
     return out
 
 
-def _check_inputs(cp: Checkpoint, at: Loc) -> list[tuple[Loc, str]]:
+def _check_inputs(cp: Checkpoint, at: Loc, limits: Limits) -> list[tuple[Loc, str]]:
     out: list[tuple[Loc, str]] = []
     ids: set[str] = set()
     for j, f in enumerate(cp.inputs):
@@ -321,13 +376,13 @@ def _check_inputs(cp: Checkpoint, at: Loc) -> list[tuple[Loc, str]]:
         if f.type != "select" and f.choices:
             out.append(((*here, "choices"), f"choices only apply to select inputs (type is {f.type})"))
         if f.default is not None:
-            problem = _default_problem(f)
+            problem = _default_problem(f, limits)
             if problem:
                 out.append(((*here, "default"), problem))
     return out
 
 
-def _default_problem(f: InputField) -> str | None:
+def _default_problem(f: InputField, limits: Limits) -> str | None:
     d = f.default
     if f.type == "number":
         if isinstance(d, bool) or not isinstance(d, int | float):
@@ -341,8 +396,9 @@ def _default_problem(f: InputField) -> str | None:
     elif f.type in ("text", "multiline_text"):
         if not isinstance(d, str):
             return f"default {d!r} is not text"
-        if f.max_length is not None and len(d) > f.max_length:
-            return f"default is longer than max_length ({f.max_length})"
+        limit = limits.text_limit(f.type, f.max_length)
+        if limit is not None and len(d) > limit:
+            return f"default is longer than max_length ({limit})"
     elif f.type == "file":
         return "file inputs cannot have a default"
     return None

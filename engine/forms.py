@@ -9,6 +9,8 @@ from typing import Any
 
 from engine.definitions import InputField
 from engine.errors import FormInvalid
+from engine.limits import DEFAULT as DEFAULT_LIMITS
+from engine.limits import Limits
 
 TRUE = {"true", "yes", "y", "1", "on", "checked"}
 FALSE = {"false", "no", "n", "0", "off", ""}
@@ -23,7 +25,10 @@ class FileUpload:
 
 
 def validate_form(
-    inputs: list[InputField], values: Mapping[str, Any], max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    inputs: list[InputField],
+    values: Mapping[str, Any],
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Return clean values, or raise FormInvalid naming every bad field."""
     errors: dict[str, str] = {}
@@ -33,7 +38,7 @@ def validate_form(
         errors[name] = "is not a field of this form"
     for field in inputs:
         try:
-            clean[field.id] = _one(field, values.get(field.id), max_file_bytes)
+            clean[field.id] = _one(field, values.get(field.id), max_file_bytes, limits)
         except ValueError as exc:
             errors[field.id] = str(exc)
     if errors:
@@ -45,7 +50,7 @@ def _blank(raw: Any) -> bool:
     return raw is None or (isinstance(raw, str) and not raw.strip()) or raw == []
 
 
-def _one(field: InputField, raw: Any, max_file_bytes: int) -> Any:
+def _one(field: InputField, raw: Any, max_file_bytes: int, limits: Limits) -> Any:
     if _blank(raw) and field.type != "boolean":
         if field.default is not None:
             return field.default
@@ -55,8 +60,9 @@ def _one(field: InputField, raw: Any, max_file_bytes: int) -> Any:
     match field.type:
         case "text" | "multiline_text":
             text = str(raw).strip() if field.type == "text" else str(raw).rstrip()
-            if field.max_length is not None and len(text) > field.max_length:
-                raise ValueError(f"must be at most {field.max_length} characters (got {len(text)})")
+            limit = limits.text_limit(field.type, field.max_length)
+            if limit is not None and len(text) > limit:
+                raise ValueError(f"must be at most {limit:,} characters (got {len(text):,})")
             return text
         case "number":
             return _number(field, raw)

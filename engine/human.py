@@ -15,6 +15,8 @@ from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
 from engine.forms import FileUpload, validate_form
+from engine.limits import DEFAULT as DEFAULT_LIMITS
+from engine.limits import Limits
 from engine.models import ExecutionRow, ExtraApproverRow, InteractionRow, RunRow
 from engine.permissions import check_approval
 from engine.states import ExecStatus as E
@@ -244,12 +246,13 @@ def submit_form(
     actor: Actor,
     values: dict[str, Any],
     max_file_bytes: int,
+    limits: Limits = DEFAULT_LIMITS,
     *,
     auto: str | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
-    clean = validate_form(cp.inputs, values, max_file_bytes)
+    clean = validate_form(cp.inputs, values, max_file_bytes, limits)
     stored: dict[str, Any] = {}
     for key, value in clean.items():
         if isinstance(value, FileUpload):

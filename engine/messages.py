@@ -6,7 +6,22 @@ from datetime import datetime
 
 NOT_APPROVER = "You may not approve this: you are not one of this pipeline's approvers."
 SELF_APPROVAL = "You may not approve this: you started this run, and this pipeline asks for someone else."
-NOT_RUN_CONTROLLER = "You may not do this: only the person who started the run or an approver can."
+NOT_RUN_CONTROLLER = (
+    "You may not do this: only the person who started the run, an approver, an owner or an admin can."
+)
+NOT_IMPORTER = "You may not import pipelines: ask an admin (PIPEBOT_ADMINS)"
+SCRIPTS_ADMINS_ONLY = (
+    "You may not import pipelines with script checkpoints: only an admin (PIPEBOT_ADMINS) may, "
+    "or the operator with `pipebot pipelines import`"
+)
+NOT_DELETER = "You may not delete this pipeline: only its owners or an admin (PIPEBOT_ADMINS) may."
+NOT_RUNNER = "You may not start {pipeline}: you are not one of its runners."
+NOT_IN_CHANNEL = "{pipeline} may not run in this conversation: see its channels."
+NO_PIPELINE = "There is no pipeline '{slug}'. Try /pipeline list."
+ACTIVE_RUNS = (
+    "{slug} has active runs ({runs}): cancel them first, or delete with cancel-runs "
+    "(/pipeline delete {slug} cancel-runs, or pipebot pipelines delete {slug} --cancel-runs)."
+)
 RUN_PAUSED = "{run} is paused: resume it first (/pipeline resume {run})."
 RUN_OVER = "{run} is {status}: nothing more can be done in it."
 NO_REVISIONS_LEFT = "No revisions left for {checkpoint} (at most {max} allowed)."

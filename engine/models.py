@@ -28,6 +28,9 @@ class PipelineRow(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     source_dir: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    imported_by: Mapped[str | None] = mapped_column(String(120))  # None: the operator (CLI)
+    # Set on every version of a deleted pipeline: it leaves the list, its runs stay readable.
+    deleted_at: Mapped[datetime | None]
 
 
 class ScheduledStartRow(Base):
@@ -172,6 +175,21 @@ class ExtraApproverRow(Base):
     reason: Mapped[str] = mapped_column(String(20))  # escalation | reassign
     added_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime]
+
+
+class AuditRow(Base):
+    """Commands about pipelines themselves (import, delete) and refusals that have no run."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str | None] = mapped_column(String(200))  # a pipeline id or run name
+    actor_platform: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(String(100))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    data_json: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class ArtifactRow(Base):

@@ -9,6 +9,7 @@ from engine.actors import Actor
 from engine.definitions import Pipeline
 from engine.errors import NotAllowed
 from engine.models import RunRow
+from engine.roles import Roles, is_admin, is_owner, matches
 
 
 def is_approver(pipeline: Pipeline, actor: Actor, extra: Iterable[str] = ()) -> bool:
@@ -17,15 +18,7 @@ def is_approver(pipeline: Pipeline, actor: Actor, extra: Iterable[str] = ()) -> 
     An empty list means everyone in the conversation may approve. ``extra`` are the principals
     added to one decision (escalation, reassignment).
     """
-    if not pipeline.approvers:
-        return True
-    for entry in [*pipeline.approvers, *extra]:
-        platform, _, who = entry.partition(":")
-        if platform != actor.platform:
-            continue
-        if who == actor.user_id or who in actor.groups:
-            return True
-    return False
+    return not pipeline.approvers or matches([*pipeline.approvers, *extra], actor)
 
 
 def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor, extra: Iterable[str] = ()) -> None:
@@ -35,8 +28,10 @@ def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor, extra: Iterabl
         raise NotAllowed(messages.SELF_APPROVAL)
 
 
-def check_run_control(pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
-    """Pause, resume, cancel and rollback: the run's starter or an approver."""
+def check_run_control(roles: Roles, pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
+    """Pause, resume, cancel and rollback: the run's starter, an approver, an owner or an admin."""
     if run.started_by == actor.key or is_approver(pipeline, actor):
+        return
+    if is_owner(pipeline, actor) or is_admin(roles, actor):
         return
     raise NotAllowed(messages.NOT_RUN_CONTROLLER)

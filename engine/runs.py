@@ -19,6 +19,7 @@ from engine.models import (
     RunRow,
 )
 from engine.permissions import check_run_control
+from engine.roles import check_start
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
@@ -42,13 +43,22 @@ def find_run(session: Session, name: str) -> RunRow:
 
 
 def start(
-    tx: Tx, ws: Workspace, slug: str, actor: Actor, where: Conversation, extend: int | None = None
+    tx: Tx,
+    ws: Workspace,
+    slug: str,
+    actor: Actor,
+    where: Conversation,
+    extend: int | None = None,
+    scheduled: bool = False,
 ) -> RunRow:
+    """Start a run; runners and channels are checked unless the pipeline's own schedule starts it."""
     row = tx.session.scalar(
         select(PipelineRow).where(PipelineRow.slug == slug).order_by(PipelineRow.version.desc()).limit(1)
     )
-    if row is None:
-        raise NotFound(f"There is no pipeline '{slug}'. Try /pipeline list.")
+    if row is None or row.deleted_at is not None:
+        raise NotFound(messages.NO_PIPELINE.format(slug=slug))
+    if not scheduled:
+        check_start(tx.roles, tx.definitions.get(tx.session, row.id), actor, where)
     extends_id = None
     if extend is not None:
         extends_id = find_run(tx.session, f"{slug}#v{extend}").id
@@ -85,7 +95,7 @@ def start(
 def _control(tx: Tx, name: str, actor: Actor) -> RunRow:
     run = find_run(tx.session, name)
     tx.session.refresh(run, with_for_update=True)
-    check_run_control(tx.pipeline(run), run, actor)
+    check_run_control(tx.roles, tx.pipeline(run), run, actor)
     return run
 
 
@@ -127,15 +137,17 @@ def close_open_card(tx: Tx, run: RunRow, ex: ExecutionRow, text: str) -> None:
 
 
 def cancel(tx: Tx, name: str, actor: Actor) -> Outcome:
-    return cancel_run(tx, _control(tx, name, actor), actor)
-
-
-def cancel_run(tx: Tx, run: RunRow, actor: Actor, decided: str | None = None) -> Outcome:
-    """Cancel ``run`` (permission already checked, or the deadline's own decision)."""
+    run = _control(tx, name, actor)
     if run.status == R.CANCELLED:
         raise AlreadyDone(f"{run.name} is already cancelled.")
     if run.status not in (R.IN_PROGRESS, R.PAUSED, R.NOT_STARTED):
         raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
+    return cancel_run(tx, run, actor)
+
+
+def cancel_run(tx: Tx, run: RunRow, actor: Actor, decided: str | None = None) -> Outcome:
+    """Cancel an active run (the caller checked who may, and locked the run); ``decided`` is the
+    open card's new wording (the deadline's)."""
     ex = flow.active_execution(tx, run)
     if ex is not None:
         close_open_card(tx, run, ex, decided or flow.decided_text("Cancelled", actor.name, tx))

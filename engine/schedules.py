@@ -50,6 +50,8 @@ def start_due(tx: Tx, ws: Workspace) -> list[RunInfo]:
     ).all()
     started: list[RunInfo] = []
     for row in rows:
+        if row.deleted_at is not None:
+            continue
         schedule = tx.definitions.get(tx.session, row.id).schedule
         if schedule is None:
             continue
@@ -62,7 +64,7 @@ def start_due(tx: Tx, ws: Workspace) -> list[RunInfo]:
         who = Actor(schedule.platform, SCHEDULER_ID, SCHEDULER_NAME)
         where = Conversation(schedule.platform, schedule.channel, schedule.thread)
         try:
-            run = runs.start(tx, ws, row.slug, who, where)
+            run = runs.start(tx, ws, row.slug, who, where, scheduled=True)
         except PipebotError:  # the pipeline's definition cannot start: keep the fire time anyway
             run = None
         tx.session.add(

@@ -13,6 +13,7 @@ from engine.clock import Clock
 from engine.definitions import Pipeline, pipeline_from_json
 from engine.models import OutboxRow, PipelineRow, RunRow
 from engine.notifications import NOTIFICATION, Notification, RunInfo
+from engine.roles import Roles
 
 
 class Definitions:
@@ -48,6 +49,7 @@ class Tx:
     notes: list[tuple[RunRow, Notification]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     after_commit: list[Callable[[], object]] = field(default_factory=list)
+    roles: Roles = field(default_factory=Roles)  # the deployment's admins (engine.roles)
 
     def now(self) -> datetime:
         return self.clock()

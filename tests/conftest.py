@@ -9,11 +9,14 @@ from pathlib import Path
 import pytest
 
 from engine.actors import Actor, Conversation
-from engine.api import Engine
+from engine.api import Engine, EngineConfig
 from engine.clock import ManualClock
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+# PIPEBOT_ADMINS of the test engine: one admin per platform (a Discord one by role).
+ADMIN_ROLE = 910000000000000040
+ADMINS = ("console:admin", "slack:U0ADMIN", f"discord:role:{ADMIN_ROLE}")
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ def engine(tmp_path: Path, clock: ManualClock, migrated_db: Path) -> Iterator[En
     base = tmp_path / "pipelines"
     base.mkdir()
     shutil.copyfile(migrated_db, base / "pipebot.db")
-    eng = Engine.open(base, clock=clock)
+    eng = Engine.open(base, clock=clock, config=EngineConfig(admins=ADMINS))
     for name in ("blog-post.yaml", "release.yaml"):
         eng.import_pipeline(EXAMPLES / name)
     yield eng

@@ -22,7 +22,7 @@ from engine.errors import PipebotError
 
 MAX_CHOICES = 25
 # Replies these subcommands post for everyone when they succeed (the rest answer only the caller).
-PUBLIC = frozenset({"pause", "resume", "cancel", "rollback", "import"})
+PUBLIC = frozenset({"pause", "resume", "cancel", "rollback", "import", "delete"})
 
 
 def _describe(name: str) -> str:
@@ -196,6 +196,14 @@ class PipelineGroup(app_commands.Group):
             return (await file.read()).decode("utf-8", errors="replace")
 
         await execute(interaction, "import", raw=text)
+
+    @app_commands.command(name="delete", description=_describe("delete"))
+    @app_commands.describe(pipeline="Pipeline id", cancel_runs="Cancel its active runs too")
+    @app_commands.autocomplete(pipeline=pipeline_choices)
+    async def delete(
+        self, interaction: discord.Interaction[Any], pipeline: str, cancel_runs: bool = False
+    ) -> None:
+        await execute(interaction, "delete", pipeline, *(["cancel-runs"] if cancel_runs else []))
 
 
 def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:

@@ -79,11 +79,8 @@ class Directory:
         return self._groups_needed[1]
 
     def _pipelines_name_groups(self) -> bool:
-        return any(
-            entry.startswith(GROUP_PREFIX)
-            for summary in self.engine.pipelines()
-            for entry in self.engine.pipeline(summary.slug).approvers
-        )
+        # Admins, approvers, owners and runners may all name groups.
+        return any(entry.startswith(GROUP_PREFIX) for entry in self.engine.principals())
 
     async def _fetch_groups(self) -> dict[str, frozenset[str]] | None:
         try:

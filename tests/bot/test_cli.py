@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
-from tests.conftest import EXAMPLES
+from engine.api import Engine
+from tests.conftest import EXAMPLES, HERE, ROOT, person
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +52,75 @@ def test_runs_and_unknown_names(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", "list"]) == 0
     assert main(["runs", "show", "nothing#v1"]) == 1
     assert "There is no run nothing#v1." in capsys.readouterr().err
+
+
+NOTE = """\
+id: note
+checkpoints:
+  - id: ask
+    inputs: [{id: t, label: T}]
+    save_form_as_artifact: true
+    human: {approval_to_complete: false}
+"""
+
+
+def a_run_with_an_artifact(tmp_path: Path) -> int:
+    """Start note#v1 and submit its form (an artifact), through the engine on the CLI's database."""
+    (tmp_path / "note.yaml").write_text(NOTE)
+    assert main(["pipelines", "import", str(tmp_path / "note.yaml"), str(EXAMPLES / "release.yaml")]) == 0
+    engine = Engine.open(tmp_path / "pipelines")
+    try:
+        engine.start_run("note", person("ana"), HERE)
+        engine.submit_form(engine.run("note#v1").executions[0].execution_id, person("ana"), {"t": "hi"})
+        engine.start_run("release", person("ana"), HERE)  # stays active
+        return engine.artifacts("note#v1")[0].artifact_id
+    finally:
+        engine.close()
+
+
+def test_delete_refuses_active_runs_unless_cancelled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_run_with_an_artifact(tmp_path)
+    capsys.readouterr()
+    assert main(["pipelines", "delete", "note"]) == 0  # its run is over
+    assert "Deleted pipeline note; its runs and files stay readable." in capsys.readouterr().out
+    assert main(["pipelines", "delete", "release"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: release has active runs (release#v1)") and err.count("\n") == 1
+    assert main(["pipelines", "delete", "release", "--cancel-runs"]) == 0
+    assert "cancelled release#v1" in capsys.readouterr().out
+    assert main(["pipelines", "list"]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["runs", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "note#v1\tcompleted" in listed and "release#v1\tcancelled" in listed
+    assert main(["pipelines", "delete", "nothing"]) == 1
+    assert capsys.readouterr().err == "error: There is no pipeline 'nothing'. Try /pipeline list.\n"
+
+
+def test_artifact_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    artifact = a_run_with_an_artifact(tmp_path)
+    capsys.readouterr()
+    assert main(["artifacts", "get", "../../etc/passwd"]) == 1
+    assert capsys.readouterr().err == (
+        "error: an artifact id is a number (see pipebot artifacts list <run>), not '../../etc/passwd'\n"
+    )
+    assert main(["artifacts", "get", str(artifact), "-o", "/missing/dir/x"]) == 1
+    assert capsys.readouterr().err == "error: /missing/dir/x: No such file or directory\n"
+    assert main(["artifacts", "get", str(artifact), "-o", str(tmp_path / "x.json")]) == 0
+    assert '"t": "hi"' in (tmp_path / "x.json").read_text()
+
+
+def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
+    """`pipebot pipelines schema | head`: the reader is gone before the schema is written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "pipelines", "schema"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # like `head` that has read enough
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 141 and err == b""

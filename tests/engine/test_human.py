@@ -179,7 +179,7 @@ def test_n_of_m_approvals_and_self_approval(engine: Engine) -> None:
 
 def test_only_starter_or_approvers_control_a_run(engine: Engine) -> None:
     info = engine.start_run("release", person("carol"), HERE)
-    with pytest.raises(NotAllowed, match="only the person who started the run or an approver"):
+    with pytest.raises(NotAllowed, match="only the person who started the run, an approver"):
         engine.pause(info.name, person("mallory"))
     engine.pause(info.name, person("alice"))
     engine.resume(info.name, person("carol"))

@@ -11,18 +11,24 @@ from adapters.discord.deliver import DiscordDeliverer
 from adapters.discord.service import sync_commands
 from bot.settings import Settings
 from engine.api import Engine
+from tests.conftest import ADMIN_ROLE
 from tests.fakes.discord_fake import FakeDiscord, FakeRole, FakeUser, StoredMessage
 
 GUILD = 910000000000000001
 CHANNEL = 910000000000000010
 RELEASE_ROLE = 1234  # examples/release.yaml: approvers include "discord:role:1234"
 OTHER_ROLE = 910000000000000030
-ROLES = [FakeRole(RELEASE_ROLE, "release-managers"), FakeRole(OTHER_ROLE, "writers")]
+ROLES = [
+    FakeRole(RELEASE_ROLE, "release-managers"),
+    FakeRole(OTHER_ROLE, "writers"),
+    FakeRole(ADMIN_ROLE, "pipebot-admins"),
+]
 ALICE = FakeUser(710000000000000001, "alice", roles=(OTHER_ROLE,), global_name="Alice")
 BOB = FakeUser(710000000000000002, "bob", global_name="Bob")
 CAROL = FakeUser(710000000000000003, "carol", roles=(RELEASE_ROLE,), global_name="Carol")
 DAVE = FakeUser(710000000000000004, "dave", roles=(RELEASE_ROLE,), global_name="Dave")
 ERIN = FakeUser(710000000000000005, "erin", roles=(RELEASE_ROLE,), global_name="Erin")
+OLIVE = FakeUser(710000000000000006, "olive", roles=(ADMIN_ROLE,), global_name="Olive")  # an admin
 LOADING = 1 << 7
 EPHEMERAL = 1 << 6
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from engine import messages
 from engine.actors import Actor, Conversation
 from engine.api import Engine
 from tests.adapters.discord.helpers import (
@@ -14,6 +15,7 @@ from tests.adapters.discord.helpers import (
     DAVE,
     ERIN,
     GUILD,
+    OLIVE,
     RELEASE_ROLE,
     Bot,
     answer,
@@ -85,9 +87,12 @@ async def test_commands_share_wording_and_visibility(fake: FakeDiscord, bot: Bot
 
 async def test_import_from_an_attachment(fake: FakeDiscord, bot: Bot) -> None:
     yaml = b"id: hello\nname: Hello\ncheckpoints:\n  - id: greet\n    mode: human_only\n"
-    imported = await command(fake, ALICE, "import", file=FakeFile("hello.yaml", yaml, "application/x-yaml"))
+    refused = await command(fake, ALICE, "import", file=FakeFile("hello.yaml", yaml, "application/x-yaml"))
+    assert refused.ephemeral and refused.content == messages.NOT_IMPORTER
+    assert "hello" not in {p.slug for p in bot.engine.pipelines()}
+    imported = await command(fake, OLIVE, "import", file=FakeFile("hello.yaml", yaml, "application/x-yaml"))
     assert imported.content == "Pipeline **hello** imported as version 1." and not imported.ephemeral
-    flow = await command(fake, ALICE, "import", yaml="{id: flow, checkpoints: [{id: one}]}")
+    flow = await command(fake, OLIVE, "import", yaml="{id: flow, checkpoints: [{id: one}]}")
     assert flow.content == "Pipeline **flow** imported as version 1."
     assert {p.slug for p in bot.engine.pipelines()} >= {"hello", "flow"}
     fake.assert_no_errors()
