@@ -1,5 +1,6 @@
 """Automated checkpoints: engine overhead per agent turn against calling the openai client
-directly on the same fake server, and script checkpoint start-up against a bare subprocess.
+directly on the same fake server, and script checkpoint start-up against a bare subprocess,
+in the bubblewrap sandbox and without it (PIPEBOT_SCRIPT_SANDBOX=none).
 
     python -m bench.agents [--checkpoints 40] [--out bench/results/agents.json]
 """
@@ -20,7 +21,8 @@ from bench.machine import describe, percentile
 from engine.actors import Actor, Conversation
 from engine.api import Engine
 from engine.llm import LLM
-from engine.worker import Worker
+from engine.sandbox import SandboxConfig, unavailable
+from engine.worker import Worker, WorkerConfig
 from tests.fakes.openai_server import FakeOpenAI
 
 AGENTS = 4
@@ -113,9 +115,18 @@ async def main() -> None:
             per_turn_engine = [t / AGENTS for t in through_engine]
             overhead_ms = ms(per_turn_engine) - ms(direct)
 
-            await through_worker(engine, worker, "script", 2)
-            scripts = await through_worker(engine, worker, "script", n)
-            bare = await bare_scripts(base / "bench_script.py", n, base / "bare")
+            plain = Worker(engine, None, WorkerConfig(sandbox=SandboxConfig("none")))
+            sandboxed = Worker(engine, None, WorkerConfig(sandbox=SandboxConfig("bwrap")))
+            can_box = unavailable() is None
+            scripts, boxed, bare = [], [], []
+            await through_worker(engine, plain, "script", 2)
+            if can_box:
+                await through_worker(engine, sandboxed, "script", 2)
+            for _ in range(n):  # interleaved: a busy moment of the machine hits all three alike
+                scripts += await through_worker(engine, plain, "script", 1)
+                if can_box:
+                    boxed += await through_worker(engine, sandboxed, "script", 1)
+                bare += await bare_scripts(base / "bench_script.py", 1, base / "bare")
             engine.close()
     result = {
         "machine": describe(),
@@ -127,6 +138,9 @@ async def main() -> None:
         "bare_subprocess_p50_ms": ms(bare),
         "script_overhead_ms": round(ms(scripts) - ms(bare), 3),
         "script_ratio": round(ms(scripts) / ms(bare), 3),
+        "sandboxed_script_checkpoint_p50_ms": ms(boxed) if boxed else unavailable(),
+        "sandboxed_script_checkpoint_p90_ms": ms(boxed, 90) if boxed else None,
+        "sandbox_overhead_ms": round(ms(boxed) - ms(scripts), 3) if boxed else None,
         "command": "python -m bench.agents",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

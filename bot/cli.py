@@ -15,11 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.settings import Settings
+from engine import messages, sandbox
 from engine.api import Engine, EngineConfig
 from engine.definitions import load_pipeline_file, pipeline_json_schema
 from engine.errors import PipebotError, UsageError
 from engine.llm import LLM
 from engine.roles import parse_principals
+from engine.sandbox import SandboxConfig
 from engine.script_support import SECRET_NAME
 from engine.worker import Worker, WorkerConfig
 
@@ -47,7 +49,25 @@ def os_user() -> str:
         return "operator"
 
 
-def make_worker(engine: Engine, settings: Settings) -> Worker:
+def script_sandbox(settings: Settings, console: bool = False) -> SandboxConfig:
+    """serve and worker: bwrap unless the operator chose "none" (without bwrap every script
+    fails, saying so). The console is the operator's own machine: unsandboxed, with a warning."""
+    config = SandboxConfig(mode=settings.pipebot_script_sandbox)
+    if console and config.enabled:
+        reason = sandbox.unavailable(config.bwrap)
+        if reason is not None:
+            print(
+                f"warning: scripts run without a sandbox ({reason}; install the bubblewrap package, "
+                "or set PIPEBOT_SCRIPT_SANDBOX=none)",
+                file=sys.stderr,
+            )
+            return SandboxConfig(mode="none")
+    elif config.enabled and (reason := sandbox.unavailable(config.bwrap)) is not None:
+        logging.getLogger("pipebot").error(messages.SANDBOX_MISSING.format(reason=reason))
+    return config
+
+
+def make_worker(engine: Engine, settings: Settings, console: bool = False) -> Worker:
     """The agent/script worker, with an LLM client when an endpoint is configured."""
     llm = None
     if settings.openai_api_key or settings.openai_base_url:
@@ -63,7 +83,11 @@ def make_worker(engine: Engine, settings: Settings) -> Worker:
 
     # The bot's own secrets by name; script_env also refuses any secret-looking name.
     secrets = [name.upper() for name, value in settings if value and SECRET_NAME.search(name)]
-    config = WorkerConfig(stale_after_seconds=settings.pipebot_worker_stale_seconds, secret_env=secrets)
+    config = WorkerConfig(
+        stale_after_seconds=settings.pipebot_worker_stale_seconds,
+        secret_env=secrets,
+        sandbox=script_sandbox(settings, console),
+    )
     return Worker(engine, llm, config)
 
 
@@ -82,7 +106,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     for path in yaml_files(paths):
         s = engine.import_pipeline(path)
         print(f"loaded {s.slug} (v{s.version}) from {path}")
-    worker = make_worker(engine, settings)
+    worker = make_worker(engine, settings, console=True)
     return Console(
         engine,
         args.user,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -42,6 +43,7 @@ class Settings(BaseSettings):
     pipebot_http_port: int = 3000
     pipebot_max_upload_bytes: int = 10 * 1024 * 1024
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
+    pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
 
     # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".

@@ -4,18 +4,24 @@ Layout of ``workdir`` (the execution's temp workspace, kept across retries):
 ``inputs.json`` (the form values), ``context/`` (earlier artifacts, read-only), ``outputs/``
 (emptied before each attempt: what the script writes there becomes artifacts), ``tmp/``.
 
+Isolation: with a SandboxConfig enabled (what the worker passes unless the operator chose
+"none") the script runs in a bubblewrap sandbox as nobody, without network unless
+``network: true``, and sees nothing of the host but the system, its interpreter and its
+workspace (engine.sandbox). Without it (``sandbox=None``: tests of the limits, and the
+operator's explicit "none") read-only context and the environment allow-list guard against
+mistakes only: the script can read what the bot's user can.
+
 Limits (set in the child before exec):
-- wall clock ``timeout_seconds``: then SIGTERM to the whole process group, SIGKILL after a grace;
-  members of the group still alive when the script ends are killed too.
+- wall clock ``timeout_seconds``: then, in the sandbox, SIGKILL to the sandbox's pid 1, which
+  ends its PID namespace and everything in it; without it SIGTERM to the process group, SIGKILL
+  after a grace; members of the group still alive when the script ends are killed too.
 - RLIMIT_AS from ``memory_mb`` (virtual memory: a big allocation fails with MemoryError).
 - RLIMIT_CPU = timeout x CPUs + 5 s: only a backstop for a process that left the group, never
   earlier than the wall clock, even for multi-threaded scripts.
 - RLIMIT_FSIZE (``max_file_bytes``) and no core dumps.
-- No RLIMIT_NPROC: it counts every process of the user (the bot's included) and does not apply
-  to root, so it cannot bound one script's tree; the group kill does that.
-Read-only context and the environment without the bot's secrets guard against mistakes, not a
-hostile author: mode bits do not bind root, and a script running as the bot's user can read
-what that user can. Run the bot as a dedicated user to contain scripts.
+- RLIMIT_NPROC from ``max_processes`` in the sandbox only (set inside it, see engine.sandbox):
+  it counts every process and thread of a real uid, so unsandboxed it would count the bot's
+  too (and does not bind root).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import codecs
 import contextlib
 import ctypes
+import json
 import math
 import os
 import resource
@@ -38,8 +45,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine import sandbox as box
 from engine.definitions import ScriptConfig
 from engine.errors import ScriptProblem
+from engine.sandbox import SandboxConfig
 from engine.script_support import BoundedText, collect_outputs, prepare_workspace, script_env
 
 TAIL_CHARS = 16 * 1024
@@ -78,33 +87,72 @@ async def run_script(
     secret_env: Collection[str] = (),
     max_file_bytes: int = MAX_FILE_BYTES,
     kill_grace: float = KILL_GRACE_SECONDS,
+    sandbox: SandboxConfig | None = None,
+    read_only: Collection[Path] = (),
 ) -> ScriptResult:
     """Run one attempt. ``on_output`` gets each output line (stdout and stderr); keep it quick.
 
     ``secret_env`` names variables never passed even if ``allow_env`` asks (secret-looking
-    names are refused anyway). Raises ScriptProblem when the script cannot start.
+    names are refused anyway). ``read_only``: more files the sandbox shows (file inputs).
+    Raises ScriptProblem when the script cannot start (or the sandbox cannot run).
     """
     workdir = workdir.resolve()
+    sandboxed = sandbox is not None and sandbox.enabled
+    bwrap = box.check(sandbox) if sandbox is not None and sandboxed else ""
+    # an attempt whose worker died left the workspace to the sandbox's user: take it back first
+    early = box.take_back(workdir) if sandboxed and workdir.is_dir() else []
     paths = prepare_workspace(workdir, inputs, context_files)
     env, notes = script_env(config, workdir, paths, secret_env)
+    notes = early + notes
     command = _command(config, source_dir, workdir, env["PATH"])
     log = BoundedText(LOG_CHARS)
-    log.add("".join(f"[pipebot] {n}\n" for n in notes) + f"$ {shlex.join(command)}\n")
+    log.add("".join(f"[pipebot] {n}\n" for n in notes))
+    if sandboxed:
+        log.add(
+            f"[pipebot] sandbox: bwrap as nobody, network {'on' if config.network else 'off'}, "
+            f"at most {config.max_processes} processes\n"
+        )
+    log.add(f"$ {shlex.join(command)}\n")
     limits = _limits(config, max_file_bytes)
+    info_r, info_w = os.pipe() if sandboxed else (-1, -1)
+    spawn = command
+    if sandboxed:
+        extra = [*read_only]
+        if config.path is not None:
+            extra += box.script_dir_binds(Path(command[1]), Path.cwd())
+        spawn = box.command(
+            bwrap,
+            command,
+            workdir=workdir,
+            network=config.network,
+            read_only=extra,
+            info_fd=info_w,
+            max_processes=config.max_processes,
+        )
+        box.hand_over(workdir)
     start = time.monotonic()
     try:
         proc = await asyncio.create_subprocess_exec(
-            *command,
+            *spawn,
             cwd=workdir,
-            env=env,
+            env=env,  # bwrap passes on only this: the allow-list
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # its own process group: one killpg reaches grandchildren
             preexec_fn=lambda: _apply(limits),
+            pass_fds=(info_w,) if sandboxed else (),
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        raise ScriptProblem(f"cannot start {command[0]}: {exc}") from exc
+        if sandboxed:
+            os.close(info_r)
+            os.close(info_w)
+            box.take_back(workdir)
+        raise ScriptProblem(f"cannot start {spawn[0]}: {exc}") from exc
+    pid1 = None
+    if sandboxed:
+        os.close(info_w)
+        pid1 = asyncio.create_task(asyncio.to_thread(_read_child_pid, info_r))
     assert proc.stdout is not None and proc.stderr is not None
     out, err = BoundedText(TAIL_CHARS), BoundedText(TAIL_CHARS)
     pumps = [
@@ -115,11 +163,19 @@ async def run_script(
     try:
         if not await _exited(proc, config.timeout_seconds):
             timed_out = True
-            log.add(f"\n[pipebot] timed out after {config.timeout_seconds:g}s: stopping the process group\n")
-            _killpg(proc.pid, signal.SIGTERM)
+            if pid1 is not None:
+                log.add(f"\n[pipebot] timed out after {config.timeout_seconds:g}s: ending the sandbox\n")
+                await _end_namespace(proc, pid1)
+            else:
+                log.add(
+                    f"\n[pipebot] timed out after {config.timeout_seconds:g}s: stopping the process group\n"
+                )
+                _killpg(proc.pid, signal.SIGTERM)
             if not await _exited(proc, kill_grace):
                 log.add("[pipebot] still running: SIGKILL\n")
     finally:  # also on cancellation: nothing of the script outlives its attempt
+        if pid1 is not None:
+            await _end_namespace(proc, pid1)
         _killpg(proc.pid, signal.SIGKILL)
         await _exited(proc, 5)
         _, pending = await asyncio.wait(pumps, timeout=DRAIN_SECONDS)
@@ -134,7 +190,12 @@ async def run_script(
                 "[pipebot] a process that left the process group holds the output open: stopped reading\n"
             )
     code = proc.returncode if proc.returncode is not None else -signal.SIGKILL
+    if sandboxed and 128 < code < 128 + 65:  # bwrap reports a signal as 128 + its number
+        code = 128 - code
     duration = time.monotonic() - start
+    if sandboxed:
+        for note in box.take_back(workdir):
+            log.add(f"[pipebot] {note}\n")
     reason = _killed_reason(config, code, timed_out, err.text())
     log.add(f"\n[pipebot] exit code {code} after {duration:.1f}s" + (f" ({reason})" if reason else "") + "\n")
     outputs = collect_outputs(paths["outputs"], log)
@@ -221,6 +282,33 @@ async def _exited(proc: asyncio.subprocess.Process, timeout: float) -> bool:
         return True
     finally:
         waiter.cancel()
+
+
+def _read_child_pid(fd: int) -> int | None:
+    """bwrap's info fd: JSON with the host pid of the sandbox's pid 1, then EOF."""
+    data = b""
+    try:
+        while chunk := os.read(fd, 4096):
+            data += chunk
+            with contextlib.suppress(ValueError):
+                return int(json.loads(data)["child-pid"])
+    finally:
+        os.close(fd)
+    return None
+
+
+async def _end_namespace(proc: asyncio.subprocess.Process, pid1: asyncio.Task[int | None]) -> None:
+    """SIGKILL the sandbox's pid 1: the kernel kills the rest of its PID namespace before bwrap
+    (its parent) can reap it, so once bwrap has exited nothing of the script is left."""
+    try:
+        pid = await asyncio.wait_for(asyncio.shield(pid1), 2)
+    except (TimeoutError, OSError):
+        pid = None
+    if pid is not None and proc.returncode is None:  # not yet reaped: the pid is still its own
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    else:
+        _killpg(proc.pid, signal.SIGKILL)  # bwrap's --die-with-parent then ends the namespace
 
 
 def _apply(limits: list[tuple[int, tuple[int, int]]]) -> None:

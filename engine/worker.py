@@ -13,13 +13,14 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.agents import AgentInputs, Turn, propose_team, run_agents
 from engine.api import Engine
 from engine.errors import BudgetExceeded, OutputInvalid, PipebotError, ProviderUnavailable, Retryable
 from engine.llm import LLM
+from engine.sandbox import SandboxConfig
 from engine.scripts import run_script
 from engine.validation import validate_outputs
 from engine.work import WorkItem
@@ -34,6 +35,7 @@ class WorkerConfig:
     stale_after_seconds: float = 30.0
     idle_seconds: float = 1.0
     secret_env: Collection[str] = ()
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)  # bwrap unless the operator says "none"
 
 
 class Worker:
@@ -239,9 +241,11 @@ class Worker:
                 "a script path needs a pipeline imported from a file (use code: in chat imports)"
             )
         inputs = dict(item.form)
+        uploads: list[Path] = []
         for value in inputs.values():  # file inputs: give the script the stored file's full path
             if isinstance(value, dict) and "path" in value:
                 value["path"] = str(self.engine.ws.absolute(value["path"]))
+                uploads.append(Path(value["path"]))  # and show it (read-only) in the sandbox
         result = await run_script(
             cp.script,
             source_dir=item.source_dir or item.workdir,
@@ -249,6 +253,8 @@ class Worker:
             inputs=inputs,
             context_files=item.context_files,
             secret_env=self.config.secret_env,
+            sandbox=self.config.sandbox,
+            read_only=[f for f in uploads if f.is_file() and not f.is_relative_to(item.workdir.resolve())],
         )
         tail = (result.stdout_tail + result.stderr_tail).strip()[-1200:]
         if not result.ok:

@@ -129,5 +129,6 @@ class Workspace:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".part")
+    tmp.unlink(missing_ok=True)  # never write through a link a sandboxed script left there
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

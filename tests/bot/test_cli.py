@@ -124,3 +124,15 @@ def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
     proc.stdout.close()  # like `head` that has read enough
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 141 and err == b""
+
+
+def test_script_sandbox_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bot.cli import script_sandbox
+    from bot.settings import Settings
+
+    assert script_sandbox(Settings(pipebot_script_sandbox="none")).mode == "none"
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap
+    # serve and worker keep the sandbox (each script then fails, naming the package); the console
+    # falls back to none
+    assert script_sandbox(Settings()).mode == "bwrap"
+    assert script_sandbox(Settings(), console=True).mode == "none"

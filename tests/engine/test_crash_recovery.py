@@ -12,9 +12,11 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from engine.api import Engine
+from engine.sandbox import unavailable
 from tests.conftest import EXAMPLES, HERE, person
 from tests.engine.helpers import current, interactions
 from tests.fakes.openai_server import FakeOpenAI
@@ -32,6 +34,7 @@ def spawn_worker(base: Path, fake: FakeOpenAI) -> subprocess.Popen[bytes]:
         "OPENAI_BASE_URL": fake.base_url,
         "PIPEBOT_WORKER_STALE_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
+        "PIPEBOT_SCRIPT_SANDBOX": "bwrap" if unavailable() is None else "none",
     }
     env.pop("DATABASE_URL", None)
     return subprocess.Popen(
@@ -89,12 +92,12 @@ async def test_worker_killed_during_agent_call(engine: Engine, fake: FakeOpenAI)
 
 
 async def test_worker_killed_during_script(engine: Engine, fake: FakeOpenAI, tmp_path: Path) -> None:
-    started = tmp_path / "started"
-    (tmp_path / "slow.py").write_text(
-        "import os, pathlib, sys, time\n"
-        f"flag = pathlib.Path({str(started)!r})\n"
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import os, pathlib, time\n"
+        "flag = pathlib.Path(os.environ['PIPEBOT_INPUTS']).parent / 'started'  # kept across attempts\n"
         "first = not flag.exists()\n"
-        "flag.write_text(str(os.getpid()))\n"
+        "flag.write_text('1')\n"
         "if first: time.sleep(60)\n"
         "pathlib.Path(os.environ['PIPEBOT_OUTPUTS'], 'done.txt').write_text('done')\n"
     )
@@ -107,11 +110,11 @@ async def test_worker_killed_during_script(engine: Engine, fake: FakeOpenAI, tmp
     info = engine.start_run("slow", ANA, HERE)
     first = spawn_worker(engine.ws.base, fake)
     try:
-        await until(started.exists)
-        script_pid = int(started.read_text() or 0)
+        await until(lambda: any(engine.ws.base.rglob("started")))
+        assert _running(str(script))
     finally:
         kill(first)
-    await until(lambda: not Path(f"/proc/{script_pid}").exists() or _zombie(script_pid), timeout=10)
+    await until(lambda: not _running(str(script)), timeout=10)  # sandboxed or not, it died with its worker
     second = spawn_worker(engine.ws.base, fake)
     try:
         await until(lambda: current(engine, info.name)[1] == "waiting_approval_to_complete")
@@ -122,8 +125,8 @@ async def test_worker_killed_during_script(engine: Engine, fake: FakeOpenAI, tmp
     assert [a.name for a in engine.artifacts(info.name)] == ["done"]
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
-    except OSError:
-        return True
+def _running(marker: str) -> bool:
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        if marker in (proc.info["cmdline"] or []) and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            return True
+    return False

@@ -12,6 +12,7 @@ import pytest
 from engine.api import Engine
 from engine.clock import ManualClock
 from engine.llm import LLM
+from engine.sandbox import SandboxConfig, unavailable
 from engine.worker import Worker, WorkerConfig
 from tests.conftest import EXAMPLES, HERE, person
 from tests.engine.helpers import current
@@ -35,7 +36,7 @@ def worker(engine: Engine, openai_fake: FakeOpenAI) -> Worker:
     return Worker(
         engine,
         lambda: LLM(api_key=openai_fake.api_key, base_url=openai_fake.base_url, max_tokens=200),
-        WorkerConfig(heartbeat_seconds=0.2),
+        WorkerConfig(heartbeat_seconds=0.2, sandbox=SandboxConfig("none" if unavailable() else "bwrap")),
         name="test-worker",
     )
 
@@ -204,7 +205,7 @@ async def test_script_failure_is_archived_and_retried(engine: Engine, worker: Wo
     )
     (tmp_path / "s" / "p.yaml").write_text(
         f"id: flaky\ncheckpoints:\n  - id: run\n    mode: script\n"
-        f"    script: {{path: flaky.py, args: ['{tmp_path}']}}\n"
+        f"    script: {{path: flaky.py, args: ['{tmp_path / 's'}']}}\n"  # its folder: seen in the sandbox
         f"    human: {{approval_to_complete: false}}\n    outputs: [{{name: result, format: txt}}]\n"
     )
     engine.import_pipeline(tmp_path / "s" / "p.yaml")
@@ -217,8 +218,22 @@ async def test_script_failure_is_archived_and_retried(engine: Engine, worker: Wo
     assert "boom" in (view.executions[0].error or "")
     errored = list((engine.ws.base / "flaky" / ".errored").glob(f"exec_{ex}_*"))
     assert (errored[0] / "inputs.json").exists()
-    (tmp_path / "ok").write_text("")
+    (tmp_path / "s" / "ok").write_text("")
     engine.retry(ex, ANA)
     await worker.drain()
     assert engine.run(info.name).info.status == "completed"
     assert [a.name for a in engine.artifacts(info.name)] == ["result"]
+
+
+async def test_without_bubblewrap_a_script_fails_and_says_how_to_fix_it(engine: Engine) -> None:
+    no_bwrap = Worker(engine, None, WorkerConfig(sandbox=SandboxConfig(bwrap="no-such-bwrap")))
+    (engine.ws.base / "p.yaml").write_text(
+        "id: s\ncheckpoints:\n  - id: run\n    mode: script\n    script: {code: 'print(1)'}\n"
+    )
+    engine.import_pipeline(engine.ws.base / "p.yaml")
+    info = engine.start_run("s", ANA, HERE)
+    await no_bwrap.drain()
+    view = engine.run(info.name)
+    error = view.executions[0].error or ""
+    assert view.info.status == "failed" and "install the bubblewrap package" in error
+    assert "PIPEBOT_SCRIPT_SANDBOX=none" in error
