@@ -151,7 +151,7 @@ async def click(fake: Any, message: Any, user: Any, answer: bool, settle: bool) 
         status = fake.find_message(message.channel_id)  # the thread was started from it: same id
 
         def settled() -> bool:
-            shown = status.embeds[0].get("description", "") if status is not None and status.embeds else ""
+            shown = status.text if status is not None else ""
             return not message.custom_ids() and "completed" in shown
 
         await fake.wait_for(settled, timeout=30)

@@ -13,9 +13,10 @@ from typing import Literal
 
 import discord
 
-from adapters.discord.interactions import view_of
+from adapters.discord.layout import layout_of
 from adapters.discord.render import (
     MAX_CONTENT,
+    MAX_FILES,
     NO_MENTIONS,
     Rendered,
     clip,
@@ -30,7 +31,6 @@ from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.discord")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
-MAX_FILES = 10  # attachments per message
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: approvals may come days later
 THREAD_EXISTS = 160004
 
@@ -61,21 +61,13 @@ class DiscordDeliverer:
 
     async def _edit(self, ref: MessageRef, shown: Rendered) -> MessageRef:
         message = self._channel(ref.channel).get_partial_message(int(ref.message_id))
-        await message.edit(
-            content=shown.content,
-            embeds=shown.embeds,
-            view=view_of(shown.buttons),
-            allowed_mentions=NO_MENTIONS,
-        )
+        # content and embeds cleared: a message posted before Components V2 becomes a card too.
+        await message.edit(content=None, embeds=[], view=layout_of(shown), allowed_mentions=NO_MENTIONS)
         return ref
 
     async def _send(self, channel_id: str, shown: Rendered, files: list[discord.File] | None = None) -> int:
         message = await self._channel(channel_id).send(
-            shown.content,
-            embeds=shown.embeds,
-            files=files or [],
-            view=view_of(shown.buttons) or discord.utils.MISSING,
-            allowed_mentions=shown.mentions,
+            files=files or [], view=layout_of(shown, files or []), allowed_mentions=shown.mentions
         )
         return message.id
 
@@ -143,7 +135,10 @@ class DiscordDeliverer:
                 continue
             try:
                 channel = await self.client.create_dm(discord.Object(int(user_id)))
-                await channel.send(clip(f"{markdown(note.text)} ({note.run.name})", MAX_CONTENT))
+                await channel.send(
+                    clip(f"{markdown(note.text)} ({note.run.name})", MAX_CONTENT),
+                    allowed_mentions=NO_MENTIONS,
+                )
             except discord.HTTPException as exc:  # DMs closed: the thread's mention still reached them
                 log.warning("direct message to %s failed: %r", user_id, exc)
 
@@ -178,13 +173,12 @@ class DiscordDeliverer:
                 used = 0
             batches[-1].append((info, path))
             used += size
-        content = "\n".join([shown.content or "", *too_big])
+        texts = [*shown.texts, "\n".join(too_big)] if too_big else shown.texts
         first: int | None = None
         for batch in batches:
             files = [discord.File(path, filename=f"{info.name}.{info.format}") for info, path in batch]
-            message_id = await self._send(
-                where, Rendered(clip(content, MAX_CONTENT) if first is None else None), files
-            )
+            card = Rendered(texts if first is None else [f"📎 {note.checkpoint} (continued)"])
+            message_id = await self._send(where, card, files)
             first = first or message_id
         assert first is not None
         return first

@@ -1,4 +1,4 @@
-"""Notifications and replies as Discord messages: markdown, embeds, buttons, within Discord's limits.
+"""Notifications as Components V2 cards (one container: text, buttons, files), within Discord's limits.
 
 Pure functions (no network): the deliverer and the interaction handlers send what these build.
 """
@@ -24,13 +24,10 @@ from engine.notifications import (
 )
 
 MAX_CONTENT = 2000
-MAX_EMBED_TITLE = 256
-MAX_EMBED_DESCRIPTION = 4096
-MAX_EMBED_FIELDS = 25
-MAX_FIELD_NAME = 256
-MAX_FIELD_VALUE = 1024
-MAX_EMBED_TOTAL = 6000
+MAX_TEXT_TOTAL = 4000  # all text displays of one Components V2 message together
+MAX_COMPONENTS = 40  # every component of a V2 message, nested ones included
 MAX_BUTTONS = 25  # 5 action rows of 5
+MAX_FILES = 10  # attachments (file components) per message
 NO_MENTIONS = discord.AllowedMentions.none()
 
 DECIDED_COLOR = 0x95A5A6
@@ -84,50 +81,32 @@ def status_text(status: str) -> str:
 
 @dataclass
 class Rendered:
-    """What one message shows; ``content=None`` clears the text on an edit."""
+    """One card: text displays in order, an accent colour, buttons and files inside one container."""
 
-    content: str | None = None
-    embeds: list[discord.Embed] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    accent: int | None = None
     buttons: list[Button] = field(default_factory=list)
     # Nobody is pinged, except those a reminder or an escalation names: exactly them.
     mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
 
-
-def embed(
-    *,
-    title: str | None = None,
-    description: str | None = None,
-    color: int | None = None,
-    fields: list[tuple[str, str]] | None = None,
-    footer: str | None = None,
-) -> discord.Embed:
-    """An embed clipped to Discord's per-field limits and its 6000-character total."""
-    e = discord.Embed(
-        title=clip(title, MAX_EMBED_TITLE) if title else None,
-        description=clip(description, MAX_EMBED_DESCRIPTION) if description else None,
-        color=color,
-    )
-    budget = MAX_EMBED_TOTAL - len(e.title or "") - len(e.description or "") - len(footer or "")
-    for name, value in (fields or [])[:MAX_EMBED_FIELDS]:
-        name, value = clip(name or "—", MAX_FIELD_NAME), clip(value or "—", MAX_FIELD_VALUE)
-        if len(name) + len(value) > budget:
-            break
-        budget -= len(name) + len(value)
-        e.add_field(name=name, value=value, inline=len(value) <= 40)
-    if footer:
-        e.set_footer(text=footer)
-    return e
+    def fitted(self, budget: int = MAX_TEXT_TOTAL) -> list[str]:
+        """The texts clipped so that together they stay within the message's text budget."""
+        out: list[str] = []
+        for text in self.texts:
+            if budget <= 1 or not text:
+                break
+            out.append(clip(text, budget))
+            budget -= _units(out[-1])
+        return out
 
 
-def run_embed(run: RunInfo) -> discord.Embed:
-    fields = [("Now", run.current)] if run.current and run.status in ("in_progress", "paused") else []
-    return embed(
-        title=f"{run.name} · {run.pipeline_title}",
-        description=f"**{status_text(run.status)}**  {progress_bar(run.done, run.total)}",
-        color=STATUS_COLORS.get(run.status),
-        fields=[(n, v) for n, v in fields if v],
-        footer=f"Started by {run.started_by}",
-    )
+def run_texts(run: RunInfo) -> list[str]:
+    now = f"\nNow: **{run.current}**" if run.current and run.status in ("in_progress", "paused") else ""
+    return [
+        f"### {run.name} · {run.pipeline_title}",
+        f"**{status_text(run.status)}**  {progress_bar(run.done, run.total)}{now}",
+        f"-# Started by {run.started_by}",
+    ]
 
 
 def thread_name(run: RunInfo) -> str:
@@ -135,37 +114,30 @@ def thread_name(run: RunInfo) -> str:
 
 
 def render(note: Notification) -> Rendered:
-    """A notification as a message (artifacts: the text only; the deliverer attaches the files)."""
+    """A notification as a card (artifacts: the text only; the deliverer adds the file components)."""
+    accent = DECIDED_COLOR if getattr(note, "decided", None) else STATUS_COLORS["in_progress"]
     match note:
         case RunStatusCard(run=run):
-            return Rendered(None, [run_embed(run)])
+            return Rendered(run_texts(run), STATUS_COLORS.get(run.status))
         case ApprovalCard():
-            footer = f"{note.approvals} of {note.required} approvals" if note.required > 1 else None
-            card = embed(
-                description=markdown(note.text) + _due(note.due_at, note.decided),
-                color=DECIDED_COLOR if note.decided else STATUS_COLORS["in_progress"],
-                fields=[(f.label, f.value) for f in note.fields],
-                footer=footer,
-            )
-            return Rendered(_decided(note.decided), [card], [] if note.decided else note.buttons)
+            texts = [markdown(note.text)]
+            texts += [f"**{f.label}**\n{f.value}" for f in note.fields]
+            if note.required > 1:
+                texts.append(f"-# {note.approvals} of {note.required} approvals")
+            texts += _due(note.due_at, note.decided)
+            return _decided(Rendered(texts, accent, note.buttons), note.decided)
         case FormCard():
-            text = markdown(note.text)
+            texts = [markdown(note.text)]
             if note.feedback:
-                text += f"\n\n**Feedback:** {note.feedback}"
-            text += _due(note.due_at, note.decided)
-            card = embed(
-                description=text, color=DECIDED_COLOR if note.decided else STATUS_COLORS["in_progress"]
-            )
-            return Rendered(_decided(note.decided), [card], [] if note.decided else note.buttons)
+                texts.append(f"**Feedback:** {note.feedback}")
+            texts += _due(note.due_at, note.decided)
+            return _decided(Rendered(texts, accent, note.buttons), note.decided)
         case ArtifactsCard():
-            return Rendered(clip(f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)", MAX_CONTENT))
+            return Rendered([f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)"])
         case NoticeCard():
             who, allowed = mentions(note.mentions)
             return Rendered(
-                clip(f"{LEVEL_ICONS[note.level]} {who}{markdown(note.text)}", MAX_CONTENT),
-                [],
-                note.buttons,
-                allowed,
+                [f"{LEVEL_ICONS[note.level]} {who}{markdown(note.text)}"], None, note.buttons, allowed
             )
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
 
@@ -184,19 +156,22 @@ def mentions(principals: list[str]) -> tuple[str, discord.AllowedMentions]:
         return "", NO_MENTIONS
     text = " ".join([*(f"<@{u.id}>" for u in users), *(f"<@&{r.id}>" for r in roles)])
     allowed = discord.AllowedMentions(everyone=False, users=users, roles=roles, replied_user=False)
-    return (text + " " if text else ""), allowed
+    return text + " ", allowed
 
 
-def _due(due_at: datetime | None, decided: str | None) -> str:
+def _due(due_at: datetime | None, decided: str | None) -> list[str]:
     """Discord shows <t:…> in each reader's own time zone."""
     if due_at is None or decided:
-        return ""
+        return []
     stamp = int(due_at.replace(tzinfo=UTC).timestamp())
-    return f"\n\n⏰ Due <t:{stamp}:f> (<t:{stamp}:R>)"
+    return [f"-# ⏰ Due <t:{stamp}:f> (<t:{stamp}:R>)"]
 
 
-def _decided(decided: str | None) -> str | None:
-    return clip(f"**{decided}**", MAX_CONTENT) if decided else None
+def _decided(card: Rendered, decided: str | None) -> Rendered:
+    """A decided card loses its buttons; who decided comes first, so no clipping can hide it."""
+    if decided:
+        return Rendered([f"**{decided}**", *card.texts], card.accent)
+    return card
 
 
 def reply_text(text: str) -> str:

@@ -30,6 +30,7 @@ MAX_SELECT_OPTIONS = 25
 MAX_SELECT_OPTION_TEXT = 100
 MAX_SELECT_PLACEHOLDER = 150
 MAX_V2_COMPONENTS = 40
+MAX_V2_TEXT = 4000  # all text displays of a message together
 MAX_MODAL_TITLE = 45
 MAX_MODAL_COMPONENTS = 5
 MAX_TEXT_INPUT_LABEL = 45
@@ -54,6 +55,10 @@ STRING_SELECT = 3
 TEXT_INPUT = 4
 SELECT_TYPES = frozenset({3, 5, 6, 7, 8})
 LABEL_CHILD_TYPES = frozenset({3, 4, 5, 6, 7, 8, 19, 21, 22, 23})
+ACTION_ROW, SECTION, TEXT_DISPLAY, THUMBNAIL, MEDIA_GALLERY = 1, 9, 10, 11, 12
+FILE, SEPARATOR, CONTAINER = 13, 14, 17
+V2_TOP_TYPES = frozenset({ACTION_ROW, SECTION, TEXT_DISPLAY, MEDIA_GALLERY, FILE, SEPARATOR, CONTAINER})
+V2_CONTAINER_TYPES = V2_TOP_TYPES - {CONTAINER}
 
 Path = tuple[str | int, ...]
 
@@ -235,7 +240,74 @@ def _duplicate_custom_ids(components: Any, path: Path) -> list[Issue]:
     return issues
 
 
-def validate_message_components(components: Any, flags: int, path: Path = ("components",)) -> list[Issue]:
+def _v2_children(comp: Mapping[str, Any], allowed: frozenset[int], path: Path) -> list[Issue]:
+    issues: list[Issue] = []
+    children = comp.get("components")
+    if not isinstance(children, list) or not children:
+        return [Issue((*path, "components"), "BASE_TYPE_BAD_LENGTH", "Must be at least 1 in length.")]
+    for index, child in enumerate(children):
+        kind = child.get("type") if isinstance(child, Mapping) else None
+        if kind not in allowed:
+            issues.append(
+                Issue(
+                    (*path, "components", index, "type"),
+                    "UNION_TYPE_CHOICES",
+                    f"Component type {kind!r} is not allowed here",
+                )
+            )
+    return issues
+
+
+def validate_v2_components(components: list[Any], path: Path, attachments: set[str]) -> list[Issue]:
+    """The IS_COMPONENTS_V2 tree: allowed types where they stand, 40 components, 4,000 characters
+    of text displays in all, file components naming an attachment of the same message."""
+    issues: list[Issue] = []
+    total = sum(1 for _ in iter_components(components))
+    if total > MAX_V2_COMPONENTS:
+        issues.append(Issue(path, "BASE_TYPE_BAD_LENGTH", f"Must be {MAX_V2_COMPONENTS} or fewer in total."))
+    for index, comp in enumerate(components):
+        kind = comp.get("type") if isinstance(comp, Mapping) else None
+        if kind not in V2_TOP_TYPES:
+            issues.append(
+                Issue((*path, index, "type"), "UNION_TYPE_CHOICES", f"Component type {kind!r} is not allowed")
+            )
+    text = 0
+    for comp in iter_components(components):
+        kind = comp.get("type")
+        if kind == CONTAINER:
+            issues += _v2_children(comp, V2_CONTAINER_TYPES, path)
+        elif kind == ACTION_ROW:
+            children = comp.get("components") or []
+            issues += _v2_children(comp, frozenset({BUTTON} | SELECT_TYPES), path)
+            if len(children) > MAX_BUTTONS_PER_ROW:
+                message = f"Must be between 1 and {MAX_BUTTONS_PER_ROW} in length."
+                issues.append(Issue(path, "BASE_TYPE_BAD_LENGTH", message))
+        elif kind == TEXT_DISPLAY:
+            content = comp.get("content")
+            if not isinstance(content, str) or not content:
+                issues.append(Issue(path, "BASE_TYPE_REQUIRED", "A text display needs content."))
+            else:
+                text += len(content.encode("utf-16-le")) // 2
+        elif kind == FILE:
+            url = str((comp.get("file") or {}).get("url") or "")
+            if not url.startswith("attachment://") or url[len("attachment://") :] not in attachments:
+                issues.append(
+                    Issue(path, "UNFURLED_MEDIA_ITEM_INVALID", f"File component {url!r} names no attachment")
+                )
+        elif kind == BUTTON:
+            issues += _validate_button(comp, path)
+        elif kind in SELECT_TYPES:
+            issues += _validate_select(comp, path)
+    if text > MAX_V2_TEXT:
+        issues.append(
+            Issue(path, "BASE_TYPE_MAX_LENGTH", f"Text displays must be {MAX_V2_TEXT} or fewer in total.")
+        )
+    return issues + _duplicate_custom_ids(components, path)
+
+
+def validate_message_components(
+    components: Any, flags: int, path: Path = ("components",), attachments: set[str] | None = None
+) -> list[Issue]:
     """Action rows, buttons and selects of a message (or the components-v2 tree)."""
     if components is None:
         return []
@@ -243,17 +315,7 @@ def validate_message_components(components: Any, flags: int, path: Path = ("comp
         return [Issue(path, "LIST_TYPE_CONVERT", "Must be an array.")]
     issues: list[Issue] = []
     if flags & FLAG_COMPONENTS_V2:
-        total = sum(1 for _ in iter_components(components))
-        if total > MAX_V2_COMPONENTS:
-            issues.append(
-                Issue(path, "BASE_TYPE_BAD_LENGTH", f"Must be {MAX_V2_COMPONENTS} or fewer in total.")
-            )
-        for comp in iter_components(components):
-            if comp.get("type") == BUTTON:
-                issues += _validate_button(comp, path)
-            elif comp.get("type") in SELECT_TYPES:
-                issues += _validate_select(comp, path)
-        return issues + _duplicate_custom_ids(components, path)
+        return validate_v2_components(components, path, attachments or set())
 
     issues += _list_len(components, MAX_ACTION_ROWS, path)
     for r_index, row in enumerate(components):
@@ -308,13 +370,25 @@ def validate_message_components(components: Any, flags: int, path: Path = ("comp
     return issues + _duplicate_custom_ids(components, path)
 
 
-def validate_message(payload: Mapping[str, Any], path: Path = (), *, file_count: int = 0) -> list[Issue]:
-    """Content, embeds, components and attachment count of a create/edit message payload."""
+def validate_message(
+    payload: Mapping[str, Any],
+    path: Path = (),
+    *,
+    file_count: int = 0,
+    stored_flags: int = 0,
+    stored_files: Iterable[str] = (),
+) -> list[Issue]:
+    """Content, embeds, components and attachment count of a create/edit message payload.
+
+    ``stored_flags``/``stored_files``: those of the message being edited (a V2 message stays one).
+    """
     flags = payload.get("flags") or 0
+    flags = (flags if isinstance(flags, int) else 0) | (stored_flags & FLAG_COMPONENTS_V2)
     issues = _max_len(payload.get("content"), MAX_CONTENT, (*path, "content"))
     issues += validate_embeds(payload.get("embeds"), (*path, "embeds"))
+    named = {str(a.get("filename")) for a in payload.get("attachments") or [] if isinstance(a, Mapping)}
     issues += validate_message_components(
-        payload.get("components"), flags if isinstance(flags, int) else 0, (*path, "components")
+        payload.get("components"), flags, (*path, "components"), named | set(stored_files)
     )
     attachments = payload.get("attachments")
     count = max(file_count, len(attachments) if isinstance(attachments, list) else 0)
@@ -326,7 +400,7 @@ def validate_message(payload: Mapping[str, Any], path: Path = (), *, file_count:
                 f"Must be {MAX_ATTACHMENTS} or fewer in length.",
             )
         )
-    if isinstance(flags, int) and flags & FLAG_COMPONENTS_V2:
+    if flags & FLAG_COMPONENTS_V2:
         for key in ("content", "embeds"):
             if payload.get(key):
                 issues.append(

@@ -364,8 +364,16 @@ class RestApi:
         *,
         creating: bool,
         path: tuple[str, ...] = (),
+        stored: StoredMessage | None = None,
     ) -> None:
-        issues = validate_message(payload, path, file_count=len(files))
+        names = [f.filename for f in files] + [a.filename for a in stored.attachments] if stored else []
+        issues = validate_message(
+            payload,
+            path,
+            file_count=len(files),
+            stored_flags=stored.flags if stored else 0,
+            stored_files=names or [f.filename for f in files],
+        )
         if issues:
             raise HttpError.form(issues)
         if creating and is_empty_message(payload, len(files)):
@@ -658,7 +666,7 @@ class RestApi:
         """``PATCH /webhooks/{app}/{token}/messages/{id|@original}``."""
         _, stored = self._webhook_message(ctx)
         body = ctx.body()
-        self._check_message(body, ctx.files, creating=False)
+        self._check_message(body, ctx.files, creating=False, stored=stored)
         self.state.edit_message(stored, body, ctx.files)
         await self._dispatch_message("MESSAGE_UPDATE", stored)
         return Reply(copy.deepcopy(stored.payload))
@@ -734,7 +742,7 @@ class RestApi:
         if stored.payload["author"]["id"] != str(self.state.bot_user.id):
             raise HttpError(403, 50005, "Cannot edit a message authored by another user")
         body = ctx.body()
-        self._check_message(body, ctx.files, creating=False)
+        self._check_message(body, ctx.files, creating=False, stored=stored)
         self.state.edit_message(stored, body, ctx.files)
         await self._dispatch_message("MESSAGE_UPDATE", stored)
         return Reply(copy.deepcopy(stored.payload))

@@ -225,6 +225,23 @@ class StoredMessage:
         return str(self.payload.get("content") or "")
 
     @property
+    def text(self) -> str:
+        """What a person reads: the content, or every text display of a Components V2 card."""
+        shown = [str(c["content"]) for c in iter_components(self.components) if c.get("type") == 10]
+        return "\n".join([self.content, *shown]) if self.content else "\n".join(shown)
+
+    @property
+    def file_components(self) -> list[str]:
+        """``attachment://`` names shown by file components."""
+        return [str(c["file"]["url"]) for c in iter_components(self.components) if c.get("type") == 13]
+
+    @property
+    def accent(self) -> int | None:
+        """Accent colour of the card's container."""
+        found = [c.get("accent_color") for c in iter_components(self.components) if c.get("type") == 17]
+        return found[0] if found else None
+
+    @property
     def embeds(self) -> list[JSON]:
         """Current embeds."""
         return list(self.payload.get("embeds") or [])

@@ -87,7 +87,7 @@ def answer_of(fake: FakeDiscord, interaction_id: int) -> StoredMessage | None:
     """The bot's final answer to an interaction: the response or its latest follow-up, not loading."""
     record = fake.interactions[interaction_id]
     found = [fake.find_message(i) for i in (record.original_message_id, *record.followup_ids) if i]
-    done = [m for m in found if m is not None and not m.flags & LOADING and (m.content or m.embeds)]
+    done = [m for m in found if m is not None and not m.flags & LOADING and m.text]
     return done[-1] if done else None
 
 

@@ -20,6 +20,7 @@ from tests.adapters.discord.helpers import (
     with_button,
 )
 from tests.fakes.discord_fake import FakeDiscord, FakeFile
+from tests.fakes.discord_limits import FLAG_COMPONENTS_V2 as COMPONENTS_V2
 
 
 async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
@@ -27,11 +28,11 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     started = await command(fake, ALICE, "run", pipeline="blog-post")
     assert started.content == "Started blog-post#v1." and started.ephemeral
 
-    # The status message (embed) in the channel, a thread started from it, the form card inside.
+    # The status card (one V2 container) in the channel, a thread started from it, the form card inside.
     await bot.drain()
-    status = next(m for m in fake.messages_in(CHANNEL) if not m.ephemeral and m.embeds)
-    assert status.embeds[0]["title"] == "blog-post#v1 · Blog post"
-    assert "in progress" in status.embeds[0]["description"] and "0/3" in status.embeds[0]["description"]
+    status = next(m for m in fake.messages_in(CHANNEL) if not m.ephemeral and m.flags & COMPONENTS_V2)
+    assert status.text.startswith("### blog-post#v1 · Blog post") and not status.content and not status.embeds
+    assert "in progress" in status.text and "0/3" in status.text and "Now: **Brief**" in status.text
     assert list(fake.threads) == [status.id]
     thread = status.id  # a thread started from a message has its id
     card = with_button(thread_messages(fake), "pb:open_form:")
@@ -84,9 +85,11 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     # The form card is edited in place, artifacts are attached in the thread, approval is asked.
     await bot.drain()
     card = fresh(fake, card)
-    assert card.components == [] and "Submitted by Alice at 09:00" in card.content
+    assert card.custom_ids() == [] and "Submitted by Alice at 09:00" in card.text
     files = {a.filename: a.data for m in thread_messages(fake) for a in m.attachments}
     assert files["reference.txt"] == b"reference material"
+    shared = next(m for m in thread_messages(fake) if m.attachments)
+    assert sorted(shared.file_components) == sorted(f"attachment://{a.filename}" for a in shared.attachments)
     brief = json.loads(files["brief.json"])
     assert brief["topic"] == "Launch day" and brief["words"] == 900 and brief["urgent"] is True
     approval = with_button(thread_messages(fake), "pb:approve_complete:")
@@ -96,14 +99,14 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
         f"pb:approve_with_comment:{execution_id}",
         f"pb:reject:{execution_id}",
     ]
-    assert {f["name"]: f["value"] for f in approval.embeds[0]["fields"]}["Topic"] == "Launch day"
+    assert "**Topic**\nLaunch day" in approval.text
 
     approved = await click_answer(fake, approval, f"pb:approve_complete:{execution_id}", BOB)
     assert approved.content == "Approved Brief." and approved.ephemeral
     await bot.drain()
     approval = fresh(fake, approval)
     assert (
-        approval is not None and approval.components == [] and "Approved by Bob at 09:00" in approval.content
+        approval is not None and approval.custom_ids() == [] and "Approved by Bob at 09:00" in approval.text
     )
 
     # Outline: approve its start, fill the one-page form, then ask for a revision in a modal.
@@ -128,9 +131,9 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     assert asked.content == "Revision requested for Outline."
     await bot.drain()
     review = fresh(fake, review)
-    assert "Revision requested by Bob" in review.content and review.components == []
+    assert "Revision requested by Bob" in review.text and review.custom_ids() == []
     again = with_button(thread_messages(fake), f"pb:open_form:{outline_id}")
-    assert "Add a summary" in again.embeds[0]["description"] and again.id != form.id
+    assert "Add a summary" in again.text and again.id != form.id
     modal = await open_modal(fake, again, f"pb:open_form:{outline_id}", ALICE)
     assert fields_of(modal)["outline"]["value"] == "1. Intro"  # the last submission prefills the revision
     assert "Add a summary" in modal["components"][0]["content"]
@@ -149,9 +152,8 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
     assert (await click_answer(fake, signoff, signoff.custom_ids()[0], BOB)).content == "Approved Sign-off."
     await bot.drain()
     status = fresh(fake, status)
-    assert "completed" in status.embeds[0]["description"]
-    assert "3/3" in status.embeds[0]["description"]
-    assert any("blog-post#v1 completed." in m.content for m in thread_messages(fake))
+    assert "completed" in status.text and "3/3" in status.text
+    assert any("blog-post#v1 completed." in m.text for m in thread_messages(fake))
     # Interaction answers were ephemeral; what everyone sees in the thread was posted by the outbox.
     assert all("interaction_metadata" not in m.payload for m in thread_messages(fake) if not m.ephemeral)
 
@@ -162,7 +164,7 @@ async def test_blog_post_run_end_to_end(fake: FakeDiscord, bot: Bot) -> None:
         for r in fake.requests
         if r.method in ("POST", "PATCH") and re.search(r"/messages(/\d+)?$|^/webhooks/|/callback$", r.path)
     ]
-    texts = [w for w in writes if w.get("content") or w.get("embeds")]
+    texts = [w for w in writes if w.get("content") or (w.get("flags") or 0) & COMPONENTS_V2]
     assert len(texts) > 20 and [w for w in texts if w.get("allowed_mentions") != {"parse": []}] == []
     assert all(r.path.startswith("/channels/") for r in fake.requests if r.method == "PATCH")
     fake.assert_no_errors()

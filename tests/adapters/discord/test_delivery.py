@@ -32,8 +32,8 @@ async def test_rate_limits_are_waited_out_and_nothing_is_lost(
     clock.advance(2)
     assert await bot.drain() > 0
     messages = fake.messages_in(thread)
-    assert "Submitted by Alice" in messages[posted - 1].content  # the form card, edited in place
-    new = [m.content for m in messages[posted:]]
+    assert "Submitted by Alice" in messages[posted - 1].text  # the form card, edited in place
+    new = [m.text for m in messages[posted:]]
     assert new[0].startswith("📎 **Brief**") and len(new) == 2  # artifacts, then approval: once each
     assert messages[-1].custom_ids()[0].startswith("pb:approve_complete:")
     fake.assert_no_errors()
@@ -47,11 +47,10 @@ async def test_long_text_is_clipped_to_discord_limits(fake: FakeDiscord, bot: Bo
     engine.submit_form(item.execution_id, actor(ALICE), {"topic": "Launch", "notes": notes})
     engine.request_revision(item.execution_id, actor(BOB), "Shorter. ```\n" + "log line\n" * 400 + "```")
     await bot.drain()
-    notice = next(m for m in thread_messages(fake) if m.content.startswith("⚠️ Revision 1 of Brief"))
-    assert len(notice.content) == 2000 and notice.content.endswith("…\n```")
-    approval = next(m for m in thread_messages(fake) if m.embeds and m.embeds[0].get("fields"))
-    (notes_field,) = [f for f in approval.embeds[0]["fields"] if f["name"] == "Notes"]
-    assert len(notes_field["value"]) == 1024 and notes_field["value"].endswith("…")
+    notice = next(m for m in thread_messages(fake) if m.text.startswith("⚠️ Revision 1 of Brief"))
+    assert len(notice.text) <= 4000 and notice.text.count("```") % 2 == 0  # a V2 card's text budget
+    approval = next(m for m in thread_messages(fake) if "**Notes**" in m.text)
+    assert approval.text.endswith("…") and "**Topic**\nLaunch" in approval.text  # the fake checks 4,000
     # Nothing anyone typed can ping: every message went out with mentions disabled.
     sent = fake.requests_to(f"/channels/{approval.channel_id}/messages")
     assert sent and all(r.json["allowed_mentions"] == {"parse": []} for r in sent if r.json)
@@ -66,10 +65,11 @@ async def test_artifacts_over_the_upload_limit_are_announced(fake: FakeDiscord, 
     upload = FileUpload("big.bin", b"\0" * 5000)
     engine.submit_form(item.execution_id, actor(ALICE), {"topic": "Launch", "reference": upload})
     await bot.drain()
-    message = next(m for m in thread_messages(fake) if m.content.startswith("📎"))
+    message = next(m for m in thread_messages(fake) if m.text.startswith("📎"))
     (big,) = [a for a in engine.artifacts("blog-post#v1") if a.name == "reference"]
-    assert f"reference.bin (5000 bytes) — `pipebot artifacts get {big.artifact_id}`" in message.content
+    assert f"reference.bin (5000 bytes) — `pipebot artifacts get {big.artifact_id}`" in message.text
     assert [a.filename for a in message.attachments] == ["brief.json"]
+    assert message.file_components == ["attachment://brief.json"]
     fake.assert_no_errors()
 
 
@@ -82,11 +82,7 @@ async def test_run_started_in_a_thread_stays_in_it(fake: FakeDiscord, bot: Bot) 
     bot.engine.start_run("blog-post", actor(ALICE), thread_conversation)
     await bot.drain()
     assert list(fake.threads) == [thread]
-    status = [
-        m
-        for m in fake.messages_in(thread)
-        if m.embeds and m.embeds[0].get("title", "").startswith("blog-post#v2")
-    ]
+    status = [m for m in fake.messages_in(thread) if m.text.startswith("### blog-post#v2")]
     assert len(status) == 1
     assert with_button(fake.messages_in(thread), "pb:open_form:").custom_ids() != [
         f"pb:open_form:{execution_id}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import discord
 import pytest
 
 from adapters.discord.forms import (
@@ -14,11 +16,13 @@ from adapters.discord.forms import (
     revision_modal,
     submitted_values,
 )
-from adapters.discord.render import clip, embed, markdown
+from adapters.discord.layout import layout_of
+from adapters.discord.render import Rendered, clip, markdown, render
 from engine.api import FormSpec
 from engine.definitions import InputField
 from engine.forms import FileUpload
-from tests.fakes.discord_limits import validate_embeds, validate_modal
+from engine.notifications import ApprovalCard, Button, Field_, RunInfo, RunStatusCard
+from tests.fakes.discord_limits import FLAG_COMPONENTS_V2, validate_message, validate_modal
 
 
 def test_markdown_turns_shared_bold_into_discord_bold() -> None:
@@ -38,10 +42,64 @@ def test_clip_respects_the_limit_in_utf16_units(text: str, limit: int) -> None:
     assert out.count("```") % 2 == 0 or (text.count("```") % 2 == 1 and out == text)
 
 
-def test_embed_stays_within_every_limit() -> None:
-    fields = [(f"name {i} " * 40, "v" * 3000) for i in range(40)]
-    e = embed(title="t" * 500, description="d" * 5000, fields=fields, footer="f" * 100)
-    assert validate_embeds([e.to_dict()]) == []
+RUN = RunInfo(
+    run_id=1,
+    name="r#v1",
+    pipeline_title="R",
+    status="in_progress",
+    done=1,
+    total=3,
+    current="Draft",
+    started_by="Ana",
+)
+
+
+def components_of(view: discord.ui.LayoutView) -> list[dict[str, Any]]:
+    return list(view.to_components())  # type: ignore[no-untyped-call]
+
+
+def v2(components: list[Any], files: list[str] | None = None) -> dict[str, Any]:
+    attachments = [{"id": i, "filename": f} for i, f in enumerate(files or [])]
+    return {"flags": FLAG_COMPONENTS_V2, "components": components, "attachments": attachments}
+
+
+def test_a_huge_card_stays_within_every_v2_limit() -> None:
+    buttons = [Button(action="approve_complete", execution_id=i, label="A" * 100) for i in range(40)]
+    note = ApprovalCard(
+        key="k",
+        run=RUN,
+        execution_id=1,
+        stage="complete",
+        checkpoint="c",
+        text="t" * 5000,
+        fields=[Field_(label=f"f{i}", value="v" * 900) for i in range(50)],
+        buttons=buttons,
+    )
+    card = render(note)
+    components = components_of(layout_of(card))
+    assert validate_message(v2(components)) == []
+    (container,) = components
+    assert container["type"] == 17 and [c["type"] for c in container["components"]][-2:] == [1, 1]
+    files = [discord.File(io.BytesIO(b"x"), filename=f"a{i}.md") for i in range(12)]
+    many = components_of(layout_of(Rendered(["x" * 3000] * 50), files))
+    assert validate_message(v2(many, [f.filename or "" for f in files[:10]])) == []
+
+
+def test_status_card_is_one_container_with_title_progress_and_step() -> None:
+    (container,) = components_of(layout_of(render(RunStatusCard(key="run", run=RUN))))
+    texts = [c["content"] for c in container["components"] if c["type"] == 10]
+    assert texts[0] == "### r#v1 · R" and "▰▰▰" in texts[1] and "Now: **Draft**" in texts[1]
+
+
+def test_the_fake_refuses_what_discord_refuses_in_v2() -> None:
+    text = {"type": 10, "content": "hi"}
+    assert validate_message({**v2([text]), "content": "legacy"})
+    assert validate_message({**v2([text]), "embeds": [{"title": "x"}]})
+    assert validate_message(v2([text] * 41))
+    assert validate_message(v2([{"type": 10, "content": "x" * 2001}] * 2))
+    assert validate_message(v2([{"type": 17, "components": [{"type": 17, "components": [text]}]}]))
+    assert validate_message(v2([{"type": 13, "file": {"url": "attachment://a.md"}}]))
+    assert validate_message(v2([{"type": 13, "file": {"url": "attachment://a.md"}}], ["a.md"])) == []
 
 
 def spec(

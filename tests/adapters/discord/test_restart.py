@@ -57,9 +57,9 @@ async def test_button_and_modals_from_before_a_restart(fake: FakeDiscord, engine
         await after.drain()
         approval = fresh(fake, approval)
         review = fresh(fake, review)
-        assert approval.components == [] and "Approved by Bob" in approval.content
-        assert review.components == [] and "Revision requested by Bob" in review.content
-        assert form.components == [] and "Submitted by Alice" in form.content
+        assert approval.custom_ids() == [] and "Approved by Bob" in approval.text
+        assert review.custom_ids() == [] and "Revision requested by Bob" in review.text
+        assert form.custom_ids() == [] and "Submitted by Alice" in form.text
         fake.assert_no_errors()
     finally:
         await after.close()
