@@ -192,9 +192,6 @@ class Engine:
             defs = [self.definitions.get(s, r.id) for r in pipelines.live_rows(s)]
         return roles.all_principals(self.roles, defs)
 
-    def is_admin(self, actor: Actor) -> bool:
-        return roles.is_admin(self.roles, actor)
-
     def export_pipeline(self, slug: str, version: int | None = None) -> str:
         data = self.pipeline(slug, version).model_dump(by_alias=True, exclude_defaults=True, mode="json")
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)

@@ -136,3 +136,14 @@ def test_script_sandbox_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     # falls back to none
     assert script_sandbox(Settings()).mode == "bwrap"
     assert script_sandbox(Settings(), console=True).mode == "none"
+
+
+def test_limits_come_from_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "three.yaml"
+    path.write_text("id: three\ncheckpoints:\n  - id: a\n  - id: b\n  - id: c\n")
+    assert main(["pipelines", "validate", str(path)]) == 0
+    monkeypatch.setenv("PIPEBOT_MAX_CHECKPOINTS", "2")
+    assert main(["pipelines", "validate", str(path)]) == 1
+    assert capsys.readouterr().err == f"{path}:5: checkpoints[2]: 3 checkpoints; the limit is 2\n"

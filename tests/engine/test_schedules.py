@@ -64,3 +64,19 @@ def test_a_bad_cron_is_reported_with_its_line() -> None:
     with pytest.raises(DefinitionProblem, match=r"schedule.cron: not a valid schedule"):
         mars = DAILY.replace("channel: team-room}", "channel: team-room, timezone: Mars/Base}")
         parse_pipeline(mars, "x.yaml")
+
+
+def test_a_deleted_pipeline_no_longer_starts_and_runners_do_not_stop_the_schedule(
+    standup: Engine, tmp_path: Path, clock: ManualClock
+) -> None:
+    # The schedule is the pipeline's own: runners and channels limit people, not its clock.
+    path = tmp_path / "standup.yaml"
+    path.write_text(
+        DAILY.replace("checkpoints:", "runners: [console:nobody]\nchannels: [console:x]\ncheckpoints:")
+    )
+    standup.import_pipeline(path)
+    clock.now = datetime(2026, 3, 2, 9, 0, 10)
+    assert [r.name for r in standup.start_scheduled()] == ["standup#v1"]
+    standup.delete_pipeline("standup", None, cancel_runs=True)
+    clock.now = datetime(2026, 3, 3, 9, 0, 10)
+    assert standup.start_scheduled() == []
