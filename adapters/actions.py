@@ -17,25 +17,31 @@ ACTIONS: tuple[Action, ...] = (
     "reject",
     "approve_with_comment",
     "reassign",
+    "confirm_rollback",
+    "keep_rollback",
+    "history_page",
 )
-PATTERN = re.compile(r"^pb:(?P<action>[a-z_]+):(?P<execution_id>\d+)$")
+PATTERN = re.compile(r"^pb:(?P<action>[a-z_]+):(?P<execution_id>\d+)(?::(?P<page>\d+))?$")
 
 
 @dataclass(frozen=True)
 class ActionRef:
     action: Action
-    execution_id: int
+    execution_id: int  # or the rollback id (confirm/keep_rollback), the run id (history_page)
+    page: int | None = None
 
     def encode(self) -> str:
-        return f"{PREFIX}:{self.action}:{self.execution_id}"
+        tail = f":{self.page}" if self.page is not None else ""
+        return f"{PREFIX}:{self.action}:{self.execution_id}{tail}"
 
 
 def encode(button: Button) -> str:
-    return ActionRef(button.action, button.execution_id).encode()
+    return ActionRef(button.action, button.execution_id, button.page).encode()
 
 
 def decode(value: str) -> ActionRef | None:
     m = PATTERN.match(value)
     if m is None or m["action"] not in ACTIONS:
         return None
-    return ActionRef(m["action"], int(m["execution_id"]))  # type: ignore[arg-type]
+    page = int(m["page"]) if m["page"] else None
+    return ActionRef(m["action"], int(m["execution_id"]), page)  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from engine.actors import Actor, Conversation
 from engine.api import Engine, PendingItem
 from engine.errors import AlreadyDone, PipebotError, UsageError
-from engine.messages import progress_bar
+from engine.history import HistoryPage
+from engine.messages import progress_bar, size_text
 from engine.notifications import Button, RunInfo
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -27,7 +28,13 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("[<pipeline>]", "recent runs"),
     "pause": ("<run>", "pause a run between checkpoints"),
     "resume": ("<run>", "resume a paused run"),
-    "rollback": ("<run> <checkpoint>", "archive from a checkpoint on and redo it"),
+    "rollback": (
+        "<run> [<checkpoint>]",
+        "archive from a checkpoint on and redo it; <pipeline>#v<N> alone: return to v<N> (asks first)",
+    ),
+    "rollbacks": ("<run-or-pipeline>", "past rollbacks, newest first"),
+    "restore": ("<rollback-id>", "undo a rollback while nothing newer happened"),
+    "history": ("<run> [<page>]", "a run's audit trail"),
     "cancel": ("<run>", "cancel a run"),
     "artifacts": ("<run>", "a run's files"),
     "pending": ("", "what waits for you"),
@@ -109,7 +116,12 @@ def _dispatch(engine: Engine, actor: Actor, where: Conversation, cmd: Command) -
         "pause": lambda: Reply(engine.pause(cmd.args[0], actor).message, ephemeral=False),
         "resume": lambda: Reply(engine.resume(cmd.args[0], actor).message, ephemeral=False),
         "cancel": lambda: Reply(engine.cancel(cmd.args[0], actor).message, ephemeral=False),
-        "rollback": lambda: Reply(engine.rollback(cmd.args[0], cmd.args[1], actor).message, ephemeral=False),
+        "rollback": lambda: _rollback(engine, actor, cmd.args),
+        "rollbacks": lambda: _rollbacks(engine, cmd.args[0]),
+        "restore": lambda: Reply(engine.restore(_number(cmd.args[0]), actor).message, ephemeral=False),
+        "history": lambda: history_reply(
+            engine.history(cmd.args[0], _number(cmd.args[1]) if len(cmd.args) > 1 else 1)
+        ),
         "artifacts": lambda: _artifacts(engine, cmd.args[0]),
         "pending": lambda: _pending(engine, actor),
         "import": lambda: _import(engine, actor, cmd.raw),
@@ -169,6 +181,8 @@ def _status(engine: Engine, where: Conversation, args: list[str]) -> Reply:
         name = here[0].name
     view = engine.run(name)
     lines = [run_line(view.info)]
+    if view.rolled_back:
+        lines.append(view.rolled_back)
     if view.extends:
         lines.append(f"extends {view.extends}")
     for e in view.executions:
@@ -194,6 +208,67 @@ def _artifacts(engine: Engine, run: str) -> Reply:
     )
 
 
+def _number(text: str) -> int:
+    digits = text.strip().lstrip("#")
+    if not digits.isdigit():
+        raise UsageError(f"'{text}' is not a number.")
+    return int(digits)
+
+
+def _rollback(engine: Engine, actor: Actor, args: list[str]) -> Reply:
+    proposal = engine.propose_rollback(args[0], args[1] if len(args) > 1 else None, actor)
+    return Reply(proposal.text, buttons=proposal.buttons)
+
+
+def _rollbacks(engine: Engine, target: str) -> Reply:
+    items = engine.rollbacks(target)
+    if not items:
+        return Reply(f"No rollbacks for {target}.")
+    lines = []
+    for r in items:
+        what = {"checkpoint": f"{r.run} → {r.to}", "run": f"{r.run.split('#')[0]} → {r.to}"}.get(
+            r.kind, f"restore of {r.to} ({r.run})"
+        )
+        state = {"restored": f" · restored (restore {r.restored_by})", "purged": " · archive purged"}.get(
+            r.status, ""
+        )
+        lines.append(
+            f"• #{r.rollback_id} {r.at.strftime('%Y-%m-%d %H:%M')} by {r.actor}: {what} · "
+            f"{r.executions} execution(s), {r.files} file(s), {size_text(r.size)}{state}"
+        )
+    return Reply("\n".join(lines))
+
+
+def history_reply(page: HistoryPage) -> Reply:
+    head = f"*History of {page.run}* ({page.status.replace('_', ' ')}) — page {page.page}/{page.pages}"
+    lines = [head] + ([page.rolled_back] if page.rolled_back else [])
+    lines += [f"• {e.line()}" for e in page.entries] or ["(nothing yet)"]
+    buttons = []
+    if page.page < page.pages:
+        label = f"Next page ({page.page + 1}/{page.pages})"
+        buttons.append(
+            Button(action="history_page", execution_id=page.run_id, label=label, page=page.page + 1)
+        )
+    return Reply("\n".join(lines), buttons=buttons)
+
+
+async def click(engine: Engine, actor: Actor, action: str, target: int, page: int | None) -> Reply:
+    """The buttons every adapter answers the same way: rollback Confirm / Keep, history pages."""
+
+    def run() -> Reply:
+        if action == "confirm_rollback":
+            return Reply(engine.confirm_rollback(target, actor).message, ephemeral=False)
+        if action == "keep_rollback":
+            return Reply(engine.keep_rollback(target, actor).message)
+        return history_reply(engine.history_of(target, page or 1))
+
+    try:
+        return await asyncio.to_thread(run)
+    except PipebotError as exc:
+        return Reply(str(exc), ok=False)
+
+
+CHAT_BUTTONS = frozenset({"confirm_rollback", "keep_rollback", "history_page"})
 NOTHING_PENDING = "Nothing waits for you."
 
 

@@ -17,9 +17,12 @@ from pathlib import Path
 from bot.settings import Settings
 from engine import messages, sandbox
 from engine.api import Engine, EngineConfig
+from engine.archives import parse_age
 from engine.definitions import load_pipeline_file, pipeline_json_schema
 from engine.errors import PipebotError, UsageError
+from engine.history import HistoryEntry
 from engine.llm import LLM
+from engine.messages import size_text
 from engine.roles import parse_principals
 from engine.sandbox import SandboxConfig
 from engine.script_support import SECRET_NAME
@@ -173,9 +176,48 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         for r in engine.runs(args.pipeline, limit=args.limit):
             print(f"{r.name}\t{r.status}\t{r.done}/{r.total}\t{r.current or ''}\tby {r.started_by}")
+    elif args.action == "history":
+        page = engine.history(args.name, 1)
+        entries = _all_history(engine, args.name)
+        if args.json:
+            data = page.model_dump(mode="json") | {"entries": [e.model_dump(mode="json") for e in entries]}
+            print(json.dumps({k: v for k, v in data.items() if k not in ("page", "pages")}, indent=2))
+        else:
+            print(f"{page.run} ({page.status})" + (f" — {page.rolled_back}" if page.rolled_back else ""))
+            for e in entries:
+                print(e.line())
     else:
         view = engine.run(args.name)
         print(view.model_dump_json(indent=2))
+    return 0
+
+
+def _all_history(engine: Engine, name: str) -> list[HistoryEntry]:
+    first = engine.history(name, 1)
+    return [e for n in range(1, first.pages + 1) for e in engine.history(name, n).entries]
+
+
+def cmd_archives(args: argparse.Namespace, settings: Settings) -> int:
+    """The disk side of rollbacks: what .archived/ holds, and removing old archives."""
+    engine = open_engine(settings)
+    if args.action == "list":
+        for f in engine.archive_folders():
+            rb = f"rollback {f.rollback_id}" if f.rollback_id else "-"
+            print(f"{f.path}\t{rb}\t{f.created_at:%Y-%m-%d %H:%M}\t{f.files} files\t{size_text(f.size)}")
+        return 0
+    try:
+        age = parse_age(args.older_than or "")
+    except ValueError as exc:
+        build_parser().error(f"archives purge needs --older-than, like 90d ({exc})")
+    old = engine.purge_archives(age, act=args.yes)
+    verb = "removed" if args.yes else "would remove"
+    for f in old:
+        print(f"{verb} {f.path} ({f.files} files, {size_text(f.size)})")
+    total = sum(f.size for f in old)
+    print(
+        f"{verb} {len(old)} archive(s), {size_text(total)}"
+        + ("" if args.yes else "; add --yes to remove them")
+    )
     return 0
 
 
@@ -230,9 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", type=int)
     p.add_argument("--cancel-runs", action="store_true", help="delete: cancel the pipeline's active runs")
     p.set_defaults(fn=cmd_pipelines)
-    p = sub.add_parser("runs", help="list runs or show one")
-    p.add_argument("action", choices=["list", "show"])
+    p = sub.add_parser("runs", help="list runs, show one, or its history (audit trail)")
+    p.add_argument("action", choices=["list", "show", "history"])
     p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true", help="history as JSON")
     p.add_argument("--pipeline")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(fn=cmd_runs)
@@ -241,6 +284,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", help="a run name (list) or an artifact id (get)")
     p.add_argument("-o", "--output")
     p.set_defaults(fn=cmd_artifacts)
+    p = sub.add_parser("archives", help="list rollback archives (.archived/) or purge old ones")
+    p.add_argument("action", choices=["list", "purge"])
+    p.add_argument("--older-than", help="purge: archives older than this (90d, 12h, 30m)")
+    p.add_argument("--yes", action="store_true", help="purge: remove them (default: only say what would go)")
+    p.set_defaults(fn=cmd_archives)
     p = sub.add_parser("worker", help="run agent and script checkpoints (serve runs one too)")
     p.set_defaults(fn=cmd_worker)
     p = sub.add_parser("db", help="database maintenance")
@@ -267,8 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    if args.command == "runs" and args.action == "show" and not args.name:
-        build_parser().error("runs show needs a run name, like blog-post#v1")
+    if args.command == "runs" and args.action in ("show", "history") and not args.name:
+        build_parser().error(f"runs {args.action} needs a run name, like blog-post#v1")
     try:
         code = int(args.fn(args, settings))
         sys.stdout.flush()  # a closed pipe shows here, not at exit

@@ -76,11 +76,13 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
 
 
 async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:
-    """Pipelines with a `schedule` start their runs here; the database keeps each start unique."""
+    """Pipelines with a `schedule` start their runs here; the database keeps each start unique.
+    Each tick also puts back the files of a rollback whose process died while moving them."""
     while not stop.is_set():
         try:
             for run in await asyncio.to_thread(engine.start_scheduled):
                 log.info("scheduled run %s started", run.name)
+            await asyncio.to_thread(engine.recover_rollbacks)
         except Exception:  # a bad tick must not stop the next one
             log.exception("scheduled starts failed")
         with contextlib.suppress(TimeoutError):

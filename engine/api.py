@@ -11,16 +11,34 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from sqlalchemy import select
 
+from engine import (
+    archive_moves,
+    archives,
+    audit,
+    drafts,
+    history,
+    human,
+    inbox,
+    pipelines,
+    queries,
+    roles,
+    rollbacks,
+    runs,
+    schedules,
+    timers,
+    work,
+)
 from engine import artifacts as artifact_rows
-from engine import audit, drafts, human, inbox, pipelines, queries, roles, runs, schedules, timers, work
-from engine.actors import Actor, Conversation
+from engine.actors import DEADLINE, Actor, Conversation
+from engine.archive_moves import Plan
+from engine.archives import ArchiveFolder, RollbackInfo
 from engine.clock import Clock, utcnow
 from engine.definitions import (
     AgentSpec,
@@ -28,8 +46,9 @@ from engine.definitions import (
     load_pipeline_file,
     parse_pipeline,
 )
-from engine.errors import NotAllowed, NotFound, Refused
+from engine.errors import NotAllowed, NotFound, PipebotError, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
+from engine.history import HistoryPage
 from engine.human import Outcome
 from engine.limits import DEFAULT as DEFAULT_LIMITS
 from engine.limits import Limits
@@ -44,6 +63,7 @@ from engine.notifications import ArtifactInfo, RunInfo
 from engine.outbox import Dispatcher
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
 from engine.roles import Roles
+from engine.rollbacks import Proposal
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -83,7 +103,9 @@ class Engine:
         base_path.mkdir(parents=True, exist_ok=True)
         store = Store(database_url or sqlite_url(base_path))
         store.migrate()
-        return cls(store, Workspace(base_path), clock, config)
+        engine = cls(store, Workspace(base_path), clock, config)
+        engine.recover_rollbacks()
+        return engine
 
     def close(self) -> None:
         self.store.dispose()
@@ -104,6 +126,8 @@ class Engine:
             raise
         for action in tx.after_commit:
             action()
+        for slug, version, data in tx.run_files:
+            self.ws.write_run_info(slug, version, data)
         for slug, line in tx.logs:
             self.ws.log(slug, self.clock(), line)
         if tx.notified:
@@ -130,6 +154,11 @@ class Engine:
                 run_id = runs.find_run(s, run_name).id if run_name else None
             if run_id is None:
                 return
+            run = s.get(RunRow, run_id)
+            if run is not None:
+                self.ws.log(
+                    run.pipeline_slug, self.clock(), f"{run.name}: {kind} by {actor.name} refused: {reason}"
+                )
             s.add(
                 InteractionRow(
                     run_id=run_id,
@@ -215,10 +244,74 @@ class Engine:
     def cancel(self, run: str, actor: Actor) -> Outcome:
         return self._write(lambda tx: runs.cancel(tx, run, actor), ("cancel", None, run, actor))
 
-    def rollback(self, run: str, checkpoint_id: str, actor: Actor) -> Outcome:
+    # -- rollbacks (engine.rollbacks: propose, then confirm in plan / move / commit steps) ----
+
+    def propose_rollback(self, target: str, checkpoint_id: str | None, actor: Actor) -> Proposal:
+        """What a rollback would archive, with Confirm / Keep buttons; nothing moves yet."""
         return self._write(
-            lambda tx: runs.rollback(tx, self.ws, run, checkpoint_id, actor), ("rollback", None, run, actor)
+            lambda tx: rollbacks.propose(tx, self.ws, target, checkpoint_id, actor),
+            ("rollback", None, target, actor),
         )
+
+    def confirm_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        audit = ("confirm_rollback", None, name, actor)
+        plan = self._write(lambda tx: rollbacks.prepare(tx, self.ws, rollback_id, actor), audit)
+        if plan is None:
+            raise Refused(f"{name} changed since rollback {rollback_id} was proposed: propose it again.")
+        return self._carry_out(rollback_id, plan, lambda tx: rollbacks.apply(tx, self.ws, rollback_id, actor))
+
+    def keep_rollback(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        audit = ("keep_rollback", None, name, actor)
+        return self._write(lambda tx: rollbacks.keep(tx, rollback_id, actor), audit)
+
+    def rollback(self, target: str, checkpoint_id: str | None, actor: Actor) -> Outcome:
+        """Propose and confirm at once (the CLI and tests; chat always asks first)."""
+        return self.confirm_rollback(self.propose_rollback(target, checkpoint_id, actor).rollback_id, actor)
+
+    def restore(self, rollback_id: int, actor: Actor) -> Outcome:
+        name = self._read(lambda tx: rollbacks.run_name(tx, rollback_id))
+        restore_id, plan = self._write(
+            lambda tx: rollbacks.restore(tx, self.ws, rollback_id, actor), ("restore", None, name, actor)
+        )
+        return self._carry_out(
+            restore_id, plan, lambda tx: rollbacks.finish_restore(tx, self.ws, restore_id, actor)
+        )
+
+    def _carry_out(self, rollback_id: int, plan: Plan, commit: Callable[[Tx], Outcome]) -> Outcome:
+        """Move the files of a committed plan, then commit; on any error put them back."""
+        try:
+            archive_moves.move(self.ws, plan)
+            return self._write(commit)
+        except BaseException:
+            archive_moves.undo(self.ws, plan)
+            self._write(lambda tx: rollbacks.reset(tx, rollback_id))
+            raise
+
+    def recover_rollbacks(self, grace_seconds: float = 60) -> int:
+        """Undo the moves of rollbacks whose process died between moving and committing."""
+        found = self._read(lambda tx: rollbacks.recover(tx, timedelta(seconds=grace_seconds)))
+        for rollback_id, plan in found:
+            log.warning("rollback %s was interrupted while moving files: putting them back", rollback_id)
+            archive_moves.undo(self.ws, plan)
+            self._write(lambda tx, rid=rollback_id: rollbacks.reset(tx, rid))  # type: ignore[misc]
+        return len(found)
+
+    def rollbacks(self, target: str) -> list[RollbackInfo]:
+        return self._read(lambda tx: archives.rollbacks(tx, target))
+
+    def archive_folders(self) -> list[ArchiveFolder]:
+        return self._read(lambda tx: archives.folders(tx, self.ws))
+
+    def purge_archives(self, older_than: timedelta, act: bool) -> list[ArchiveFolder]:
+        return self._write(lambda tx: archives.purge(tx, self.ws, older_than, act))
+
+    def history(self, run: str, page: int = 1) -> HistoryPage:
+        return self._read(lambda tx: history.page(tx, run, page))
+
+    def history_of(self, run_id: int, page: int) -> HistoryPage:
+        return self._read(lambda tx: history.page_of_run(tx, run_id, page))
 
     def start_scheduled(self) -> list[RunInfo]:
         """Start the runs whose pipeline schedule is due (serve calls it every half minute)."""
@@ -250,10 +343,25 @@ class Engine:
         return self._write(do, ("approve_complete", execution_id, None, actor))
 
     def reject(self, execution_id: int, actor: Actor, reason: str) -> Outcome:
-        return self._write(
+        outcome = self._write(
             lambda tx: human.reject(tx, self.ws, execution_id, actor, reason),
             ("reject", execution_id, None, actor),
         )
+        return self._roll_back_rejected(outcome, actor)
+
+    def _roll_back_rejected(self, outcome: Outcome, actor: Actor) -> Outcome:
+        """`on_reject: rollback:<checkpoint>`: the rejection committed (the run failed); roll it back.
+
+        If this fails (or the process dies first) the run stays failed and says why: a person can
+        still roll it back by hand."""
+        if not (outcome.rollback_to and outcome.run):
+            return outcome
+        try:
+            done = self.rollback(outcome.run, outcome.rollback_to, actor)
+        except PipebotError as exc:
+            log.warning("rollback after the rejection in %s failed: %s", outcome.run, exc)
+            return Outcome(f"{outcome.message} The rollback to {outcome.rollback_to} failed: {exc}")
+        return Outcome(f"{outcome.message} {done.message}")
 
     def reassign(self, execution_id: int, actor: Actor, to: Actor) -> Outcome:
         return self._write(
@@ -264,7 +372,11 @@ class Engine:
 
     def fire_timers(self, limit: int = 100) -> int:
         """Fire the deadlines and reminders that are due; return how many were claimed."""
-        return self._write(lambda tx: timers.fire_due(tx, self.ws, limit))
+        then: list[Outcome] = []
+        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then))
+        for outcome in then:
+            self._roll_back_rejected(outcome, DEADLINE)
+        return fired
 
     def next_timer_due(self) -> datetime | None:
         return self._read(timers.next_due)

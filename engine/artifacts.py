@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from sqlalchemy import select
 
 from engine.models import ArtifactRow, ExecutionRow, RunRow
 from engine.notifications import ArtifactInfo
+from engine.states import RunStatus
 from engine.tx import Tx
 from engine.workspace import Workspace, sha256_of
 
@@ -63,11 +65,34 @@ def of_runs(tx: Tx, run_ids: list[int], execution_id: int | None = None) -> list
 def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[ArtifactRow]:
     rows = of_execution(tx, ex.id)
     files = [ws.absolute(r.path) for r in rows]
+    moved = {}
     for row, dst in zip(
         rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True
     ):
-        row.path, row.promoted = ws.relative(dst), True
+        moved[row.path] = ws.relative(dst)
+        row.path, row.promoted = moved[row.path], True
+    if ex.form_json:  # the form's file values name the promoted copy (.temp goes away)
+        form = json.loads(ex.form_json)
+        for value in form.values():
+            if isinstance(value, dict) and value.get("path") in moved:
+                value["path"] = moved[value["path"]]
+        ex.form_json = json.dumps(form)
+    point_latest(tx, ws, run.pipeline_slug)
     return rows
+
+
+def point_latest(tx: Tx, ws: Workspace, slug: str) -> None:
+    """After commit, runs/latest -> the newest run that is not rolled back and has a folder."""
+    versions = tx.session.scalars(
+        select(RunRow.version)
+        .where(RunRow.pipeline_slug == slug, RunRow.status != RunStatus.ROLLED_BACK)
+        .order_by(RunRow.version.desc())
+    )
+    for version in versions:
+        if ws.run_dir(slug, version).is_dir():
+            tx.after_commit.append(lambda v=version: ws.point_latest(slug, v))  # type: ignore[misc]
+            return
+    tx.after_commit.append(lambda: ws.unpoint_latest(slug))
 
 
 def info(ws: Workspace, row: ArtifactRow, preview_chars: int = PREVIEW_CHARS) -> ArtifactInfo:

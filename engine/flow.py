@@ -151,6 +151,9 @@ def complete(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | 
     run.done += 1
     if may_have_artifacts(checkpoint_of(tx, run, ex)):
         artifacts.promote(tx, ws, run, ex)
+    # Its artifacts are promoted: the work folder goes once this commits (a failure keeps it).
+    slug, ex_id = run.pipeline_slug, ex.id
+    tx.after_commit.append(lambda: ws.drop_temp(slug, ex_id))
     advance(tx, ws, run)
 
 

@@ -30,6 +30,10 @@ from engine.workspace import Workspace, safe_filename
 class Outcome:
     message: str
     changed: bool = True
+    # A rejection with `on_reject: rollback:<checkpoint>`: the engine rolls the run back to it
+    # once this transaction committed (a rollback moves files: engine.rollbacks).
+    rollback_to: str | None = None
+    run: str | None = None
 
 
 VERBS = {
@@ -103,6 +107,8 @@ def _record(
     data: Any = None,
     outcome: str = "accepted",
 ) -> None:
+    extra = "" if outcome == "accepted" else f" ({outcome})"
+    tx.log(run, f"{kind} by {actor.name} on {ex.checkpoint_id}{extra}")
     tx.session.connection().execute(
         _INTERACTIONS,
         {
@@ -252,10 +258,14 @@ def submit_form(
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
-    clean = validate_form(cp.inputs, values, max_file_bytes, limits)
+    kept = _kept_files(ws, cp, ex, values)
+    clean = validate_form(cp.inputs, {**values, **kept}, max_file_bytes, limits)
+    previous = flow.form_values(ex)
     stored: dict[str, Any] = {}
     for key, value in clean.items():
-        if isinstance(value, FileUpload):
+        if key in kept:  # a revision left the file empty: the file, and its artifact, stay
+            stored[key] = previous[key]
+        elif isinstance(value, FileUpload):
             path = ws.write_output(
                 run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data, "form"
             )
@@ -282,6 +292,20 @@ def submit_form(
         move_execution(tx.session, tx.clock, ex, E.RUNNING, actor=actor.key)
     flow.show_run(tx, run)
     return Outcome(f"Form for {cp.title} submitted.")
+
+
+def _kept_files(ws: Workspace, cp: Checkpoint, ex: ExecutionRow, values: dict[str, Any]) -> dict[str, Any]:
+    """File fields left empty that an earlier submission of this execution filled in."""
+    previous = flow.form_values(ex)
+    kept: dict[str, Any] = {}
+    for f in cp.inputs:
+        old, new = previous.get(f.id), values.get(f.id)
+        if f.type != "file" or not (new is None or new == "") or not isinstance(old, dict):
+            continue
+        path = ws.absolute(str(old.get("path", "")))
+        if path.is_file():
+            kept[f.id] = FileUpload(str(old["file"]), path.read_bytes())
+    return kept
 
 
 WAITS_FOR = {
@@ -350,13 +374,15 @@ def reject(
     move_execution(tx.session, tx.clock, ex, E.FAILED, actor=actor.key, reason=reason)
     ex.error = reason
     on_reject = effective(tx.pipeline(run), cp).on_reject if roll_back else None
-    if on_reject and on_reject.startswith("rollback:"):
-        target = on_reject.removeprefix("rollback:")
-        flow.notice(tx, run, f"{cp.title} rejected by {actor.name}: {reason}", "error")
-        runs.roll_back(tx, ws, run, target, actor)
-        return Outcome(f"Rejected {cp.title}; {run.name} rolled back to {target}.")
     move_run(tx.session, tx.clock, run, R.FAILED, actor=actor.key, reason=reason)
     verb = "rejected" if stage != "form" else "not filled in"
+    if on_reject and on_reject.startswith("rollback:"):
+        target = on_reject.removeprefix("rollback:")
+        flow.notice(
+            tx, run, f"{cp.title} {verb} by {actor.name}: {reason}. Rolling back to {target}.", "error"
+        )
+        flow.show_run(tx, run)
+        return Outcome(f"Rejected {cp.title}.", rollback_to=target, run=run.name)
     flow.notice(tx, run, f"{run.name} failed: {cp.title} {verb} by {actor.name}: {reason}", "error")
     flow.show_run(tx, run)
     return Outcome(f"Rejected {cp.title}.")

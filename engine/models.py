@@ -211,13 +211,33 @@ class ArtifactRow(Base):
 
 
 class RollbackRow(Base):
+    """A rollback (kind ``checkpoint`` or ``run``) or a restore of one, from its proposal on.
+
+    status: proposed (waiting for Confirm) -> moving (plan written, files moving) -> applied,
+    or kept (Keep clicked); an applied one becomes restored. ``plan_json`` holds the moves, so
+    a crash while ``moving`` is undone on the next start (engine.rollbacks.recover).
+    """
+
     __tablename__ = "rollback_events"
+    __table_args__ = (Index("ix_rollback_events_slug", "pipeline_slug"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
-    to_checkpoint_id: Mapped[str] = mapped_column(String(64))
+    to_checkpoint_id: Mapped[str] = mapped_column(String(64))  # "" for a run-level rollback
     actor: Mapped[str] = mapped_column(String(120))
     archive_path: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(20), default="checkpoint", server_default="checkpoint")
+    status: Mapped[str] = mapped_column(String(20), default="applied", server_default="applied")
+    pipeline_slug: Mapped[str | None] = mapped_column(String(64))
+    to_version: Mapped[int | None]
+    actor_name: Mapped[str | None] = mapped_column(String(120))
+    plan_json: Mapped[str | None] = mapped_column(Text)
+    file_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    byte_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    execution_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    updated_at: Mapped[datetime | None]
+    restores_id: Mapped[int | None]
+    restored_by_id: Mapped[int | None]
 
 
 class ArchivedItemRow(Base):
@@ -225,9 +245,13 @@ class ArchivedItemRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     rollback_id: Mapped[int] = mapped_column(ForeignKey("rollback_events.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    item_id: Mapped[int]
+    item_id: Mapped[int]  # the execution, run or artifact (0: a file no artifact row names)
     path: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    original_path: Mapped[str | None] = mapped_column(Text)
+    archived_path: Mapped[str | None] = mapped_column(Text)
+    checksum: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
 
 
 class EventRow(Base):

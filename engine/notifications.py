@@ -21,6 +21,9 @@ Action = Literal[
     "reject",
     "approve_with_comment",
     "reassign",
+    "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
+    "keep_rollback",
+    "history_page",  # execution_id carries the run id, page the page to show
 ]
 
 
@@ -40,6 +43,7 @@ class Button(BaseModel):
     execution_id: int
     label: str
     style: Literal["primary", "danger"] | None = None
+    page: int | None = None
 
 
 class Field_(BaseModel):

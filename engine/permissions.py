@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine import messages
-from engine.actors import Actor
+from engine.actors import DEADLINE, Actor
 from engine.definitions import Pipeline
 from engine.errors import NotAllowed
 from engine.models import RunRow
@@ -31,6 +31,8 @@ def check_approval(pipeline: Pipeline, run: RunRow, actor: Actor, extra: Iterabl
 def check_run_control(roles: Roles, pipeline: Pipeline, run: RunRow, actor: Actor) -> None:
     """Pause, resume, cancel and rollback: the run's starter, an approver, an owner or an admin."""
     if run.started_by == actor.key or is_approver(pipeline, actor):
+        return
+    if actor == DEADLINE:  # the pipeline's own deadline (on_reject: rollback:) acting on its run
         return
     if is_owner(pipeline, actor) or is_admin(roles, actor):
         return

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from engine import drafts, flow, human, messages, runs, timers
+from engine import drafts, flow, history, human, messages, runs, timers
 from engine.actors import Actor
 from engine.definitions import InputField
 from engine.errors import NotFound, Refused
@@ -48,6 +48,7 @@ class RunView(BaseModel):
     info: RunInfo
     extends: str | None
     executions: list[ExecutionView]
+    rolled_back: str | None = None  # "rolled back by Ana at …" (a run-level rollback archived it)
 
 
 class FormSpec(BaseModel):
@@ -85,6 +86,7 @@ def run_view(tx: Tx, name: str) -> RunView:
     return RunView(
         info=tx.run_info(run),
         extends=extends.name if extends else None,
+        rolled_back=history.rolled_back_note(tx, run),
         executions=[
             ExecutionView(
                 execution_id=e.id,

@@ -1,4 +1,4 @@
-"""Run-level commands: start (or extend), pause, resume, cancel, rollback."""
+"""Run-level commands: start (or extend), pause, resume, cancel (rollbacks: engine.rollbacks)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from engine.actors import Actor, Conversation
 from engine.errors import AlreadyDone, NotFound, Refused, UsageError
 from engine.human import Outcome
 from engine.models import (
-    ArchivedItemRow,
     ExecutionRow,
     PipelineRow,
-    RollbackRow,
     RunRow,
 )
 from engine.permissions import check_run_control
@@ -84,6 +82,8 @@ def start(
     )
     tx.session.add(run)
     tx.session.flush()
+    ws.run_dir(slug, version).mkdir(parents=True, exist_ok=True)
+    artifacts.point_latest(tx, ws, slug)  # runs/latest: the newest run not rolled back
     move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key)
     flow.show_run(tx, run)
     extra = f" (extends v{extend})" if extend is not None else ""
@@ -156,68 +156,3 @@ def cancel_run(tx: Tx, run: RunRow, actor: Actor, decided: str | None = None) ->
     flow.notice(tx, run, f"{run.name} cancelled by {actor.name}.", "warning")
     flow.show_run(tx, run)
     return Outcome(f"Cancelled {run.name}.")
-
-
-def rollback(tx: Tx, ws: Workspace, name: str, checkpoint_id: str, actor: Actor) -> Outcome:
-    """Archive the executions from ``checkpoint_id`` on and start that checkpoint again."""
-    return roll_back(tx, ws, _control(tx, name, actor), checkpoint_id, actor)
-
-
-def roll_back(tx: Tx, ws: Workspace, run: RunRow, checkpoint_id: str, actor: Actor) -> Outcome:
-    """``rollback`` once permission is checked (also a rejection's ``on_reject: rollback:``)."""
-    pipeline = tx.pipeline(run)
-    ids = [cp.id for cp in pipeline.checkpoints]
-    if checkpoint_id not in ids:
-        raise UsageError(f"{run.name} has no checkpoint '{checkpoint_id}'; it has {', '.join(ids)}.")
-    if run.status == R.CANCELLED:
-        raise Refused(messages.RUN_OVER.format(run=run.name, status=run.status))
-    position = ids.index(checkpoint_id)
-    if position > run.position:
-        raise Refused(f"{run.name} has not reached {checkpoint_id} yet.")
-    now = tx.now()
-    stamp = now.strftime("%Y%m%dT%H%M%S")
-    execs = list(
-        tx.session.scalars(
-            select(ExecutionRow).where(
-                ExecutionRow.run_id == run.id,
-                ExecutionRow.position >= position,
-                ExecutionRow.status != E.ROLLED_BACK,
-            )
-        )
-    )
-    undone = sum(1 for ex in execs if ex.status == E.COMPLETED)
-    rb = RollbackRow(
-        run_id=run.id, to_checkpoint_id=checkpoint_id, actor=actor.key, archive_path="", created_at=now
-    )
-    tx.session.add(rb)
-    tx.session.flush()
-    archive_name = f"rollback_{rb.id}_{stamp}"
-    moved = []
-    for ex in execs:
-        if ex.status in (E.WAITING_APPROVAL_TO_START, E.WAITING_APPROVAL_TO_COMPLETE, E.WAITING_FOR_INPUT):
-            close_open_card(tx, run, ex, flow.decided_text("Rolled back", actor.name, tx))
-        move_execution(tx.session, tx.clock, ex, E.ROLLED_BACK, actor=actor.key, reason=f"rollback {rb.id}")
-        tx.session.add(
-            ArchivedItemRow(rollback_id=rb.id, kind="execution", item_id=ex.id, path=None, created_at=now)
-        )
-        for art in artifacts.of_execution(tx, ex.id):
-            art.archived = True
-            moved.append(ws.absolute(art.path))
-            art.path = f"{run.pipeline_slug}/.archived/{archive_name}/{ws.absolute(art.path).name}"
-            tx.session.add(
-                ArchivedItemRow(
-                    rollback_id=rb.id, kind="artifact", item_id=art.id, path=art.path, created_at=now
-                )
-            )
-    rb.archive_path = ws.relative(ws.pipeline_dir(run.pipeline_slug)) + f"/.archived/{archive_name}"
-    if run.status in (R.COMPLETED, R.FAILED):
-        move_run(tx.session, tx.clock, run, R.IN_PROGRESS, actor=actor.key, reason=f"rollback {rb.id}")
-    run.position = position
-    run.done -= undone
-    flow.notice(tx, run, f"{run.name} rolled back to {checkpoint_id} by {actor.name}.", "warning")
-    if run.status == R.IN_PROGRESS:
-        flow.enter(tx, ws, run, position)
-    flow.show_run(tx, run)
-    # Files move only once the database has committed the rollback.
-    tx.after_commit.append(lambda: ws.set_aside(run.pipeline_slug, "archived", archive_name, moved))
-    return Outcome(f"Rolled back {run.name} to {checkpoint_id}.")

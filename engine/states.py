@@ -27,6 +27,7 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    ROLLED_BACK = "rolled_back"  # archived by a run-level rollback; readable, never continued
 
 
 class ExecStatus(StrEnum):
@@ -43,7 +44,7 @@ class ExecStatus(StrEnum):
 
 
 R, E = RunStatus, ExecStatus
-RUN_FINAL = frozenset({R.COMPLETED, R.FAILED, R.CANCELLED})
+RUN_FINAL = frozenset({R.COMPLETED, R.FAILED, R.CANCELLED, R.ROLLED_BACK})
 EXEC_FINAL = frozenset({E.COMPLETED, E.FAILED, E.ROLLED_BACK, E.CANCELLED})
 EXEC_ACTIVE = frozenset(set(E) - EXEC_FINAL)
 # The states in which a person must act; deadlines and reminders (engine.timers) watch them.
@@ -77,6 +78,10 @@ RUN_POLICY: tuple[Rule, ...] = (
     _rule("cancel", {R.NOT_STARTED, R.IN_PROGRESS, R.PAUSED}, {R.CANCELLED}),
     # A rollback or a retry brings a run that stopped back to work at an earlier checkpoint.
     _rule("reopen", {R.COMPLETED, R.FAILED, R.PAUSED}, {R.IN_PROGRESS}),
+    # A run-level rollback archives later runs (an active one is cancelled first).
+    _rule("roll_back", {R.COMPLETED, R.FAILED, R.CANCELLED}, {R.ROLLED_BACK}),
+    # Undoing a rollback returns the run to the state it left (engine.rollbacks).
+    _rule("restore", {R.ROLLED_BACK}, {R.IN_PROGRESS, R.PAUSED, R.COMPLETED, R.FAILED, R.CANCELLED}),
 )
 
 EXEC_POLICY: tuple[Rule, ...] = (
@@ -114,6 +119,8 @@ EXEC_POLICY: tuple[Rule, ...] = (
     _rule("reject", set(WAITING), {E.FAILED}),
     _rule("cancel", set(EXEC_ACTIVE), {E.CANCELLED}),
     _rule("roll_back", set(E) - {E.ROLLED_BACK}, {E.ROLLED_BACK}),
+    # A restore brings an archived execution back to where it stood.
+    _rule("restore", {E.ROLLED_BACK}, set(E) - {E.ROLLED_BACK}),
 )
 
 
@@ -166,6 +173,8 @@ def move_run(
     _check(RUN_POLICY, "run", run.id, run.status, to)
     now = clock()
     _event(session, run.id, "run", run.id, run.status, to, actor, reason, now)
+    # The transaction writes the run's run_info.json once it commits (engine.tx, engine.api).
+    session.info.setdefault("moved_runs", {})[run.id] = run
     run.status = to
     run.updated_at = now
     if to in RUN_FINAL:

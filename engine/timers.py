@@ -24,6 +24,7 @@ from engine.actors import DEADLINE
 from engine.clock import Clock
 from engine.definitions import Checkpoint, Pipeline
 from engine.errors import FormInvalid, PipebotError
+from engine.human import Outcome
 from engine.models import ExecutionRow, ExtraApproverRow, InteractionRow, RunRow, TimerRow
 from engine.states import STAGE_STATUS
 from engine.states import RunStatus as R
@@ -147,8 +148,10 @@ def next_due(tx: Tx) -> datetime | None:
     )
 
 
-def fire_due(tx: Tx, ws: Workspace, limit: int = 100) -> int:
-    """Fire up to ``limit`` due timers in this transaction, oldest first; return how many fired."""
+def fire_due(tx: Tx, ws: Workspace, limit: int = 100, then: list[Outcome] | None = None) -> int:
+    """Fire up to ``limit`` due timers in this transaction, oldest first; return how many fired.
+
+    ``then`` collects what must follow the commit (a rejection's rollback)."""
     stmt = _due(tx.now()).limit(limit)
     if tx.session.get_bind().dialect.name != "sqlite":
         stmt = stmt.with_for_update(skip_locked=True, of=TimerRow)  # several processes share the rows
@@ -159,7 +162,9 @@ def fire_due(tx: Tx, ws: Workspace, limit: int = 100) -> int:
         marks = (len(tx.notes), len(tx.logs), len(tx.after_commit))
         try:
             with tx.session.begin_nested():
-                _fire(tx, ws, t)
+                outcome = _fire(tx, ws, t)
+            if outcome is not None and outcome.rollback_to and then is not None:
+                then.append(outcome)
         except PipebotError as exc:  # the wait ended meanwhile (a person decided): nothing to do
             log.info("timer %s moot: %s", t.id, exc)
             _forget(tx, marks)
@@ -177,19 +182,19 @@ def _forget(tx: Tx, marks: tuple[int, int, int]) -> None:
     del tx.notes[marks[0] :], tx.logs[marks[1] :], tx.after_commit[marks[2] :]
 
 
-def _fire(tx: Tx, ws: Workspace, t: TimerRow) -> None:
+def _fire(tx: Tx, ws: Workspace, t: TimerRow) -> Outcome | None:
     from engine import human
 
     ex, run, cp = human.load(tx, t.execution_id)
     if STAGE_STATUS[t.stage] != ex.status or ex.revision != t.revision:
-        return  # not this wait any more
+        return None  # not this wait any more
     s = effective(tx.pipeline(run), cp)
     if t.kind == "reminder":
         _remind(tx, run, ex, cp, s, t)
-    elif t.kind == "deadline":
-        _decide(tx, ws, run, ex, cp, t.stage, s.on_deadline, s.deadline or "0s", s)
-    else:
-        _decide(tx, ws, run, ex, cp, t.stage, s.on_escalation_deadline, s.escalation_deadline or "0s", s)
+        return None
+    if t.kind == "deadline":
+        return _decide(tx, ws, run, ex, cp, t.stage, s.on_deadline, s.deadline or "0s", s)
+    return _decide(tx, ws, run, ex, cp, t.stage, s.on_escalation_deadline, s.escalation_deadline or "0s", s)
 
 
 def _decide(
@@ -202,12 +207,12 @@ def _decide(
     outcome: str,
     duration: str,
     s: Settings,
-) -> None:
+) -> Outcome | None:
     from engine import flow, human, runs
 
     if outcome == "escalate":
         _escalate(tx, run, ex, cp, stage, duration, s)
-        return
+        return None
     if outcome == "approve" and stage == "form":
         # A form "approved" by its deadline is submitted with what it has: its defaults.
         values = {f.id: f.default for f in cp.inputs} | flow.form_values(ex)
@@ -216,7 +221,7 @@ def _decide(
                 human.submit_form(
                     tx, ws, ex.id, DEADLINE, values, 0, auto=messages.no_decision("approve", duration)
                 )
-            return
+            return None
         except FormInvalid:
             outcome = "fail"
     text = messages.no_decision(outcome, duration)
@@ -224,11 +229,14 @@ def _decide(
         command = human.approve_start if stage == "start" else human.approve_complete
         command(tx, ws, ex.id, DEADLINE, auto=text)
         flow.notice(tx, run, f"{cp.title}: {text}.", "warning")
-    elif outcome == "cancel":
+        return None
+    if outcome == "cancel":
         human._record(tx, run, ex, "deadline", DEADLINE, {"outcome": "cancel"})
         runs.cancel_run(tx, run, DEADLINE, decided=text)
+        return None
     else:  # reject (honours on_reject) or fail
-        human.reject(tx, ws, ex.id, DEADLINE, text, auto=text, roll_back=outcome == "reject")
+        return human.reject(tx, ws, ex.id, DEADLINE, text, auto=text, roll_back=outcome == "reject")
+    return None
 
 
 def _escalate(

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.definitions import Pipeline, pipeline_from_json
-from engine.models import OutboxRow, PipelineRow, RunRow
+from engine.models import EventRow, OutboxRow, PipelineRow, RunRow
 from engine.notifications import NOTIFICATION, Notification, RunInfo
 from engine.roles import Roles
 
@@ -49,6 +49,7 @@ class Tx:
     notes: list[tuple[RunRow, Notification]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     after_commit: list[Callable[[], object]] = field(default_factory=list)
+    run_files: list[tuple[str, int, dict[str, object]]] = field(default_factory=list)
     roles: Roles = field(default_factory=Roles)  # the deployment's admins (engine.roles)
 
     def now(self) -> datetime:
@@ -66,7 +67,10 @@ class Tx:
         self.notes.append((run, note))
 
     def finish(self) -> None:
-        """Write queued notifications, each showing the run as the transaction leaves it."""
+        """Write queued notifications, each showing the run as the transaction leaves it;
+        read the run_info.json of each run whose state changed."""
+        moved: dict[int, RunRow] = self.session.info.pop("moved_runs", {})
+        self.run_files = [run_info_file(self.session, self._run_info(run), run) for run in moved.values()]
         if not self.notes:
             return
         infos = {run.id: self._run_info(run) for run, _ in self.notes}
@@ -105,3 +109,38 @@ class Tx:
             current=current,
             started_by=run.started_by_name,
         )
+
+
+def run_info_file(session: Session, info: RunInfo, run: RunRow) -> tuple[str, int, dict[str, object]]:
+    """(slug, version, content) of .pipeline_system/runs/v{N}/run_info.json."""
+
+    def last(*where: object) -> str | None:
+        stmt = select(EventRow.created_at).where(
+            EventRow.run_id == run.id,
+            EventRow.entity == "run",
+            *where,  # type: ignore[arg-type]
+        )
+        at = session.scalar(stmt.order_by(EventRow.id.desc()).limit(1))
+        return at.isoformat(timespec="seconds") if at else None
+
+    extends = session.get(RunRow, run.extends_run_id) if run.extends_run_id else None
+    return (
+        run.pipeline_slug,
+        run.version,
+        {
+            "run": run.name,
+            "version": run.version,
+            "status": run.status,
+            "current_checkpoint": info.current if run.status in ("in_progress", "paused") else None,
+            "position": run.position,
+            "done": run.done,
+            "total": info.total,
+            "started_by": run.started_by_name,
+            "created_at": run.created_at.isoformat(timespec="seconds"),
+            "updated_at": run.updated_at.isoformat(timespec="seconds"),
+            "finished_at": run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
+            "paused_at": last(EventRow.to_state == "paused"),
+            "last_resumed_at": last(EventRow.from_state == "paused", EventRow.to_state == "in_progress"),
+            "extends": extends.name if extends else None,
+        },
+    )

@@ -61,6 +61,9 @@ class Workspace:
         (path / "outputs").mkdir(parents=True, exist_ok=True)
         return path
 
+    def write_run_info(self, slug: str, version: int, data: dict[str, object]) -> None:
+        self.write_json(self.system_dir(slug) / "runs" / f"v{version}" / "run_info.json", data)
+
     def run_dir(self, slug: str, version: int) -> Path:
         return self.pipeline_dir(slug) / "runs" / f"v{version}"
 
@@ -85,7 +88,7 @@ class Workspace:
         return path
 
     def promote(self, slug: str, version: int, checkpoint_id: str, files: list[Path]) -> list[Path]:
-        """Copy finished artifacts to runs/vN/{checkpoint}/ and point runs/latest at vN."""
+        """Copy finished artifacts to runs/vN/{checkpoint}/."""
         target = self.run_dir(slug, version) / checkpoint_id
         target.mkdir(parents=True, exist_ok=True)
         out = []
@@ -94,7 +97,6 @@ class Workspace:
             if src.resolve() != dst.resolve():
                 shutil.copy2(src, dst)
             out.append(dst)
-        self.point_latest(slug, version)
         return out
 
     def point_latest(self, slug: str, version: int) -> None:
@@ -105,6 +107,9 @@ class Workspace:
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(f"v{version}", target_is_directory=True)
         os.replace(tmp, link)
+
+    def unpoint_latest(self, slug: str) -> None:
+        (self.pipeline_dir(slug) / "runs" / "latest").unlink(missing_ok=True)
 
     def drop_temp(self, slug: str, execution_id: int) -> None:
         shutil.rmtree(self.pipeline_dir(slug) / ".temp" / f"exec_{execution_id}", ignore_errors=True)

@@ -23,7 +23,7 @@ from engine.forms import FileUpload, validate_form
 from engine.outbox import Delivery, MessageRef
 from engine.worker import Worker
 
-BUTTON = re.compile(r"^\[?([a-z])(\d+)\]?$")
+BUTTON = re.compile(r"^\[?([a-z])(\d+)(?:\.(\d+))?\]?$")
 REASSIGN = re.compile(r"^reassign\s+\[?[a-z]?(\d+)\]?\s+@?(\S+)$")
 PLATFORM = "console"
 TICK = 1.0  # seconds between timer checks while waiting for a line
@@ -116,20 +116,28 @@ class Console:
             if not line.startswith("/pipeline"):
                 self.say("Only /pipeline commands here. Try /pipeline help.")
                 return
-            reply = self.loop.run_until_complete(chat.handle(self.engine, self.actor, self.where, line))
-            self.say(("" if reply.ok else "✖ ") + reply.text.replace("*", "").replace("`", ""))
-            if reply.buttons:
-                self.say("    " + buttons_line(reply.buttons))
+            self.show(self.loop.run_until_complete(chat.handle(self.engine, self.actor, self.where, line)))
             return
         m = REASSIGN.match(line)
         if m:
             self.reassign(int(m[1]), m[2])
             return
         m = BUTTON.match(line)
+        if m and m[1] in LONG and LONG[m[1]] in chat.CHAT_BUTTONS:
+            page = int(m[3]) if m[3] else None
+            self.show(
+                self.loop.run_until_complete(chat.click(self.engine, self.actor, LONG[m[1]], int(m[2]), page))
+            )
+            return
         if m and m[1] in LONG:
             self.click(LONG[m[1]], int(m[2]))
             return
         self.say("Type /pipeline help, or a button id such as a12.")
+
+    def show(self, reply: chat.Reply) -> None:
+        self.say(("" if reply.ok else "✖ ") + reply.text.replace("*", "").replace("`", ""))
+        if reply.buttons:
+            self.say("    " + buttons_line(reply.buttons))
 
     def click(self, action: str, execution_id: int) -> None:
         try:

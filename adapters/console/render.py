@@ -22,15 +22,18 @@ SHORT = {
     "open_form": "f",
     "retry": "t",
     "reject": "x",
-    "approve_with_comment": "c",
-    "reassign": "h",
+    "approve_with_comment": "w",
+    "reassign": "g",
+    "confirm_rollback": "c",
+    "keep_rollback": "k",
+    "history_page": "h",
 }
 LONG = {v: k for k, v in SHORT.items()}
 ICONS = {"info": "•", "success": "✔", "warning": "!", "error": "✖"}
 
 
 def button_id(b: Button) -> str:
-    return f"{SHORT[b.action]}{b.execution_id}"
+    return f"{SHORT[b.action]}{b.execution_id}" + (f".{b.page}" if b.page is not None else "")
 
 
 def buttons_line(buttons: list[Button]) -> str:

@@ -22,7 +22,7 @@ from engine.errors import PipebotError
 
 MAX_CHOICES = 25
 # Replies these subcommands post for everyone when they succeed (the rest answer only the caller).
-PUBLIC = frozenset({"pause", "resume", "cancel", "rollback", "import", "delete"})
+PUBLIC = frozenset({"pause", "resume", "cancel", "restore", "import", "delete"})
 
 
 def _describe(name: str) -> str:
@@ -161,10 +161,39 @@ class PipelineGroup(app_commands.Group):
         await execute(interaction, "resume", run)
 
     @app_commands.command(name="rollback", description=_describe("rollback"))
-    @app_commands.describe(run="Run name, like blog-post#v3", checkpoint="Checkpoint id to redo from")
+    @app_commands.describe(
+        run="Run name, like blog-post#v3",
+        checkpoint="Checkpoint id to redo from (none: every later run is archived, back to this one)",
+    )
     @app_commands.autocomplete(run=run_choices, checkpoint=checkpoint_choices)
-    async def rollback(self, interaction: discord.Interaction[Any], run: str, checkpoint: str) -> None:
-        await execute(interaction, "rollback", run, checkpoint)
+    async def rollback(
+        self, interaction: discord.Interaction[Any], run: str, checkpoint: str | None = None
+    ) -> None:
+        await execute(interaction, "rollback", run, *([checkpoint] if checkpoint else []))
+
+    @app_commands.command(name="rollbacks", description=_describe("rollbacks"))
+    @app_commands.describe(target="A run (blog-post#v3) or a pipeline (blog-post)")
+    @app_commands.autocomplete(target=run_choices)
+    async def rollbacks(self, interaction: discord.Interaction[Any], target: str) -> None:
+        await execute(interaction, "rollbacks", target)
+
+    @app_commands.command(name="restore", description=_describe("restore"))
+    @app_commands.describe(rollback="The rollback's number (see /pipeline rollbacks)")
+    async def restore(
+        self, interaction: discord.Interaction[Any], rollback: app_commands.Range[int, 1, None]
+    ) -> None:
+        await execute(interaction, "restore", str(rollback))
+
+    @app_commands.command(name="history", description=_describe("history"))
+    @app_commands.describe(run="Run name, like blog-post#v3", page="Page of the history")
+    @app_commands.autocomplete(run=run_choices)
+    async def history(
+        self,
+        interaction: discord.Interaction[Any],
+        run: str,
+        page: app_commands.Range[int, 1, None] | None = None,
+    ) -> None:
+        await execute(interaction, "history", run, *([str(page)] if page else []))
 
     @app_commands.command(name="cancel", description=_describe("cancel"))
     @app_commands.describe(run="Run name, like blog-post#v3")

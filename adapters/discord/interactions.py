@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import discord
 
-from adapters import actions
+from adapters import actions, chat
 from adapters.actions import ActionRef
 from adapters.discord.forms import (
     DECISION,
@@ -70,9 +70,10 @@ def conversation_of(interaction: discord.Interaction[Any]) -> Conversation:
 
 class ActionButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"pb:(?P<action>[a-z_]+):(?P<id>\d+)",
+    template=r"pb:(?P<action>[a-z_]+):(?P<id>\d+)(?::(?P<page>\d+))?",
 ):
-    """An engine button (approve, request revision, open form, retry)."""
+    """An engine button (approve, request revision, open form, retry, rollback Confirm / Keep,
+    a history page)."""
 
     def __init__(
         self, ref: ActionRef, label: str = "…", style: discord.ButtonStyle = discord.ButtonStyle.secondary
@@ -83,7 +84,7 @@ class ActionButton(
     @classmethod
     def of(cls, button: Button) -> ActionButton:
         style = STYLES.get(button.style or "", discord.ButtonStyle.secondary)
-        return cls(ActionRef(button.action, button.execution_id), button.label, style)
+        return cls(ActionRef(button.action, button.execution_id, button.page), button.label, style)
 
     @classmethod
     async def from_custom_id(
@@ -158,6 +159,11 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
     engine, actor = engine_of(interaction), actor_of(interaction)
     if ref.action == "open_form":
         await open_form(interaction, ref.execution_id, 0)
+        return
+    if ref.action in chat.CHAT_BUTTONS:  # rollback Confirm / Keep, history pages
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        reply = await chat.click(engine, actor, ref.action, ref.execution_id, ref.page)
+        await _say(interaction, reply.text, view_of(reply.buttons))
         return
     if ref.action == "request_revision":
         try:

@@ -15,8 +15,9 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.errors import SlackApiError
 
+from adapters import chat
 from adapters.actions import ActionRef, decode
-from adapters.slack import forms, home
+from adapters.slack import forms, home, render
 from adapters.slack.context import SlackContext, log
 from adapters.slack.render import Rendered, escape
 from engine import messages
@@ -57,6 +58,12 @@ async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
     ref = decode(str(action.get("value") or action.get("action_id") or ""))
     if ref is None:
         await ctx.tell(body, _text(messages.UNKNOWN_BUTTON))
+        return
+    if ref.action in chat.CHAT_BUTTONS:  # rollback Confirm / Keep, history pages
+        user = body["user"]
+        actor = await ctx.directory.actor(user["id"], user.get("username"))
+        reply = await chat.click(ctx.engine, actor, ref.action, ref.execution_id, ref.page)
+        await ctx.tell(body, render.reply(reply.text, reply.buttons), ephemeral=reply.ephemeral)
         return
     try:
         if ref.action in MODALS:

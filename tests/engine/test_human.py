@@ -262,5 +262,6 @@ def test_rollback_archives_and_redoes(engine: Engine) -> None:
     statuses = {e.execution_id: e.status for e in engine.run(run).executions}
     assert statuses[ex] == statuses[outline] == "rolled_back"
     assert engine.artifacts(run) == []
-    archived = list((engine.ws.base / "blog-post" / ".archived").glob("rollback_1_*/brief.json"))
+    archive = engine.ws.base / "blog-post" / ".archived"
+    archived = list(archive.glob(f"rollback_1_*/brief/exec_{ex}/brief.json"))
     assert len(archived) == 1

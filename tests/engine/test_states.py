@@ -24,6 +24,9 @@ RUN_LEGAL = {
     ("paused", "cancelled"),
     ("completed", "in_progress"),
     ("failed", "in_progress"),
+    # A run-level rollback archives a finished (or first cancelled) run; a restore undoes it.
+    *{(f, "rolled_back") for f in ("completed", "failed", "cancelled")},
+    *{("rolled_back", t) for t in ("in_progress", "paused", "completed", "failed", "cancelled")},
 }
 ACTIVE = [
     "pending",
@@ -73,6 +76,7 @@ EXEC_LEGAL = {
     ("waiting_approval_to_start", "failed"),
     *{(f, "cancelled") for f in ACTIVE},
     *{(f, "rolled_back") for f in ExecStatus if f != "rolled_back"},
+    *{("rolled_back", t) for t in ExecStatus if t != "rolled_back"},  # a restore
 }
 
 

@@ -32,7 +32,7 @@ import aiohttp
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_blocks import validate_view
 from tests.fakes.slack_payloads import build_action, build_state_values
-from tests.fakes.slack_records import ApiError
+from tests.fakes.slack_records import ApiError, Ephemeral
 
 ACK_DEADLINE = 3.0
 
@@ -265,6 +265,34 @@ class SlackClientSim:
             payload["trigger_id"] = self._trigger_id()
         payload["state"] = {"values": {}}
         payload["actions"] = [build_action(blocks, action_id, value)]
+        return await self._post_payload(url, payload, **delivery)
+
+    async def ephemeral_action(
+        self,
+        url: str,
+        user_id: str,
+        ephemeral: Ephemeral,
+        action_id: str,
+        *,
+        user_name: str | None = None,
+        **delivery: Unpack[Delivery],
+    ) -> SimResponse:
+        """Click a button of an ephemeral message (shown only to ``ephemeral.user``). Slack sends
+        no ``message`` for these: the container says ``is_ephemeral``; answers go to response_url."""
+        if ephemeral.user != user_id:
+            raise LookupError(f"{user_id} cannot see an ephemeral message shown to {ephemeral.user}")
+        payload = self._envelope("block_actions", self._user(user_id, user_name))
+        payload["container"] = {
+            "type": "message",
+            "message_ts": ephemeral.ts,
+            "channel_id": ephemeral.channel,
+            "is_ephemeral": True,
+        }
+        payload["channel"] = {"id": ephemeral.channel, "name": self._channel_name(ephemeral.channel)}
+        payload["response_url"] = self._response_url(ephemeral.channel, user_id, ephemeral.ts)
+        payload["trigger_id"] = self._trigger_id()
+        payload["state"] = {"values": {}}
+        payload["actions"] = [build_action(ephemeral.blocks, action_id, None)]
         return await self._post_payload(url, payload, **delivery)
 
     # -- modals -----------------------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_reject_rolls_back_with_on_reject(
 def test_approve_with_comment(engine: Engine, tmp_path: Path, chats: dict[str, Chat]) -> None:
     gate(engine, tmp_path, "fail")
     ex = start(chats, engine)
-    out = chats["bob"].type(f"c{ex}", "Ship it")
+    out = chats["bob"].type(f"w{ex}", "Ship it")
     assert "Approved by bob at 09:00: “Ship it”" in out.replace("Bob", "bob")
     assert engine.run("gate#v1").info.status == "completed"
 
@@ -197,7 +197,7 @@ def test_reassign(engine: Engine, tmp_path: Path, chats: dict[str, Chat]) -> Non
     gate(engine, tmp_path, "fail")
     ex = start(chats, engine)
     assert "✖" in chats["lead"].type(f"reassign {ex} dave")  # only an approver may hand it on
-    out = chats["alice"].type(f"reassign h{ex} lead")
+    out = chats["alice"].type(f"reassign g{ex} lead")
     assert "lead may now decide Review." in out
     assert "@lead alice handed the decision on Review to lead." in out
     assert "Approved Review." in chats["lead"].type(f"a{ex}")

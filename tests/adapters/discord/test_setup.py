@@ -36,8 +36,9 @@ def test_manifest_matches_the_code() -> None:
     assert written["permissions"]["integer"] == wanted.value
     assert written["invite_url"].endswith(f"scope=bot%20applications.commands&permissions={wanted.value}")
     names = [o["name"] for o in written["commands"][0]["options"]]
-    assert names == ["help", "list", "show", "run", "status", "runs", "pause", "resume", "rollback", "cancel",
-                     "artifacts", "pending", "import", "delete"]  # fmt: skip
+    assert names == ["help", "list", "show", "run", "status", "runs", "pause", "resume", "rollback",
+                     "rollbacks", "restore", "history", "cancel", "artifacts", "pending",
+                     "import", "delete"]  # fmt: skip
 
 
 async def test_sync_commands_sends_the_manifest(fake: FakeDiscord) -> None:
