@@ -42,6 +42,7 @@ def may_have_artifacts(cp: Checkpoint) -> bool:
 
 def show_run(tx: Tx, run: RunRow) -> None:
     tx.notify(run, RunStatusCard(key="run", run=tx.run_info(run)))
+    tx.session.info.setdefault("moved_runs", {})[run.id] = run  # its run_info.json too (engine.tx)
 
 
 def notice(

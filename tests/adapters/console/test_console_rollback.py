@@ -115,4 +115,7 @@ def test_rollbacks_in_the_console(
     assert "twins/.archived/rollback_1_" in listed and "rollback 3" in listed
     assert main(["archives", "purge", "--older-than", "0m"]) == 0
     assert "would remove 2 archive(s)" in capsys.readouterr().out
-    assert len(list((base / ".archived").iterdir())) == 2
+    assert len(list((base / ".archived").iterdir())) == 2  # a dry run
+    assert main(["archives", "purge", "--older-than", "0m", "--yes"]) == 0
+    assert "removed 2 archive(s)" in capsys.readouterr().out
+    assert not list((base / ".archived").iterdir())
