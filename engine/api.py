@@ -64,6 +64,7 @@ from engine.outbox import Dispatcher
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
 from engine.roles import Roles
 from engine.rollbacks import Proposal
+from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.tx import Definitions, Tx
@@ -319,32 +320,39 @@ class Engine:
 
     # -- human commands on an execution -------------------------------------------------------
 
-    def approve_start(self, execution_id: int, actor: Actor, comment: str | None = None) -> Outcome:
+    def approve_start(
+        self, execution_id: int, actor: Actor, seen: Seen | None = None, comment: str | None = None
+    ) -> Outcome:
+        """``seen``: what the clicked card showed; refused when the execution no longer matches."""
         return self._write(
-            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, comment),
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, seen, comment=comment),
             ("approve_start", execution_id, None, actor),
         )
 
-    def approve_complete(self, execution_id: int, actor: Actor, comment: str | None = None) -> Outcome:
+    def approve_complete(
+        self, execution_id: int, actor: Actor, seen: Seen | None = None, comment: str | None = None
+    ) -> Outcome:
         return self._write(
-            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, comment),
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, seen, comment=comment),
             ("approve_complete", execution_id, None, actor),
         )
 
-    def approve(self, execution_id: int, actor: Actor, comment: str | None = None) -> Outcome:
+    def approve(
+        self, execution_id: int, actor: Actor, comment: str | None = None, seen: Seen | None = None
+    ) -> Outcome:
         """Approve whichever approval waits (to start or to complete), with an optional comment."""
 
         def do(tx: Tx) -> Outcome:
             ex, _, _ = human.load(tx, execution_id)
             stage = human.STAGES.get(ex.status)  # type: ignore[call-overload]
             command = human.approve_start if stage == "start" else human.approve_complete
-            return command(tx, self.ws, execution_id, actor, comment)
+            return command(tx, self.ws, execution_id, actor, seen, comment=comment)
 
         return self._write(do, ("approve_complete", execution_id, None, actor))
 
-    def reject(self, execution_id: int, actor: Actor, reason: str) -> Outcome:
+    def reject(self, execution_id: int, actor: Actor, reason: str, seen: Seen | None = None) -> Outcome:
         outcome = self._write(
-            lambda tx: human.reject(tx, self.ws, execution_id, actor, reason),
+            lambda tx: human.reject(tx, self.ws, execution_id, actor, reason, seen),
             ("reject", execution_id, None, actor),
         )
         return self._roll_back_rejected(outcome, actor)
@@ -381,16 +389,27 @@ class Engine:
     def next_timer_due(self) -> datetime | None:
         return self._read(timers.next_due)
 
-    def request_revision(self, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+    def request_revision(
+        self, execution_id: int, actor: Actor, feedback: str, seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
-            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback),
+            lambda tx: human.request_revision(tx, self.ws, execution_id, actor, feedback, seen),
             ("request_revision", execution_id, None, actor),
         )
 
-    def submit_form(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> Outcome:
+    def submit_form(
+        self, execution_id: int, actor: Actor, values: dict[str, Any], seen: Seen | None = None
+    ) -> Outcome:
         return self._write(
             lambda tx: human.submit_form(
-                tx, self.ws, execution_id, actor, values, self.config.max_file_bytes, self.config.limits
+                tx,
+                self.ws,
+                execution_id,
+                actor,
+                values,
+                self.config.max_file_bytes,
+                self.config.limits,
+                seen,
             ),
             ("submit_form", execution_id, None, actor),
         )
@@ -483,12 +502,12 @@ class Engine:
 
         return self._read(q)
 
-    def check_decision(self, execution_id: int, actor: Actor, action: str) -> None:
+    def check_decision(self, execution_id: int, actor: Actor, action: str, seen: Seen | None = None) -> None:
         """Raise what approve_start / approve_complete / request_revision would refuse with now.
 
         Changes and audits nothing (a refused command is audited when it is actually given).
         """
-        self._read(lambda tx: human.check(tx, execution_id, actor, action))
+        self._read(lambda tx: human.check(tx, execution_id, actor, action, seen))
 
     def save_form_draft(self, execution_id: int, actor: Actor, values: dict[str, Any]) -> None:
         """Keep what ``actor`` entered in an open form without submitting it (see engine.drafts)."""
@@ -533,4 +552,5 @@ __all__ = [
     "PendingItem",
     "PipelineSummary",
     "RunView",
+    "Seen",
 ]

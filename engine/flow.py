@@ -12,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import artifacts, messages, timers
+from engine import artifacts, messages, seen, timers
 from engine.definitions import Checkpoint
 from engine.models import ExecutionRow, RunRow
 from engine.notifications import (
+    Action,
     ApprovalCard,
     ArtifactsCard,
     Button,
@@ -23,6 +24,7 @@ from engine.notifications import (
     FormCard,
     NoticeCard,
     RunStatusCard,
+    Style,
 )
 from engine.states import EXEC_ACTIVE, move_execution, move_run
 from engine.states import ExecStatus as E
@@ -187,6 +189,18 @@ def _value_text(value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
 
 
+def _button(action: Action, label: str, style: Style | None, ex: ExecutionRow, shown: seen.Seen) -> Button:
+    """A decision button that carries what its card shows (engine.seen)."""
+    return Button(
+        action=action,
+        execution_id=ex.id,
+        label=label,
+        style=style,
+        revision=shown.revision,
+        digest=shown.digest,
+    )
+
+
 def approval_card(
     tx: Tx,
     run: RunRow,
@@ -200,27 +214,15 @@ def approval_card(
     buttons: list[Button] = []
     due_at, extra = None, ""
     if decided is None:
+        shown = seen.of(tx, ex)
         if stage == "start":
-            buttons.append(
-                Button(action="approve_start", execution_id=ex.id, label="Approve start", style="primary")
-            )
+            buttons.append(_button("approve_start", "Approve start", "primary", ex, shown))
         else:
-            buttons.append(
-                Button(action="approve_complete", execution_id=ex.id, label="Approve", style="primary")
-            )
+            buttons.append(_button("approve_complete", "Approve", "primary", ex, shown))
             if ex.revision < cp.human.max_revisions:
-                buttons.append(
-                    Button(
-                        action="request_revision",
-                        execution_id=ex.id,
-                        label="Request revision",
-                        style="danger",
-                    )
-                )
-            buttons.append(
-                Button(action="approve_with_comment", execution_id=ex.id, label="Approve with comment")
-            )
-        buttons.append(Button(action="reject", execution_id=ex.id, label="Reject", style="danger"))
+                buttons.append(_button("request_revision", "Request revision", "danger", ex, shown))
+            buttons.append(_button("approve_with_comment", "Approve with comment", None, ex, shown))
+        buttons.append(_button("reject", "Reject", "danger", ex, shown))
         if pipeline.approvers:
             buttons.append(Button(action="reassign", execution_id=ex.id, label="Reassign"))
         due_at = timers.due_at(tx, ex)
@@ -253,11 +255,7 @@ def approval_card(
 
 
 def form_card(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, decided: str | None = None) -> FormCard:
-    buttons = (
-        []
-        if decided
-        else [Button(action="open_form", execution_id=ex.id, label="Open form", style="primary")]
-    )
+    buttons = [] if decided else [_button("open_form", "Open form", "primary", ex, seen.of(tx, ex))]
     text = f"*{cp.title}*: please fill in the form." + (f"\n{cp.instructions}" if cp.instructions else "")
     return FormCard(
         key=f"exec:{ex.id}:form:{ex.revision}",

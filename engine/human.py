@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from engine import artifacts, flow, messages
+from engine import artifacts, flow, messages, seen
 from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
@@ -19,6 +19,7 @@ from engine.limits import DEFAULT as DEFAULT_LIMITS
 from engine.limits import Limits
 from engine.models import ExecutionRow, ExtraApproverRow, InteractionRow, RunRow
 from engine.permissions import check_approval
+from engine.seen import Seen
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
@@ -155,11 +156,12 @@ def approve_start(
     ws: Workspace,
     execution_id: int,
     actor: Actor,
-    comment: str | None = None,
+    shown: Seen | None = None,
     *,
+    comment: str | None = None,
     auto: str | None = None,
 ) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "start", comment, auto)
+    return _approval(tx, ws, execution_id, actor, "start", shown, comment, auto)
 
 
 def approve_complete(
@@ -167,11 +169,12 @@ def approve_complete(
     ws: Workspace,
     execution_id: int,
     actor: Actor,
-    comment: str | None = None,
+    shown: Seen | None = None,
     *,
+    comment: str | None = None,
     auto: str | None = None,
 ) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "complete", comment, auto)
+    return _approval(tx, ws, execution_id, actor, "complete", shown, comment, auto)
 
 
 def extra_approvers(tx: Tx, ex: ExecutionRow) -> list[str]:
@@ -186,7 +189,14 @@ def check_approver(tx: Tx, run: RunRow, ex: ExecutionRow, actor: Actor) -> None:
 
 
 def _approval(
-    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str, comment: str | None, auto: str | None
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    stage: str,
+    shown: Seen | None,
+    comment: str | None,
+    auto: str | None,
 ) -> Outcome:
     """One approval of a start or a result; the decision once enough distinct people approved.
 
@@ -198,7 +208,9 @@ def _approval(
         else ("approve_complete", E.WAITING_APPROVAL_TO_COMPLETE)
     )
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, kind, waits_in)
+    seen.check(tx, ex, shown)
     comment = (comment or "").strip() or None
     if auto is None:
         check_approver(tx, run, ex, actor)
@@ -219,9 +231,13 @@ def _approval(
     return Outcome(f"Started {cp.title}." if stage == "start" else f"Approved {cp.title}.")
 
 
-def request_revision(tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str) -> Outcome:
+def request_revision(
+    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, feedback: str, shown: Seen | None = None
+) -> Outcome:
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "request_revision", E.WAITING_APPROVAL_TO_COMPLETE)
+    seen.check(tx, ex, shown)
     check_approver(tx, run, ex, actor)
     if ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
@@ -253,11 +269,14 @@ def submit_form(
     values: dict[str, Any],
     max_file_bytes: int,
     limits: Limits = DEFAULT_LIMITS,
+    shown: Seen | None = None,
     *,
     auto: str | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "submit_form", E.WAITING_FOR_INPUT)
+    seen.check(tx, ex, shown)
     kept = _kept_files(ws, cp, ex, values)
     clean = validate_form(cp.inputs, {**values, **kept}, max_file_bytes, limits)
     previous = flow.form_values(ex)
@@ -316,17 +335,20 @@ WAITS_FOR = {
 }
 
 
-def check(tx: Tx, execution_id: int, actor: Actor, kind: str) -> None:
+def check(tx: Tx, execution_id: int, actor: Actor, kind: str, shown: Seen | None = None) -> None:
     """Raise what ``kind`` would refuse with now (AlreadyDone, Refused, NotAllowed); change nothing.
 
     Lets a chat adapter refuse before it asks for more (a revision's feedback in a dialog).
     """
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     if kind in ("reject", "reassign", "approve_with_comment"):
         # These act on whichever approval waits (to start or to complete).
         _waiting_approval(tx, ex, run, cp, "reassign" if kind == "approve_with_comment" else kind, False)
     else:
         _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
+    if kind != "reassign":  # handing a decision on judges nothing the card shows
+        seen.check(tx, ex, shown)
     check_approver(tx, run, ex, actor)
     if kind == "request_revision" and ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
@@ -347,6 +369,7 @@ def reject(
     execution_id: int,
     actor: Actor,
     reason: str,
+    shown: Seen | None = None,
     *,
     auto: str | None = None,
     roll_back: bool = True,
@@ -360,7 +383,9 @@ def reject(
     from engine.timers import effective
 
     ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
     stage = _waiting_approval(tx, ex, run, cp, "reject", forms=auto is not None)
+    seen.check(tx, ex, shown)
     reason = reason.strip()
     if not reason:
         raise Refused(messages.REASON_NEEDED)

@@ -26,6 +26,7 @@ RUN_PAUSED = "{run} is paused: resume it first (/pipeline resume {run})."
 RUN_OVER = "{run} is {status}: nothing more can be done in it."
 NO_REVISIONS_LEFT = "No revisions left for {checkpoint} (at most {max} allowed)."
 NOT_WAITING = "{checkpoint} is not waiting for this (it is {status})."
+STALE_CARD = "This card is out of date: see the latest one in the thread."
 SANDBOX_MISSING = (
     "Scripts run in a bubblewrap sandbox, and it cannot run here ({reason}): install the bubblewrap "
     "package (apt-get install bubblewrap), or set PIPEBOT_SCRIPT_SANDBOX=none to run scripts unsandboxed."

@@ -25,6 +25,7 @@ Action = Literal[
     "keep_rollback",
     "history_page",  # execution_id carries the run id, page the page to show
 ]
+Style = Literal["primary", "danger"]
 
 
 class RunInfo(BaseModel):
@@ -42,8 +43,11 @@ class Button(BaseModel):
     action: Action
     execution_id: int
     label: str
-    style: Literal["primary", "danger"] | None = None
+    style: Style | None = None
     page: int | None = None
+    # What the card showed (engine.seen): a decision on a card that no longer matches is refused.
+    revision: int = 0
+    digest: str = ""
 
 
 class Field_(BaseModel):

@@ -16,10 +16,11 @@ from adapters import chat
 from adapters.console.render import LONG, buttons_line, render
 from engine import messages
 from engine.actors import Actor, Conversation
-from engine.api import Engine
+from engine.api import Engine, Seen
 from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError
 from engine.forms import FileUpload, validate_form
+from engine.notifications import Button
 from engine.outbox import Delivery, MessageRef
 from engine.worker import Worker
 
@@ -32,11 +33,20 @@ TICK = 1.0  # seconds between timer checks while waiting for a line
 class ConsoleDeliverer:
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        # What the newest card printed with each button showed: typing ``a12`` decides on that
+        # card, and the engine refuses it once the execution no longer matches (engine.seen).
+        self.shown: dict[tuple[str, int], Seen] = {}
 
     async def deliver(self, delivery: Delivery) -> MessageRef:
         self.out.write(render(delivery.note, edited=delivery.existing is not None) + "\n")
         self.out.flush()
+        self.remember(getattr(delivery.note, "buttons", []))
         return MessageRef(delivery.conversation.channel, delivery.note.key)
+
+    def remember(self, buttons: list[Button]) -> None:
+        for b in buttons:
+            if b.digest:
+                self.shown[(b.action, b.execution_id)] = Seen(b.revision, b.digest)
 
 
 class Console:
@@ -56,7 +66,8 @@ class Console:
         self.actor = Actor(PLATFORM, user, user)
         self.where = Conversation(PLATFORM, channel)
         self.loop = asyncio.new_event_loop()
-        engine.outbox.register(PLATFORM, ConsoleDeliverer(out))
+        self.deliverer = ConsoleDeliverer(out)
+        engine.outbox.register(PLATFORM, self.deliverer)
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -138,34 +149,38 @@ class Console:
         self.say(("" if reply.ok else "✖ ") + reply.text.replace("*", "").replace("`", ""))
         if reply.buttons:
             self.say("    " + buttons_line(reply.buttons))
+            self.deliverer.remember(reply.buttons)
 
     def click(self, action: str, execution_id: int) -> None:
+        # A button id not printed in this session (typed from memory, after a restart) has no
+        # card to compare with: it decides on the execution as it is, as buttons of old cards do.
+        shown = self.deliverer.shown.get((action, execution_id))
         try:
             if action == "approve_start":
-                self.say(self.engine.approve_start(execution_id, self.actor).message)
+                self.say(self.engine.approve_start(execution_id, self.actor, shown).message)
             elif action == "approve_complete":
-                self.say(self.engine.approve_complete(execution_id, self.actor).message)
+                self.say(self.engine.approve_complete(execution_id, self.actor, shown).message)
             elif action == "request_revision":
                 feedback = self.ask("  What should change? ")
                 if feedback is None:
                     return
-                self.say(self.engine.request_revision(execution_id, self.actor, feedback).message)
+                self.say(self.engine.request_revision(execution_id, self.actor, feedback, shown).message)
             elif action == "open_form":
-                self.fill_form(execution_id)
+                self.fill_form(execution_id, shown)
             elif action == "retry":
                 self.say(self.engine.retry(execution_id, self.actor).message)
             elif action == "reject":
-                self.engine.check_decision(execution_id, self.actor, "reject")
+                self.engine.check_decision(execution_id, self.actor, "reject", shown)
                 reason = self.ask(f"  {messages.REASON_PROMPT} ")
                 if reason is None:
                     return
-                self.say(self.engine.reject(execution_id, self.actor, reason).message)
+                self.say(self.engine.reject(execution_id, self.actor, reason, shown).message)
             elif action == "approve_with_comment":
-                self.engine.check_decision(execution_id, self.actor, "approve_with_comment")
+                self.engine.check_decision(execution_id, self.actor, "approve_with_comment", shown)
                 comment = self.ask(f"  {messages.COMMENT_PROMPT}: ")
                 if comment is None:
                     return
-                self.say(self.engine.approve(execution_id, self.actor, comment).message)
+                self.say(self.engine.approve(execution_id, self.actor, comment, shown).message)
             elif action == "reassign":
                 self.engine.check_decision(execution_id, self.actor, "reassign")
                 user = self.ask(f"  {messages.REASSIGN_PROMPT} (user): ")
@@ -182,7 +197,7 @@ class Console:
         except PipebotError as exc:
             self.say(f"✖ {exc}")
 
-    def fill_form(self, execution_id: int) -> None:
+    def fill_form(self, execution_id: int, shown: Seen | None = None) -> None:
         spec = self.engine.form(execution_id)
         self.say(
             f"  Form: {spec.checkpoint} ({spec.run})"
@@ -200,7 +215,7 @@ class Console:
                     return
                 values[field.id] = value
             try:
-                self.say(self.engine.submit_form(execution_id, self.actor, values).message)
+                self.say(self.engine.submit_form(execution_id, self.actor, values, shown).message)
                 return
             except FormInvalid as exc:
                 for name, msg in exc.errors.items():

@@ -2,7 +2,8 @@
 
 A modal holds at most five top-level components, so a form is split into pages of five inputs.
 The modal's custom_id carries everything needed to handle its submission (``pbm:form:<execution>:
-<page>``, ``pbm:revise:<execution>``): submissions are routed by that id, never by the in-memory
+<page>``, ``pbm:revise:<execution>``, each followed by ``:r<revision>:<digest>``, what the clicked
+card showed): submissions are routed by that id, never by the in-memory
 ``Modal`` object, so a modal opened before a restart is still handled after it.
 """
 
@@ -17,7 +18,7 @@ import discord
 
 from adapters.discord.render import clip
 from engine import messages
-from engine.api import FormSpec
+from engine.api import FormSpec, Seen
 from engine.definitions import InputField
 from engine.forms import FileUpload
 
@@ -31,7 +32,10 @@ MAX_OPTIONS = 25
 MAX_OPTION = 100
 MODAL_TIMEOUT = 15 * 60.0  # only bounds discord.py's in-memory copy; submissions are routed by custom_id
 FEEDBACK = "feedback"
-MODAL_ID = re.compile(r"^pbm:(?P<kind>form|revise|reject|comment|reassign):(?P<id>\d+)(?::(?P<page>\d+))?$")
+MODAL_ID = re.compile(
+    r"^pbm:(?P<kind>form|revise|reject|comment|reassign):(?P<id>\d+)(?::(?P<page>\d+))?"
+    r"(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]{1,64}))?$"
+)
 DECISION = "decision"  # the one field of the reject, approve-with-comment and reassign modals
 YES_NO = (("yes", "Yes"), ("no", "No"))
 
@@ -44,21 +48,30 @@ class ModalRef:
     kind: Literal["form", "revise", "reject", "comment", "reassign"]
     execution_id: int
     page: int = 0
+    seen: Seen | None = None  # what the clicked card showed (engine.seen)
 
 
-def form_modal_id(execution_id: int, page: int) -> str:
-    return f"pbm:form:{execution_id}:{page}"
+def seen_suffix(shown: Seen | None) -> str:
+    return f":r{shown.revision}:{shown.digest}" if shown else ""
 
 
-def revision_modal_id(execution_id: int) -> str:
-    return f"pbm:revise:{execution_id}"
+def parse_seen(m: re.Match[str]) -> Seen | None:
+    return Seen(int(m["revision"]), m["digest"]) if m["revision"] is not None else None
+
+
+def form_modal_id(execution_id: int, page: int, shown: Seen | None = None) -> str:
+    return f"pbm:form:{execution_id}:{page}{seen_suffix(shown)}"
+
+
+def revision_modal_id(execution_id: int, shown: Seen | None = None) -> str:
+    return f"pbm:revise:{execution_id}{seen_suffix(shown)}"
 
 
 def parse_modal_id(custom_id: str) -> ModalRef | None:
     m = MODAL_ID.match(custom_id)
     if m is None or (m["kind"] == "form") != (m["page"] is not None):
         return None
-    return ModalRef(m["kind"], int(m["id"]), int(m["page"] or 0))  # type: ignore[arg-type]
+    return ModalRef(m["kind"], int(m["id"]), int(m["page"] or 0), parse_seen(m))  # type: ignore[arg-type]
 
 
 def pages(inputs: list[InputField]) -> list[list[InputField]]:
@@ -138,13 +151,13 @@ def _item(f: InputField, value: Any) -> tuple[discord.ui.Item[PipebotModal], str
     return text, described
 
 
-def form_modal(spec: FormSpec, page: int) -> PipebotModal:
+def form_modal(spec: FormSpec, page: int, shown: Seen | None = None) -> PipebotModal:
     """Page ``page`` of a form, prefilled with ``spec.values`` (the stored values and any draft)."""
     all_pages = pages(spec.inputs)
     fields = all_pages[page]
     suffix = f" ({page + 1}/{len(all_pages)})" if len(all_pages) > 1 else ""
     modal = PipebotModal(
-        clip(spec.checkpoint, MAX_TITLE - len(suffix)) + suffix, form_modal_id(spec.execution_id, page)
+        clip(spec.checkpoint, MAX_TITLE - len(suffix)) + suffix, form_modal_id(spec.execution_id, page, shown)
     )
     intro = f"**Feedback to address:** {spec.feedback}" if spec.feedback else spec.instructions
     if page == 0 and intro and len(fields) < PAGE_SIZE:
@@ -155,9 +168,11 @@ def form_modal(spec: FormSpec, page: int) -> PipebotModal:
     return modal
 
 
-def revision_modal(execution_id: int, title: str = "Request revision") -> PipebotModal:
+def revision_modal(
+    execution_id: int, title: str = "Request revision", shown: Seen | None = None
+) -> PipebotModal:
     """The feedback dialog of the "Request revision" button (titled with the engine's label)."""
-    modal = PipebotModal(title, revision_modal_id(execution_id))
+    modal = PipebotModal(title, revision_modal_id(execution_id, shown))
     box = discord.ui.TextInput[PipebotModal](
         style=discord.TextStyle.paragraph, custom_id=FEEDBACK, required=True, max_length=MAX_TEXT
     )
@@ -165,11 +180,11 @@ def revision_modal(execution_id: int, title: str = "Request revision") -> Pipebo
     return modal
 
 
-def decision_modal(action: str, execution_id: int) -> PipebotModal:
+def decision_modal(action: str, execution_id: int, shown: Seen | None = None) -> PipebotModal:
     """Reject (a reason, required), approve with comment (optional), reassign (a user select)."""
     kind = {"reject": "reject", "approve_with_comment": "comment", "reassign": "reassign"}[action]
     title = {"reject": "Reject", "comment": "Approve with comment", "reassign": "Reassign"}[kind]
-    modal = PipebotModal(title, f"pbm:{kind}:{execution_id}")
+    modal = PipebotModal(title, f"pbm:{kind}:{execution_id}{seen_suffix(shown)}")
     item: discord.ui.Item[PipebotModal]
     if kind == "reassign":
         item = discord.ui.UserSelect[PipebotModal](custom_id=DECISION, min_values=1, max_values=1)

@@ -1,8 +1,9 @@
 """Buttons and modal submissions: Discord interactions -> engine commands -> ephemeral answers.
 
-Every button is a ``DynamicItem`` whose custom_id carries all its state (``pb:<action>:<execution>``
-from :mod:`adapters.actions`, ``pbf:<execution>:<page>`` for form pages), so a click on a message
-posted before a restart works. Answers: acknowledge first (Discord allows 3 s), then follow up.
+Every button is a ``DynamicItem`` whose custom_id carries all its state (``pb:<action>:<execution>:
+<revision>:<digest>`` from :mod:`adapters.actions`, ``pbf:<execution>:<page>:r<revision>:<digest>``
+for form pages), so a click on a message posted before a restart works, and one on an out-of-date
+card is refused by the engine. Answers: acknowledge first (Discord allows 3 s), then follow up.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from adapters.discord.forms import (
     page_values,
     pages,
     parse_modal_id,
+    parse_seen,
     revision_modal,
+    seen_suffix,
     submitted_values,
 )
 from adapters.discord.render import MAX_BUTTONS, NO_MENTIONS, reply_text
 from engine.actors import Actor, Conversation
-from engine.api import Engine, FormSpec
+from engine.api import Engine, FormSpec, Seen
 from engine.errors import FormInvalid, PipebotError
 from engine.forms import FileUpload, validate_form
 from engine.human import Outcome
@@ -70,7 +73,7 @@ def conversation_of(interaction: discord.Interaction[Any]) -> Conversation:
 
 class ActionButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"pb:(?P<action>[a-z_]+):(?P<id>\d+)(?::(?P<page>\d+))?",
+    template=r"pb:(?P<action>[a-z_]+):(?P<id>\d+)(?::(?P<page>\d+)|:r\d+:[0-9a-f]+)?",
 ):
     """An engine button (approve, request revision, open form, retry, rollback Confirm / Keep,
     a history page)."""
@@ -84,7 +87,7 @@ class ActionButton(
     @classmethod
     def of(cls, button: Button) -> ActionButton:
         style = STYLES.get(button.style or "", discord.ButtonStyle.secondary)
-        return cls(ActionRef(button.action, button.execution_id, button.page), button.label, style)
+        return cls(actions.ref(button), button.label, style)
 
     @classmethod
     async def from_custom_id(
@@ -101,25 +104,27 @@ class ActionButton(
 
 class PageButton(
     discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]],
-    template=r"pbf:(?P<id>\d+):(?P<page>\d+)",
+    template=r"pbf:(?P<id>\d+):(?P<page>\d+)(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]+))?",
 ):
     """Opens page ``page`` of a form: "Continue" after a page, or reopen after errors."""
 
-    def __init__(self, execution_id: int, page: int, label: str = OPEN_FORM) -> None:
-        custom_id = f"pbf:{execution_id}:{page}"
+    def __init__(
+        self, execution_id: int, page: int, label: str = OPEN_FORM, shown: Seen | None = None
+    ) -> None:
+        custom_id = f"pbf:{execution_id}:{page}{seen_suffix(shown)}"
         super().__init__(
             discord.ui.Button(label=label, style=discord.ButtonStyle.primary, custom_id=custom_id)
         )
-        self.execution_id, self.page = execution_id, page
+        self.execution_id, self.page, self.shown = execution_id, page, shown
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> PageButton:
-        return cls(int(match["id"]), int(match["page"]))
+        return cls(int(match["id"]), int(match["page"]), shown=parse_seen(match))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await open_form(interaction, self.execution_id, self.page)
+        await open_form(interaction, self.execution_id, self.page, self.shown)
 
 
 def view_of(items: Sequence[Button | discord.ui.Item[Any]]) -> discord.ui.View | None:
@@ -158,7 +163,7 @@ async def _outcome(command: Callable[..., Outcome], *args: Any) -> str:
 async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> None:
     engine, actor = engine_of(interaction), actor_of(interaction)
     if ref.action == "open_form":
-        await open_form(interaction, ref.execution_id, 0)
+        await open_form(interaction, ref.execution_id, 0, ref.seen)
         return
     if ref.action in chat.CHAT_BUTTONS:  # rollback Confirm / Keep, history pages
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -167,30 +172,34 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
         return
     if ref.action == "request_revision":
         try:
-            await asyncio.to_thread(engine.check_decision, ref.execution_id, actor, "request_revision")
+            await asyncio.to_thread(
+                engine.check_decision, ref.execution_id, actor, "request_revision", ref.seen
+            )
         except PipebotError as exc:
             await _say(interaction, str(exc))
             return
-        await interaction.response.send_modal(revision_modal(ref.execution_id))
+        await interaction.response.send_modal(revision_modal(ref.execution_id, shown=ref.seen))
         return
     if ref.action in ("reject", "approve_with_comment", "reassign"):
         try:
-            await asyncio.to_thread(engine.check_decision, ref.execution_id, actor, ref.action)
+            await asyncio.to_thread(engine.check_decision, ref.execution_id, actor, ref.action, ref.seen)
         except PipebotError as exc:
             await _say(interaction, str(exc))
             return
-        await interaction.response.send_modal(decision_modal(ref.action, ref.execution_id))
+        await interaction.response.send_modal(decision_modal(ref.action, ref.execution_id, ref.seen))
         return
     await interaction.response.defer(ephemeral=True, thinking=True)
-    commands: dict[str, Callable[[int, Actor], Outcome]] = {
-        "approve_start": engine.approve_start,
-        "approve_complete": engine.approve_complete,
-        "retry": engine.retry,
-    }
-    await _say(interaction, await _outcome(commands[ref.action], ref.execution_id, actor))
+    if ref.action == "retry":
+        text = await _outcome(engine.retry, ref.execution_id, actor)
+    else:
+        approve = engine.approve_start if ref.action == "approve_start" else engine.approve_complete
+        text = await _outcome(approve, ref.execution_id, actor, ref.seen)
+    await _say(interaction, text)
 
 
-async def open_form(interaction: discord.Interaction[Any], execution_id: int, page: int) -> None:
+async def open_form(
+    interaction: discord.Interaction[Any], execution_id: int, page: int, shown: Seen | None = None
+) -> None:
     engine, actor = engine_of(interaction), actor_of(interaction)
     try:
         spec = await asyncio.to_thread(engine.form, execution_id, actor)
@@ -198,7 +207,7 @@ async def open_form(interaction: discord.Interaction[Any], execution_id: int, pa
         await _say(interaction, str(exc))
         return
     page = page if page < len(pages(spec.inputs)) else 0
-    await interaction.response.send_modal(form_modal(spec, page))
+    await interaction.response.send_modal(form_modal(spec, page, shown))
 
 
 # -- modal submissions -----------------------------------------------------------------------
@@ -215,14 +224,14 @@ async def on_modal_submit(interaction: discord.Interaction[Any]) -> bool:
     view: discord.ui.View | None = None
     if ref.kind == "revise":
         feedback = submitted_values(data).get(FEEDBACK)
-        text = await _outcome(engine.request_revision, ref.execution_id, actor, str(feedback or ""))
+        text = await _outcome(engine.request_revision, ref.execution_id, actor, str(feedback or ""), ref.seen)
     elif ref.kind in ("reject", "comment"):
         given = submitted_values(data).get(DECISION)
         given = given if isinstance(given, str) else None
         if ref.kind == "reject":
-            text = await _outcome(engine.reject, ref.execution_id, actor, given or "")
+            text = await _outcome(engine.reject, ref.execution_id, actor, given or "", ref.seen)
         else:
-            text = await _outcome(engine.approve, ref.execution_id, actor, given)
+            text = await _outcome(engine.approve, ref.execution_id, actor, given, ref.seen)
     elif ref.kind == "reassign":
         text = await _outcome(engine.reassign, ref.execution_id, actor, _chosen_user(data))
     else:
@@ -273,7 +282,7 @@ async def _submit_page(
     async def keep(exc: FormInvalid, at_page: int) -> tuple[str, discord.ui.View | None]:
         # Nothing changed in the run; the values are kept as this person's draft for the reopened form.
         await asyncio.to_thread(engine.save_form_draft, ref.execution_id, actor, values)
-        return _errors(spec, exc), view_of([PageButton(ref.execution_id, at_page)])
+        return _errors(spec, exc), view_of([PageButton(ref.execution_id, at_page, shown=ref.seen)])
 
     try:  # this page first: its errors come back before the person fills in the next one
         validate_form(fields, {f.id: values.get(f.id) for f in fields}, engine.config.max_file_bytes)
@@ -282,9 +291,11 @@ async def _submit_page(
     if page < len(all_pages) - 1:
         await asyncio.to_thread(engine.save_form_draft, ref.execution_id, actor, values)
         label = f"Continue ({page + 2}/{len(all_pages)})"
-        return f"{page + 1}/{len(all_pages)} ✔", view_of([PageButton(ref.execution_id, page + 1, label)])
+        return f"{page + 1}/{len(all_pages)} ✔", view_of(
+            [PageButton(ref.execution_id, page + 1, label, ref.seen)]
+        )
     try:
-        outcome = await asyncio.to_thread(engine.submit_form, ref.execution_id, actor, values)
+        outcome = await asyncio.to_thread(engine.submit_form, ref.execution_id, actor, values, ref.seen)
     except FormInvalid as exc:
         return await keep(exc, page_of(spec.inputs, next(iter(exc.errors))))
     return outcome.message, None

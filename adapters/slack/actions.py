@@ -1,7 +1,8 @@
 """Button clicks and modal submissions: decode the button, call the engine, answer the clicker.
 
-Every button's action_id and value is `adapters.actions.encode(button)` ("pb:approve_start:42"):
-the click carries all it needs, so buttons on messages posted before a restart keep working.
+Every button's action_id and value is `adapters.actions.encode(button)` ("pb:approve_start:42:0:
+<digest>"): the click carries all it needs, so buttons on messages posted before a restart keep
+working, and a click on an out-of-date card is refused by the engine.
 Clicks are acked at once and handled right after; modals are opened first of all, because a
 click's trigger_id expires 3 s after the click.
 """
@@ -82,11 +83,11 @@ async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
 async def _open_modal(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> None:
     if ref.action == "open_form":
         spec = await ctx.call(ctx.engine.form, ref.execution_id)  # Refused when the form is closed
-        view = forms.modal(spec)
+        view = forms.modal(spec, ref.seen)
     elif ref.action == "request_revision":
-        view = forms.feedback_modal(ref.execution_id)
+        view = forms.feedback_modal(ref.execution_id, ref.seen)
     else:
-        view = forms.decision_modal(ref.action, ref.execution_id)
+        view = forms.decision_modal(ref.action, ref.execution_id, ref.seen)
     try:
         await ctx.client.views_open(trigger_id=body["trigger_id"], view=view)
     except SlackApiError as exc:
@@ -99,9 +100,9 @@ async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Ou
     actor = await ctx.directory.actor(user["id"], user.get("username"))
     engine = ctx.engine
     if ref.action == "approve_start":
-        return await ctx.call(engine.approve_start, ref.execution_id, actor)
+        return await ctx.call(engine.approve_start, ref.execution_id, actor, ref.seen)
     if ref.action == "approve_complete":
-        return await ctx.call(engine.approve_complete, ref.execution_id, actor)
+        return await ctx.call(engine.approve_complete, ref.execution_id, actor, ref.seen)
     return await ctx.call(engine.retry, ref.execution_id, actor)
 
 

@@ -2,13 +2,15 @@
 
 One input block per form input, whose block_id and action_id are the input's id: the engine's
 `FormInvalid.errors` are keyed by input id, so they map 1:1 onto Slack's ``response_action:
-errors`` (keyed by block_id). The modal's private_metadata carries the execution id, so a form
-opened before a restart is still submitted to the right checkpoint.
+errors`` (keyed by block_id). The modal's private_metadata carries the execution id and what the
+clicked card showed (``42:0:<digest>``), so a form opened before a restart is still submitted to
+the right checkpoint, and one opened from an out-of-date card is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import aiohttp
@@ -16,7 +18,7 @@ import aiohttp
 from adapters.slack.context import SlackContext
 from adapters.slack.render import Block, escape, section, truncate
 from engine import messages
-from engine.api import FormSpec
+from engine.api import FormSpec, Seen
 from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError
 from engine.forms import FileUpload
@@ -34,6 +36,7 @@ TITLE_MAX = 24
 LABEL_MAX = 2000
 TEXT_INPUT_MAX = 3000  # plain_text_input max_length: Slack's own ceiling
 DOWNLOAD_TIMEOUT = 2.0  # the submission must be answered within 3 s
+METADATA = re.compile(r"^(?P<id>\d+)(?::(?P<revision>\d+):(?P<digest>[0-9a-f]{1,64}))?$")
 
 
 def _plain(text: str, limit: int) -> dict[str, Any]:
@@ -83,7 +86,20 @@ def _element(f: InputField, current: Any) -> dict[str, Any]:
     return el
 
 
-def modal(spec: FormSpec) -> dict[str, Any]:
+def metadata(execution_id: int, shown: Seen | None) -> str:
+    """The modal's private_metadata: the execution and what the clicked card showed."""
+    return f"{execution_id}:{shown.revision}:{shown.digest}" if shown else str(execution_id)
+
+
+def parse_metadata(view: dict[str, Any]) -> tuple[int, Seen | None] | None:
+    m = METADATA.match(str(view.get("private_metadata") or ""))
+    if m is None:
+        return None
+    shown = Seen(int(m["revision"]), m["digest"]) if m["revision"] is not None else None
+    return int(m["id"]), shown
+
+
+def modal(spec: FormSpec, shown: Seen | None = None) -> dict[str, Any]:
     blocks: list[Block] = []
     intro = f"*{escape(spec.checkpoint)}* · {escape(spec.run)}"
     if spec.instructions:
@@ -107,7 +123,7 @@ def modal(spec: FormSpec) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": FORM_CALLBACK,
-        "private_metadata": str(spec.execution_id),
+        "private_metadata": metadata(spec.execution_id, shown),
         "title": _plain(spec.checkpoint, TITLE_MAX),
         "submit": _plain("Submit", TITLE_MAX),
         "close": _plain("Cancel", TITLE_MAX),
@@ -115,11 +131,11 @@ def modal(spec: FormSpec) -> dict[str, Any]:
     }
 
 
-def feedback_modal(execution_id: int) -> dict[str, Any]:
+def feedback_modal(execution_id: int, shown: Seen | None = None) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": FEEDBACK_CALLBACK,
-        "private_metadata": str(execution_id),
+        "private_metadata": metadata(execution_id, shown),
         "title": _plain("Request revision", TITLE_MAX),
         "submit": _plain("Send", TITLE_MAX),
         "close": _plain("Cancel", TITLE_MAX),
@@ -139,7 +155,7 @@ def feedback_modal(execution_id: int) -> dict[str, Any]:
     }
 
 
-def decision_modal(action: str, execution_id: int) -> dict[str, Any]:
+def decision_modal(action: str, execution_id: int, shown: Seen | None = None) -> dict[str, Any]:
     """Reject (a reason, required), approve with comment (optional), reassign (a users_select)."""
     element: dict[str, Any]
     if action == "reassign":
@@ -160,7 +176,7 @@ def decision_modal(action: str, execution_id: int) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": callback,
-        "private_metadata": str(execution_id),
+        "private_metadata": metadata(execution_id, shown),
         "title": _plain(title, TITLE_MAX),
         "submit": _plain(submit, TITLE_MAX),
         "close": _plain("Cancel", TITLE_MAX),
@@ -238,11 +254,6 @@ async def fetch_file(ctx: SlackContext, file: dict[str, Any], limit: int) -> Fil
     return FileUpload(name, data, str(file.get("mimetype") or "application/octet-stream"))
 
 
-def _execution_id(view: dict[str, Any]) -> int | None:
-    metadata = str(view.get("private_metadata") or "")
-    return int(metadata) if metadata.isdigit() else None
-
-
 def _unreadable(view: dict[str, Any]) -> dict[str, Any]:
     title = (view.get("title") or {}).get("text") if isinstance(view.get("title"), dict) else None
     return {"response_action": "update", "view": notice_view(str(title or "Form"), messages.UNREADABLE_FORM)}
@@ -251,9 +262,10 @@ def _unreadable(view: dict[str, Any]) -> dict[str, Any]:
 async def submit(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
     """Submit the form; the answer for Slack: None (close the modal) or a response_action."""
     view = body["view"]
-    execution_id = _execution_id(view)
-    if execution_id is None:
+    target = parse_metadata(view)
+    if target is None:
         return _unreadable(view)
+    execution_id, shown = target
     user = body["user"]
     values, files = raw_values(view["state"]["values"])
     errors: dict[str, str] = {}
@@ -268,7 +280,7 @@ async def submit(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | No
         return {"response_action": "errors", "errors": errors}
     actor = await ctx.directory.actor(user["id"], user.get("username"))
     try:
-        await ctx.call(ctx.engine.submit_form, execution_id, actor, values)
+        await ctx.call(ctx.engine.submit_form, execution_id, actor, values, shown)
     except FormInvalid as exc:
         return {"response_action": "errors", "errors": exc.errors}
     except PipebotError as exc:
@@ -278,14 +290,15 @@ async def submit(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | No
 
 async def submit_feedback(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
     view = body["view"]
-    execution_id = _execution_id(view)
-    if execution_id is None:
+    target = parse_metadata(view)
+    if target is None:
         return _unreadable(view)
+    execution_id, shown = target
     user = body["user"]
     feedback = (view["state"]["values"].get(FEEDBACK_BLOCK, {}).get(FEEDBACK_BLOCK) or {}).get("value") or ""
     actor = await ctx.directory.actor(user["id"], user.get("username"))
     try:
-        await ctx.call(ctx.engine.request_revision, execution_id, actor, feedback)
+        await ctx.call(ctx.engine.request_revision, execution_id, actor, feedback, shown)
     except PipebotError as exc:
         # Shown under the feedback box: a refusal (not an approver, no revisions left) or a bad value.
         return {"response_action": "errors", "errors": {FEEDBACK_BLOCK: str(exc)[:2000]}}
@@ -295,16 +308,19 @@ async def submit_feedback(ctx: SlackContext, body: dict[str, Any]) -> dict[str, 
 async def submit_decision(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
     """A reject, approve-with-comment or reassign modal: the engine decides; refusals stay in it."""
     view = body["view"]
-    execution_id = int(view["private_metadata"])
+    target = parse_metadata(view)
+    if target is None:
+        return _unreadable(view)
+    execution_id, shown = target
     user = body["user"]
     value = (view["state"]["values"].get(DECISION_BLOCK, {}).get(DECISION_BLOCK)) or {}
     actor = await ctx.directory.actor(user["id"], user.get("username"))
     engine = ctx.engine
     try:
         if view["callback_id"] == REJECT_CALLBACK:
-            await ctx.call(engine.reject, execution_id, actor, value.get("value") or "")
+            await ctx.call(engine.reject, execution_id, actor, value.get("value") or "", shown)
         elif view["callback_id"] == COMMENT_CALLBACK:
-            await ctx.call(engine.approve, execution_id, actor, value.get("value"))
+            await ctx.call(engine.approve, execution_id, actor, value.get("value"), shown)
         else:
             chosen = str(value.get("selected_user") or "")
             if not chosen:

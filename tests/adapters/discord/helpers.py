@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,8 +102,25 @@ async def command(fake: FakeDiscord, user: FakeUser, name: str, **options: Any) 
     return await answer(fake, interaction_id)
 
 
+CARD_SEEN = re.compile(r":r?\d+:[0-9a-f]{12}$")  # what a card showed: revision and digest
+
+
+def bare(custom_ids: list[str]) -> list[str]:
+    """Custom ids without the revision and digest of the card they are on."""
+    return [CARD_SEEN.sub("", c) for c in custom_ids]
+
+
+def full_id(message: StoredMessage, custom_id: str) -> str:
+    """The message's custom id that is `custom_id` (or `custom_id` plus what the card showed)."""
+    ids = message.custom_ids()
+    if custom_id in ids:
+        return custom_id
+    found = [c for c in ids if CARD_SEEN.sub("", c) == custom_id]
+    return found[0] if len(found) == 1 else custom_id
+
+
 async def click(fake: FakeDiscord, message: StoredMessage, custom_id: str, user: FakeUser) -> int:
-    return await fake.click_button(message.channel_id, message.id, custom_id, user)
+    return await fake.click_button(message.channel_id, message.id, full_id(message, custom_id), user)
 
 
 async def click_answer(

@@ -16,6 +16,7 @@ from tests.adapters.discord.helpers import (
     Bot,
     answer,
     fresh,
+    full_id,
     open_modal,
     thread_messages,
     with_button,
@@ -83,7 +84,7 @@ async def test_reject_with_a_reason_and_reassign(fake: FakeDiscord, bot: Bot, tm
     assert done.content == "Dave may now decide Review."
     await bot.drain()
     assert "Handed to Dave" in fresh(fake, card).text
-    modal = await open_modal(fake, card, f"pb:reject:{ex}", BOB)
+    modal = await open_modal(fake, card, full_id(card, f"pb:reject:{ex}"), BOB)
     reason = {"decision": "Numbers are wrong"}
     done = await answer(fake, await fake.submit_modal(card.channel_id, modal["custom_id"], reason, BOB))
     assert done.content == "Rejected Review."

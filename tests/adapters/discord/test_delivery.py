@@ -5,7 +5,7 @@ from __future__ import annotations
 from adapters.discord.deliver import DiscordDeliverer
 from engine.clock import ManualClock
 from engine.forms import FileUpload
-from tests.adapters.discord.helpers import ALICE, BOB, CHANNEL, Bot, thread_messages, with_button
+from tests.adapters.discord.helpers import ALICE, BOB, CHANNEL, Bot, bare, thread_messages, with_button
 from tests.adapters.discord.test_interactions import HERE, actor, brief_submitted
 from tests.fakes.discord_fake import FakeDiscord
 
@@ -84,7 +84,7 @@ async def test_run_started_in_a_thread_stays_in_it(fake: FakeDiscord, bot: Bot) 
     assert list(fake.threads) == [thread]
     status = [m for m in fake.messages_in(thread) if m.text.startswith("### blog-post#v2")]
     assert len(status) == 1
-    assert with_button(fake.messages_in(thread), "pb:open_form:").custom_ids() != [
+    assert bare(with_button(fake.messages_in(thread), "pb:open_form:").custom_ids()) != [
         f"pb:open_form:{execution_id}"
     ]
     fake.assert_no_errors()

@@ -19,6 +19,7 @@ from tests.adapters.discord.helpers import (
     RELEASE_ROLE,
     Bot,
     answer,
+    bare,
     click,
     click_answer,
     command,
@@ -157,7 +158,7 @@ async def test_file_input_too_large_then_accepted(fake: FakeDiscord, bot: Bot) -
     await command(fake, CAROL, "run", pipeline="release")
     await bot.drain()
     card = with_button(thread_messages(fake), "pb:open_form:")
-    execution_id = int(card.custom_ids()[0].rsplit(":", 1)[1])
+    execution_id = int(bare(card.custom_ids())[0].rsplit(":", 1)[1])
     thread = card.channel_id
     modal = await open_modal(fake, card, card.custom_ids()[0], CAROL)
     fields = fields_of(modal)
@@ -173,7 +174,7 @@ async def test_file_input_too_large_then_accepted(fake: FakeDiscord, bot: Bot) -
         fake, await fake.submit_modal(thread, page2["custom_id"], {"changelog": [big]}, CAROL)
     )
     assert errors.content == "❌ **Changelog file** file is 1200000 bytes; the limit is 1000000"
-    assert errors.custom_ids() == [f"pbf:{execution_id}:1"]
+    assert bare(errors.custom_ids()) == [f"pbf:{execution_id}:1"]
     assert bot.engine.run("release#v1").executions[0].status == "waiting_for_input"
     assert bot.engine.form(execution_id, actor(CAROL)).values["version"] == "2.0"  # the draft
 
@@ -192,7 +193,7 @@ async def test_pending_buttons_work_from_the_ephemeral_reply(fake: FakeDiscord, 
     execution_id = brief_submitted(bot.engine)
     pending = await command(fake, BOB, "pending")
     assert pending.ephemeral and "blog-post#v1 · Brief: review the result" in pending.content
-    assert pending.custom_ids()[:2] == [
+    assert bare(pending.custom_ids())[:2] == [
         f"pb:approve_complete:{execution_id}",
         f"pb:request_revision:{execution_id}",
     ]

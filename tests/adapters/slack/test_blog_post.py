@@ -43,7 +43,7 @@ async def test_blog_post_run_through_slack(h: Harness, clock: ManualClock) -> No
     await h.click("U0ANA", form_msg, "open_form")
     view = open_modal(h)
     blocks = blocks_by_id(view)
-    assert view["private_metadata"].isdigit()
+    assert view["private_metadata"].split(":")[0].isdigit()
     assert "Describe the post you want" in view["blocks"][0]["text"]["text"]
     assert blocks["topic"]["element"]["type"] == "plain_text_input"
     assert blocks["topic"]["element"]["max_length"] == 200 and not blocks["topic"]["optional"]
