@@ -234,7 +234,8 @@ def _rollbacks(engine: Engine, target: str) -> Reply:
         )
         lines.append(
             f"• #{r.rollback_id} {r.at.strftime('%Y-%m-%d %H:%M')} by {r.actor}: {what} · "
-            f"{r.executions} execution(s), {r.files} file(s), {size_text(r.size)}{state}"
+            + (f"{r.runs} run(s), " if r.kind == "run" else f"{r.executions} execution(s), ")
+            + f"{r.files} file(s), {size_text(r.size)}{state}"
         )
     return Reply("\n".join(lines))
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from engine import discussions
 from engine.agent_prompts import DEFAULT_OUTPUT, AgentInputs, ContextArtifact, render_context, unfence
 from engine.definitions import AgentConfig, AgentSpec, OutputSpec
-from engine.discussions import OnTurn, Session, Turn, Usage
+from engine.discussions import OnTurn, OpenTurn, Session, Turn, Usage
 from engine.errors import OutputInvalid
 from engine.llm import LLM
 
@@ -52,10 +52,14 @@ async def run_agents(
     team: list[AgentSpec] | None = None,
     on_turn: OnTurn | None = None,
     budget_tokens: int | None = None,
+    open_turn: OpenTurn | None = None,
 ) -> AgentResult:
-    """Run one attempt. Raises ProviderUnavailable / OutputInvalid (retryable), BudgetExceeded."""
+    """Run one attempt. Raises ProviderUnavailable / OutputInvalid (retryable), BudgetExceeded.
+
+    ``open_turn`` is asked before every model call where that call's text should go as it is
+    generated (live turns); ``on_turn`` sees each finished turn."""
     outputs = outputs or [DEFAULT_OUTPUT]
-    session = Session(config, ctx, llm, budget_tokens, on_turn)
+    session = Session(config, ctx, llm, budget_tokens, on_turn, open_turn)
     brief = render_context(ctx)
     if config.mode == "single":
         produced = await discussions.solo(session, (config.agents or [DEFAULT_AGENT])[0], brief, outputs)
@@ -78,9 +82,10 @@ async def propose_team(
     *,
     on_turn: OnTurn | None = None,
     budget_tokens: int | None = None,
+    open_turn: OpenTurn | None = None,
 ) -> list[AgentSpec]:
     """Meta mode: one call in which the meta agent designs the team (a JSON answer, validated)."""
-    session = Session(config, ctx, llm, budget_tokens, on_turn)
+    session = Session(config, ctx, llm, budget_tokens, on_turn, open_turn)
     return await _propose(session, render_context(ctx))
 
 

@@ -59,14 +59,15 @@ from engine.models import (
     PipelineRow,
     RunRow,
 )
-from engine.notifications import ArtifactInfo, RunInfo
-from engine.outbox import Dispatcher
+from engine.notifications import ArtifactInfo, RunInfo, TurnCard
+from engine.outbox import Dispatcher, MessageRef
 from engine.queries import FormSpec, PendingItem, PipelineSummary, RunView
 from engine.roles import Roles
 from engine.rollbacks import Proposal
 from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
+from engine.streams import TurnSink, TurnTarget
 from engine.tx import Definitions, Tx
 from engine.work import WorkItem
 from engine.workspace import Workspace
@@ -92,6 +93,8 @@ class Engine:
         self.definitions = Definitions()
         self.outbox = Dispatcher(store, clock)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
+        # Live agent turns by platform: adapters in this process register theirs (engine.streams).
+        self.turn_sinks: dict[str, TurnSink] = {}
 
     @classmethod
     def open(
@@ -432,6 +435,12 @@ class Engine:
 
     def work_progress(self, execution_id: int, text: str) -> None:
         self._write(lambda tx: work.progress(tx, execution_id, text))
+
+    def turn_target(self, execution_id: int) -> TurnTarget:
+        return self._read(lambda tx: work.turn_target(tx, execution_id))
+
+    def work_turn(self, execution_id: int, card: TurnCard, live: MessageRef | None) -> None:
+        self._write(lambda tx: work.turn(tx, execution_id, card, live))
 
     def work_succeeded(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shutil
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ class RollbackInfo(BaseModel):
     run: str
     to: str
     executions: int
+    runs: int  # runs a run-level rollback archived
     files: int
     size: int
     archive_path: str
@@ -66,6 +68,7 @@ def rollbacks(tx: Tx, target: str) -> list[RollbackInfo]:
                 run=run.name,
                 to=to if rb.kind != "restore" else f"rollback {rb.restores_id}",
                 executions=rb.execution_count,
+                runs=len(json.loads(rb.plan_json or "{}").get("runs", [])),
                 files=rb.file_count,
                 size=rb.byte_count,
                 archive_path=rb.archive_path,

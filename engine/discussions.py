@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from engine.agent_prompts import AgentInputs, fenced, output_request, parse_outputs, system_prompt
 from engine.definitions import AgentConfig, AgentSpec, OutputSpec
 from engine.errors import BudgetExceeded
-from engine.llm import LLM, Message
+from engine.llm import LLM, Message, OnDelta
 
 SYNTHESIZER = AgentSpec(name="synthesizer", role="merges the council's answers into one")
 JUDGE = AgentSpec(name="judge", role="weighs the debate and writes the conclusion")
@@ -58,6 +58,8 @@ class Usage:
 
 
 OnTurn = Callable[[Turn], Awaitable[None]]
+# Called before each model call: where its text goes as it is generated (None: nowhere).
+OpenTurn = Callable[[AgentSpec, int], Awaitable[OnDelta | None]]
 
 
 @dataclass
@@ -69,6 +71,7 @@ class Session:
     llm: LLM
     budget_tokens: int | None = None
     on_turn: OnTurn | None = None
+    open_turn: OpenTurn | None = None
     transcript: list[Turn] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
 
@@ -78,7 +81,7 @@ class Session:
     async def ask_all(self, calls: list[tuple[AgentSpec, int, str]]) -> list[str]:
         """Independent calls run concurrently; turns recorded in the given order."""
         self._check_budget(calls)
-        results = await asyncio.gather(*(self._call(a, p) for a, _, p in calls), return_exceptions=True)
+        results = await asyncio.gather(*(self._call(a, r, p) for a, r, p in calls), return_exceptions=True)
         failure: BaseException | None = None
         texts = []
         for (agent, round_, _), result in zip(calls, results, strict=True):
@@ -97,7 +100,8 @@ class Session:
             raise failure
         return texts
 
-    async def _call(self, agent: AgentSpec, prompt: str) -> tuple[str, int, int]:
+    async def _call(self, agent: AgentSpec, round_: int, prompt: str) -> tuple[str, int, int]:
+        on_delta = await self.open_turn(agent, round_) if self.open_turn is not None else None
         messages: list[Message] = [
             {"role": "system", "content": system_prompt(agent, self.ctx)},
             {"role": "user", "content": prompt},
@@ -107,6 +111,7 @@ class Session:
             model=agent.model or self.config.model,
             temperature=agent.temperature if agent.temperature is not None else self.config.temperature,
             max_tokens=self._max_tokens(agent),
+            on_delta=on_delta,
         )
         return c.text, c.tokens_in, c.tokens_out
 

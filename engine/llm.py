@@ -6,7 +6,7 @@ become :class:`ProviderUnavailable` (retryable), everything else :class:`Provide
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,6 +16,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from engine.errors import ProviderError, ProviderUnavailable
 
 Message = dict[str, str]  # {"role": ..., "content": ...}
+OnDelta = Callable[[str], Awaitable[None]]  # text as the model generates it
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,11 @@ class LLM:
         model: str | None = None,
         temperature: float | None = None,
         max_tokens: int | None = None,
+        on_delta: OnDelta | None = None,
     ) -> Completion:
         model = model or self.model
+        if on_delta is not None:
+            return await self._stream(messages, model, temperature, max_tokens, on_delta)
         try:
             response = await self._client.chat.completions.create(
                 model=model,
@@ -76,6 +80,44 @@ class LLM:
             model=response.model or model,
             truncated=choice.finish_reason == "length",
         )
+
+    async def _stream(
+        self,
+        messages: Sequence[Message],
+        model: str,
+        temperature: float | None,
+        max_tokens: int | None,
+        on_delta: OnDelta,
+    ) -> Completion:
+        """The same call, streamed: ``on_delta`` sees the text as it comes; the usage is the one the
+        provider reports in its last chunk (``include_usage``), so token counts stay exact."""
+        parts: list[str] = []
+        finish: str | None = None
+        tokens_in = tokens_out = 0
+        answered = model
+        try:
+            stream = await self._client.chat.completions.create(
+                model=model,
+                messages=cast(list[ChatCompletionMessageParam], list(messages)),
+                temperature=self.temperature if temperature is None else temperature,
+                max_tokens=max_tokens or self.max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            async for chunk in stream:
+                answered = chunk.model or answered
+                if chunk.usage is not None:
+                    tokens_in, tokens_out = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
+                for choice in chunk.choices[:1]:
+                    finish = choice.finish_reason or finish
+                    if choice.delta.content:
+                        parts.append(choice.delta.content)
+                        await on_delta(choice.delta.content)
+        except openai.APIError as exc:
+            raise _engine_error(exc, model) from exc
+        if finish is None:
+            raise ProviderUnavailable(f"model {model} ended its answer without finishing it")
+        return Completion("".join(parts), tokens_in, tokens_out, answered, finish == "length")
 
     async def close(self) -> None:
         await self._client.close()

@@ -121,7 +121,26 @@ class NoticeCard(_Base):
     direct: list[str] = []
 
 
+class TurnCard(_Base):
+    """One agent's turn in a discussion: Markdown as the model wrote it, and what it cost.
+
+    Adapters that showed the turn live (streamed) already hold its message: this card, with the
+    same key, replaces the live text with the final one.
+    """
+
+    kind: Literal["turn"] = "turn"
+    execution_id: int
+    checkpoint: str
+    agent: str
+    role: str = ""
+    round: int  # 0: a meta agent's proposal
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+
+
 Notification = Annotated[
-    RunStatusCard | ApprovalCard | FormCard | ArtifactsCard | NoticeCard, Field(discriminator="kind")
+    RunStatusCard | ApprovalCard | FormCard | ArtifactsCard | NoticeCard | TurnCard,
+    Field(discriminator="kind"),
 ]
 NOTIFICATION = TypeAdapter(Notification)

@@ -490,17 +490,15 @@ def restore(tx: Tx, ws: Workspace, rollback_id: int, actor: Actor) -> tuple[int,
 
 
 def _newer_rollback(tx: Tx, orig: RollbackRow, run_ids: list[int]) -> RollbackRow | None:
+    """A later rollback of the same checkpoints (the same run) or, for a run-level one, of the
+    same pipeline's runs; a run-level rollback *to* a run does not touch that run's checkpoints."""
+    same = (
+        RollbackRow.run_id.in_(run_ids) & (RollbackRow.kind == "checkpoint")
+        if orig.kind == "checkpoint"
+        else (RollbackRow.pipeline_slug == orig.pipeline_slug) & (RollbackRow.kind == "run")
+    )
     return tx.session.scalar(
-        select(RollbackRow)
-        .where(
-            RollbackRow.run_id.in_(run_ids)
-            if orig.kind == "checkpoint"
-            else RollbackRow.pipeline_slug == orig.pipeline_slug,
-            RollbackRow.id > orig.id,
-            RollbackRow.status == APPLIED,
-            RollbackRow.kind != "restore",
-        )
-        .limit(1)
+        select(RollbackRow).where(same, RollbackRow.id > orig.id, RollbackRow.status == APPLIED).limit(1)
     )
 
 

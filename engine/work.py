@@ -17,17 +17,27 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from engine import artifacts, flow, timers
-from engine.actors import Actor
+from engine.actors import Actor, Conversation
 from engine.agent_prompts import ContextArtifact
 from engine.definitions import AgentSpec, Checkpoint
 from engine.errors import Refused
 from engine.human import Outcome, load
-from engine.models import ArtifactRow, ExecutionLogRow, ExecutionRow, InteractionRow, PipelineRow, RunRow
-from engine.notifications import Button
+from engine.models import (
+    ArtifactRow,
+    ExecutionLogRow,
+    ExecutionRow,
+    InteractionRow,
+    MessageRefRow,
+    PipelineRow,
+    RunRow,
+)
+from engine.notifications import Button, TurnCard
+from engine.outbox import MessageRef
 from engine.permissions import check_approval
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
+from engine.streams import TurnTarget
 from engine.tx import Tx
 from engine.workspace import Workspace
 
@@ -194,6 +204,41 @@ def heartbeat(tx: Tx, execution_id: int, worker: str) -> bool:
 def progress(tx: Tx, execution_id: int, text: str) -> None:
     _ex, run, _ = load(tx, execution_id)
     flow.notice(tx, run, text)
+
+
+def turn_target(tx: Tx, execution_id: int) -> TurnTarget:
+    _ex, run, _ = load(tx, execution_id)
+    parent = tx.session.scalar(
+        select(MessageRefRow).where(MessageRefRow.run_id == run.id, MessageRefRow.message_key == "run")
+    )
+    return TurnTarget(
+        run.id,
+        run.name,
+        run.platform,
+        Conversation(run.platform, run.channel, run.thread),
+        MessageRef(parent.channel, parent.message_id, parent.thread_id) if parent else None,
+        run.started_by,
+        tx.run_info(run),
+    )
+
+
+def turn(tx: Tx, execution_id: int, card: TurnCard, live: MessageRef | None) -> None:
+    """An agent's finished turn: logged, and its card queued; a live message becomes the card's."""
+    ex, run, _ = load(tx, execution_id)
+    log(tx, ex, f"{card.agent} (round {card.round}): {card.tokens_in}+{card.tokens_out} tokens")
+    if live is not None:
+        tx.session.add(
+            MessageRefRow(
+                run_id=run.id,
+                message_key=card.key,
+                platform=run.platform,
+                channel=live.channel,
+                message_id=live.message_id,
+                thread_id=live.thread_id,
+                updated_at=tx.now(),
+            )
+        )
+    tx.notify(run, card)
 
 
 def succeed(

@@ -22,11 +22,11 @@ from engine.errors import BudgetExceeded, OutputInvalid, PipebotError, ProviderU
 from engine.llm import LLM
 from engine.sandbox import SandboxConfig
 from engine.scripts import run_script
+from engine.streams import LiveTurns, TurnSink
 from engine.validation import validate_outputs
 from engine.work import WorkItem
 
 log = logging.getLogger("pipebot.worker")
-TURN_CHARS = 1500
 
 
 @dataclass
@@ -52,6 +52,8 @@ class Worker:
         self._llm: LLM | None = None
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Live agent turns, per platform (registered by the adapters running in this process).
+        self.sinks: dict[str, TurnSink] = engine.turn_sinks
 
     def wake(self) -> None:
         """Thread-safe: the engine calls it after a commit (new work may be claimable)."""
@@ -164,30 +166,26 @@ class Worker:
             validation_error=item.validation_error,
         )
 
-    async def _post_turn(self, item: WorkItem, turn: Turn) -> None:
-        text = turn.text if len(turn.text) <= TURN_CHARS else turn.text[:TURN_CHARS] + " …"
-        label = f"round {turn.round}" if turn.round else "proposal"
-        await asyncio.to_thread(
-            self.engine.work_progress,
-            item.execution_id,
-            f"*{turn.agent}* ({label}, {turn.tokens_in}+{turn.tokens_out} tokens):\n{text}",
-        )
-
     async def _propose(self, item: WorkItem, tokens: list[int]) -> None:
         assert item.checkpoint.agent is not None
         turns: list[Turn] = []
+        live = LiveTurns(self.engine, self.sinks, item)
 
         async def on_turn(turn: Turn) -> None:
             turns.append(turn)
-            await self._post_turn(item, turn)
+            await live.finished(turn)
 
-        team = await propose_team(
-            item.checkpoint.agent,
-            self._inputs(item),
-            self.llm(),
-            on_turn=on_turn,
-            budget_tokens=item.budget_left,
-        )
+        try:
+            team = await propose_team(
+                item.checkpoint.agent,
+                self._inputs(item),
+                self.llm(),
+                on_turn=on_turn,
+                budget_tokens=item.budget_left,
+                open_turn=live.open,
+            )
+        finally:
+            await live.close()
         tokens[0] += sum(t.tokens_in for t in turns)
         tokens[1] += sum(t.tokens_out for t in turns)
         await asyncio.to_thread(
@@ -198,20 +196,26 @@ class Worker:
         cp = item.checkpoint
         assert cp.agent is not None
 
+        live = LiveTurns(self.engine, self.sinks, item)
+
         async def on_turn(turn: Turn) -> None:
             tokens[0] += turn.tokens_in
             tokens[1] += turn.tokens_out
-            await self._post_turn(item, turn)
+            await live.finished(turn)
 
-        result = await run_agents(
-            cp.agent,
-            list(cp.outputs),
-            self._inputs(item),
-            self.llm(),
-            team=item.team,
-            on_turn=on_turn,
-            budget_tokens=item.budget_left,
-        )
+        try:
+            result = await run_agents(
+                cp.agent,
+                list(cp.outputs),
+                self._inputs(item),
+                self.llm(),
+                team=item.team,
+                on_turn=on_turn,
+                budget_tokens=item.budget_left,
+                open_turn=live.open,
+            )
+        finally:
+            await live.close()
         outputs = item.workdir / "outputs"
         outputs.mkdir(parents=True, exist_ok=True)
         formats = {o.name: o.format for o in cp.outputs} or {"output": "md"}

@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from adapters import chat
-from adapters.console.render import LONG, buttons_line, render
+from adapters.console.render import LONG, buttons_line, render, turn_head
 from engine import messages
 from engine.actors import Actor, Conversation
 from engine.api import Engine, Seen
 from engine.definitions import InputField
 from engine.errors import FormInvalid, PipebotError
 from engine.forms import FileUpload, validate_form
-from engine.notifications import Button
+from engine.notifications import Button, TurnCard
 from engine.outbox import Delivery, MessageRef
+from engine.streams import TurnHeader
 from engine.worker import Worker
 
 BUTTON = re.compile(r"^\[?([a-z])(\d+)(?:\.(\d+))?\]?$")
@@ -49,6 +50,40 @@ class ConsoleDeliverer:
                 self.shown[(b.action, b.execution_id)] = Seen(b.revision, b.digest)
 
 
+class ConsoleTurns:
+    """Agent turns printed as the model writes them, one at a time (concurrent turns of a council
+    would interleave: those are printed whole when they finish)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.busy = False
+
+    async def open(self, header: TurnHeader) -> TerminalTurn | None:
+        if self.busy:
+            return None
+        self.busy = True
+        self.out.write(f"  {turn_head(header.agent, header.round)}:\n      ")
+        return TerminalTurn(self, header)
+
+
+class TerminalTurn:
+    def __init__(self, turns: ConsoleTurns, header: TurnHeader) -> None:
+        self.turns, self.header = turns, header
+
+    async def append(self, text: str) -> None:
+        self.turns.out.write(text.replace("*", "").replace("\n", "\n      "))
+        self.turns.out.flush()
+
+    async def finish(self, card: TurnCard) -> MessageRef:
+        self.turns.out.write("\n")
+        self.turns.busy = False
+        return MessageRef(self.header.target.conversation.channel, self.header.key)
+
+    async def abort(self) -> None:
+        self.turns.out.write(" …\n")
+        self.turns.busy = False
+
+
 class Console:
     def __init__(
         self,
@@ -68,6 +103,7 @@ class Console:
         self.loop = asyncio.new_event_loop()
         self.deliverer = ConsoleDeliverer(out)
         engine.outbox.register(PLATFORM, self.deliverer)
+        engine.turn_sinks[PLATFORM] = ConsoleTurns(out)
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")

@@ -13,6 +13,7 @@ from engine.notifications import (
     NoticeCard,
     Notification,
     RunStatusCard,
+    TurnCard,
 )
 
 SHORT = {
@@ -40,7 +41,13 @@ def buttons_line(buttons: list[Button]) -> str:
     return "   ".join(f"[{button_id(b)}] {b.label}" for b in buttons)
 
 
+def turn_head(agent: str, round_: int) -> str:
+    return f"💬 {agent} ({f'round {round_}' if round_ else 'proposal'})"
+
+
 def render(note: Notification, edited: bool = False) -> str:
+    if isinstance(note, TurnCard) and edited:  # its text was streamed: only the usage is new
+        return f"      ({note.tokens_in}+{note.tokens_out} tokens)"
     prefix = "  ↻ " if edited else "  "
     lines: list[str]
     match note:
@@ -69,6 +76,9 @@ def render(note: Notification, edited: bool = False) -> str:
             who = " ".join(f"@{m.partition(':')[2]}" for m in note.mentions)
             lines = [f"{ICONS[note.level]} {who + ' ' if who else ''}{note.text}"]
             lines += [f"    ✉ to {d.partition(':')[2]}: {note.text}" for d in note.direct]
+        case TurnCard():
+            usage = f"{note.tokens_in}+{note.tokens_out} tokens"
+            lines = [f"{turn_head(note.agent, note.round)}, {usage}:", *note.text.splitlines()]
     decided = getattr(note, "decided", None)
     lines = [ln.replace("*", "") for text in lines for ln in text.splitlines()]
     if edited and not isinstance(note, RunStatusCard):

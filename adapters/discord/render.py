@@ -21,6 +21,7 @@ from engine.notifications import (
     Notification,
     RunInfo,
     RunStatusCard,
+    TurnCard,
 )
 
 MAX_CONTENT = 2000
@@ -139,7 +140,17 @@ def render(note: Notification) -> Rendered:
             return Rendered(
                 [f"{LEVEL_ICONS[note.level]} {who}{markdown(note.text)}"], None, note.buttons, allowed
             )
+        case TurnCard():
+            return Rendered([f"{turn_title(note)}\n{turn_usage(note)}", note.text or "…"])
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
+
+
+def turn_title(note: TurnCard) -> str:
+    return f"💬 **{note.agent}** · {f'round {note.round}' if note.round else 'proposal'}"
+
+
+def turn_usage(note: TurnCard) -> str:
+    return f"-# {note.checkpoint} · {note.tokens_in}+{note.tokens_out} tokens"
 
 
 def mentions(principals: list[str]) -> tuple[str, discord.AllowedMentions]:

@@ -12,6 +12,7 @@ from adapters.discord.commands import sync
 from adapters.discord.deliver import DiscordDeliverer
 from adapters.discord.endpoints import configure_endpoints
 from adapters.discord.interactions import PLATFORM
+from adapters.discord.stream import DiscordTurns
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -25,6 +26,7 @@ async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -
     configure_endpoints(settings.discord_api_url, settings.discord_gateway_url)
     client = PipebotClient(engine)
     engine.outbox.register(PLATFORM, DiscordDeliverer(client, engine))
+    engine.turn_sinks[PLATFORM] = DiscordTurns(client)
     runner = asyncio.create_task(client.start(settings.discord_token), name="discord-client")
     stopper = asyncio.create_task(stop.wait())
     try:

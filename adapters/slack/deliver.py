@@ -10,6 +10,7 @@ completeUploadExternal); files over the size limit are announced with the CLI co
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -68,14 +69,24 @@ class SlackDeliverer:
             await self.client.chat_update(
                 channel=ref.channel, ts=ref.message_id, text=out.text, blocks=out.blocks
             )
-            return ref
-        channel, thread = self._where(delivery)
-        resp = await self.client.chat_postMessage(
-            channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks, unfurl_links=False
-        )
-        if isinstance(note, NoticeCard) and note.direct:
-            await self._direct(note, channel)
-        return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+        else:
+            channel, thread = self._where(delivery)
+            resp = await self.client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks, unfurl_links=False
+            )
+            ref = MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+            if isinstance(note, NoticeCard) and note.direct:
+                await self._direct(note, channel)
+        if out.file is not None:  # what the message had to cut, whole, next to it in the thread
+            name, content = out.file
+            await self.client.files_upload_v2(
+                content=content,
+                filename=name,
+                title=name,
+                channel=ref.channel,
+                thread_ts=ref.thread_id or ref.message_id,
+            )
+        return ref
 
     async def _direct(self, note: NoticeCard, channel: str) -> None:
         """A reminder also reaches each person as a direct message (to the user id: Slack opens the DM)."""
@@ -119,10 +130,10 @@ class SlackDeliverer:
                 channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks
             )
             return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
-        # One completeUploadExternal shares every file with the summary as its comment: a retry
-        # after a failure re-sends the whole card, never half of it.
+        # One completeUploadExternal shares every file with the summary (its blocks: the previews
+        # in Markdown): a retry after a failure re-sends the whole card, never half of it.
         await self.client.files_upload_v2(
-            file_uploads=uploads, channel=channel, thread_ts=thread, initial_comment=out.text
+            file_uploads=uploads, channel=channel, thread_ts=thread, blocks=json.dumps(out.blocks)
         )
         return None  # the share message's ts is not returned; artifact cards are never edited
 

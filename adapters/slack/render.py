@@ -1,12 +1,17 @@
 """Engine notifications and chat replies as Block Kit, always within Slack's limits.
 
 Slack rejects a whole message when one block breaks a limit (50 blocks, 3000 characters per
-section, 2000 per field, 75 per button label), so every piece of text is cut here, safely, rather
-than trusting the lengths of what users typed or agents wrote.
+section, 2000 per field, 75 per button label, 12,000 for all markdown blocks together), so every
+piece of text is cut here, safely, rather than trusting the lengths of what users typed or agents
+wrote. What agents write (turns, artifact previews) and run summaries go in ``markdown`` blocks,
+standard Markdown as the models write it; mrkdwn stays where Block Kit requires it (context,
+fields, buttons). Text too long for one message is cut between paragraphs, and the whole text is
+attached to the message as a file.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +29,7 @@ from engine.notifications import (
     NoticeCard,
     Notification,
     RunStatusCard,
+    TurnCard,
 )
 
 Block = dict[str, Any]
@@ -35,6 +41,7 @@ FIELDS_PER_SECTION = 10
 BUTTON_TEXT_MAX = 75
 BUTTONS_PER_ACTIONS = 25
 FALLBACK_TEXT_MAX = 3900  # Slack truncates notification text past ~4000 characters
+MARKDOWN_MAX = 12_000  # all markdown blocks of one message together
 PREVIEW_LINES = 12
 ICONS = {"info": ":information_source:", "success": ":white_check_mark:", "warning": ":warning:"}
 ICONS["error"] = ":x:"
@@ -44,11 +51,64 @@ ICONS["error"] = ":x:"
 class Rendered:
     text: str  # fallback: notifications, screen readers, clients without Block Kit
     blocks: list[Block] = field(default_factory=list)
+    file: tuple[str, str] | None = None  # (name, text): the whole of what the blocks had to cut
 
 
 def escape(text: str) -> str:
     """Slack reads &, < and > as control characters in mrkdwn and plain text."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# [label](url) and ![alt](url): a label can say anything, so the address is shown instead.
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\(\s*<?([^)\s>]*)>?(?:\s+[\"'(][^)\n]*)?\)")
+_MD_LINK_DEF = re.compile(r"^( {0,3}\[[^\]\n]+\]):", re.M)  # [ref]: url
+
+
+def md_escape(text: str) -> str:
+    """User or model text for a markdown block: no mention, no broadcast, no disguised link.
+
+    ``<@U…>``, ``<!here>`` and ``<url|label>`` lose their brackets as in mrkdwn; a Markdown link
+    shows where it goes (``label (url)``); reference definitions stop being definitions.
+    """
+    text = escape(text)
+    text = _MD_LINK.sub(lambda m: m[2] if m[1].strip() in ("", m[2]) else f"{m[1]} ({m[2]})", text)
+    return _MD_LINK_DEF.sub(r"\1 :", text)
+
+
+def _paragraphs(text: str) -> list[str]:
+    """Markdown split between paragraphs (blank lines), never inside a code fence."""
+    parts: list[str] = []
+    current: list[str] = []
+    fenced = False
+    for line in text.splitlines(keepends=True):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        current.append(line)
+        if not fenced and not line.strip():
+            parts.append("".join(current))
+            current = []
+    if current:
+        parts.append("".join(current))
+    return parts
+
+
+def markdown_head(text: str, budget: int) -> tuple[str, bool]:
+    """As many whole paragraphs of escaped ``text`` as fit ``budget``; whether any were left out."""
+    out = ""
+    for part in _paragraphs(text):
+        shown = md_escape(part)
+        if len(out) + len(shown) > budget:
+            if not out:  # one paragraph longer than the budget: cut it at a line end
+                out = truncate(shown[: budget - 8].rsplit("\n", 1)[0], budget - 8)
+                if out.count("```") % 2:
+                    out += "\n```"
+            return out.rstrip() or "…", True
+        out += shown
+    return out.rstrip() or " ", False
+
+
+def markdown_block(text: str) -> Block:
+    return {"type": "markdown", "text": text}
 
 
 def truncate(text: str, limit: int) -> str:
@@ -147,16 +207,62 @@ def card(note: Notification, groups: dict[str, str] | None = None) -> Rendered:
         case ArtifactsCard():
             return artifacts(note, {}, set())
         case NoticeCard():
-            who = " ".join(mention(m, groups or {}) for m in note.mentions)
-            text = f"{ICONS[note.level]} {who + ' ' if who else ''}{escape(note.text)}"
-            return Rendered(fallback(note.text), fit(text_sections(text), actions(note.buttons)))
+            if note.mentions:  # mrkdwn: the one place pipebot mentions people (<@U…>, <!subteam^…>)
+                who = " ".join(mention(m, groups or {}) for m in note.mentions)
+                text = f"{ICONS[note.level]} {who} {escape(note.text)}"
+                return Rendered(fallback(note.text), fit(text_sections(text), actions(note.buttons)))
+            body, cut = markdown_head(slack_bold(note.text), MARKDOWN_MAX - 40)
+            blocks = [markdown_block(f"{ICONS[note.level]} {body}")]
+            if cut:
+                blocks.append(context("… (shortened: too long for one Slack message)"))
+            return Rendered(fallback(escape(note.text)), fit(blocks, actions(note.buttons)))
+        case TurnCard():
+            return turn(note)
+
+
+_BOLD = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
+_CODE = re.compile(r"(```.*?```|`[^`\n]*`)", re.S)
+
+
+def slack_bold(text: str) -> str:
+    """The shared wording's *bold* as Markdown's **bold**, leaving code alone."""
+    parts = _CODE.split(text)
+    return "".join(p if i % 2 else _BOLD.sub(r"**\1**", p) for i, p in enumerate(parts))
 
 
 def _run(note: RunStatusCard) -> Rendered:
     r = note.run
     line = escape(run_line(r))
-    blocks = [section(line), context(f"{escape(r.pipeline_title)} · started by {escape(r.started_by)}")]
+    summary = md_escape(slack_bold(run_line(r)))
+    blocks = [
+        markdown_block(summary),
+        context(f"{escape(r.pipeline_title)} · started by {escape(r.started_by)}"),
+    ]
     return Rendered(fallback(line), blocks)
+
+
+def turn_title(note: TurnCard) -> str:
+    said = f"round {note.round}" if note.round else "proposal"
+    return f"**{md_escape(note.agent)}** · {said}"
+
+
+def turn_usage(note: TurnCard) -> str:
+    return f"{escape(note.checkpoint)} · {note.tokens_in}+{note.tokens_out} tokens"
+
+
+def turn_file(note: TurnCard) -> str:
+    return f"{note.agent}-round{note.round}.md"
+
+
+def turn(note: TurnCard) -> Rendered:
+    """An agent's turn: its Markdown, its usage; the whole turn as a file when it is too long."""
+    title = turn_title(note)
+    body, cut = markdown_head(note.text, MARKDOWN_MAX - len(title) - 2)
+    blocks = [markdown_block(f"{title}\n\n{body}"), context(turn_usage(note))]
+    if cut:
+        blocks.append(context(f"The whole turn is attached: {escape(turn_file(note))}"))
+    file = (turn_file(note), note.text) if cut else None
+    return Rendered(fallback(f"{note.agent}: {escape(note.text)}"), blocks, file)
 
 
 def _outcome(decided: str | None, buttons: list[Button], due_at: datetime | None = None) -> list[Block]:
@@ -201,25 +307,35 @@ def artifact_file(a: ArtifactInfo) -> str:
 
 
 def artifacts(note: ArtifactsCard, too_big: dict[int, int], missing: set[int]) -> Rendered:
-    """The summary posted with the files: previews of short text files, notes on the others."""
+    """The summary shared with the files: previews of short text files (Markdown as Markdown,
+    other formats as code), notes on the others; all within one message's markdown budget."""
     head = f":paperclip: *{escape(note.checkpoint)}*: {len(note.artifacts)} artifact(s)"
     lines = [head]
+    parts = [f"📎 **{md_escape(note.checkpoint)}**: {len(note.artifacts)} artifact(s)"]
     for a in note.artifacts:
         name = escape(artifact_file(a))
         if a.artifact_id in missing:
-            lines.append("• " + messages.ARTIFACT_MISSING.format(file=name))
+            item = messages.ARTIFACT_MISSING.format(file=name)
         elif a.artifact_id in too_big:
             size = messages.size_text(too_big[a.artifact_id])
-            lines.append(
-                "• " + messages.ARTIFACT_TOO_BIG.format(file=name, size=size, artifact_id=a.artifact_id)
-            )
+            item = messages.ARTIFACT_TOO_BIG.format(file=name, size=size, artifact_id=a.artifact_id)
         else:
-            lines.append(f"• {name} ({messages.size_text(a.size)})")
-            if a.preview:
-                preview = "\n".join(a.preview.splitlines()[:PREVIEW_LINES]).replace("```", "ˋˋˋ")
-                lines.append("```" + truncate(escape(preview), 1200) + "```")
-    text = "\n".join(lines)
-    return Rendered(truncate(text, FALLBACK_TEXT_MAX), fit(text_sections(text)))
+            item = f"{name} ({messages.size_text(a.size)})"
+        lines.append("• " + item)
+        parts.append("- " + md_escape(item.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")))
+        if a.preview and a.artifact_id not in missing and a.artifact_id not in too_big:
+            preview = a.preview.replace("```", "ˋˋˋ")
+            parts.append(preview if a.format == "md" else f"```{a.format}\n{preview}\n```")
+    budget = MARKDOWN_MAX
+    shown: list[str] = []
+    for part in parts:
+        text, cut = (part, False) if part.startswith(("📎", "- ")) else markdown_head(part, budget - 60)
+        if len(text) + 2 > budget:
+            break
+        shown.append(text + ("\n…" if cut else ""))
+        budget -= len(shown[-1]) + 2
+    fallback_text = truncate("\n".join(lines), FALLBACK_TEXT_MAX)
+    return Rendered(fallback_text, [markdown_block("\n\n".join(shown))])
 
 
 # -- command replies -------------------------------------------------------------------------------

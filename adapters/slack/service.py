@@ -15,6 +15,7 @@ from aiohttp import web
 
 from adapters.slack.app import SlackApp, SocketModeHandler, create_slack_app
 from adapters.slack.directory import PLATFORM
+from adapters.slack.stream import SlackTurns
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -65,6 +66,7 @@ async def create_from_settings(engine: Engine, settings: Settings) -> SlackApp:
 async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
     slack = await create_from_settings(engine, settings)
     engine.outbox.register(PLATFORM, slack.deliverer)
+    engine.turn_sinks[PLATFORM] = SlackTurns(slack.deliverer.client)
     try:
         if settings.slack_app_token:
             handler = SocketModeHandler(slack.app, settings.slack_app_token)

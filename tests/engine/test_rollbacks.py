@@ -195,6 +195,20 @@ def test_restore_after_run_level_rollback(twins: Engine) -> None:
     assert (r2.kind, r1.kind, r1.status, r1.restored_by) == ("restore", "run", "restored", 2)
 
 
+def test_a_rollback_to_a_run_does_not_block_restoring_its_checkpoints(twins: Engine) -> None:
+    engine = twins
+    v1 = twins_run(engine, ANA, 2)
+    engine.rollback(v1, "second", ANA)  # 1
+    twins_run(engine, ANA, 1)
+    engine.rollback("twins#v1", None, ANA)  # 2: v2 archived; v1's checkpoints untouched
+    assert engine.restore(1, ANA).message.startswith("Restored rollback 1")
+    assert engine.run(v1).info.done == 2
+    engine.rollback(v1, "second", ANA)  # 4
+    engine.rollback(v1, "first", ANA)  # 5
+    with pytest.raises(Refused, match="rollback 5 came after it"):
+        engine.restore(4, ANA)
+
+
 def test_history_lists_every_event(twins: Engine, clock: ManualClock) -> None:
     engine = twins
     run = engine.start_run("twins", ANA, HERE).name

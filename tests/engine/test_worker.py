@@ -12,6 +12,7 @@ import pytest
 from engine.api import Engine
 from engine.clock import ManualClock
 from engine.llm import LLM
+from engine.notifications import TurnCard
 from engine.sandbox import SandboxConfig, unavailable
 from engine.worker import Worker, WorkerConfig
 from tests.conftest import EXAMPLES, HERE, person
@@ -68,10 +69,13 @@ async def test_newsletter_debate_then_script(engine: Engine, worker: Worker, ope
     assert engine.artifact_path(arts["issue"].artifact_id).read_text().startswith("# Issue")
     assert "## critic — round 2" in engine.artifact_path(arts["transcript"].artifact_id).read_text()
     await engine.outbox.drain()
-    turns = [
-        d.note for d in sink.deliveries if d.note.kind == "notice" and "round" in getattr(d.note, "text", "")
+    turns = [d.note for d in sink.deliveries if isinstance(d.note, TurnCard)]
+    assert [(t.agent, t.round) for t in turns] == [
+        ("writer", 1), ("critic", 1), ("writer", 2), ("critic", 2), ("judge", 3)
     ]
-    assert len(turns) == 5
+    assert sum(t.tokens_in + t.tokens_out for t in turns) == sum(
+        r.prompt_tokens + r.completion_tokens for r in openai_fake.completed
+    )
     with engine.store.read() as s:
         from engine.models import ExecutionRow
 

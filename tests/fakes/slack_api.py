@@ -78,6 +78,7 @@ class FakeSlack(SlackWebApi):
     ) -> None:
         super().__init__(token, **options)
         self.app_token = app_token  # app-level token: only apps.connections.open takes it
+        self.init_streams()
         self.socket = SocketModeHub(self.app_id)
         self.calls: list[Call] = []
         self.errors: list[str] = []  # why each rejected request was rejected

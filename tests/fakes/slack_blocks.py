@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -30,6 +31,10 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 Surface = Literal["message", "modal", "home"]
+# What must never reach a markdown block unescaped: mentions and broadcasts (<@U…>, <!here>,
+# <#C…>, <!subteam^…>), <url|label> links, and Markdown links whose label hides the address.
+UNESCAPED_MENTION = re.compile(r"<[@#!][^>]*>|<https?:[^>]*>")
+DISGUISED_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)[^)]*\)")
 
 MAX_BLOCKS: dict[Surface, int] = {"message": 50, "modal": 100, "home": 100}
 MESSAGE_TEXT_MAX = 40_000
@@ -50,6 +55,7 @@ VIEW_BUTTON_MAX = 24
 PRIVATE_METADATA_MAX = 3000
 CALLBACK_ID_MAX = 255
 PLAIN_TEXT_INPUT_MAX = 3000
+MARKDOWN_TOTAL_MAX = 12_000  # all markdown blocks of one payload together
 FILE_INPUT_MAX_FILES = 10
 
 INPUT_ELEMENT_TYPES = frozenset(
@@ -96,6 +102,8 @@ def _text_of(obj: object) -> str | None:
 
 
 class _Checker:
+    markdown_total = 0
+
     def __init__(self, surface: Surface) -> None:
         self.surface = surface
         self.errors: list[str] = []
@@ -215,7 +223,31 @@ class _Checker:
                 self.add("no more than 10 items allowed", f"{pointer}/elements")
         elif kind == "input":
             self.input_block(block, pointer)
+        elif kind == "markdown":
+            self.markdown(block, pointer)
+            return  # slack_sdk's model may predate the block: the checks above are Slack's
         self.sdk_block(block, pointer, report_invalid=len(self.errors) == before)
+
+    def markdown(self, block: Mapping[str, Any], pointer: str) -> None:
+        if self.surface != "message":
+            self.add("markdown blocks are for messages", pointer)
+        unknown = set(block) - {"type", "text", "block_id"}
+        if unknown:
+            self.add(f"unsupported field {sorted(unknown)[0]!r}", pointer)
+        text = block.get("text")
+        if not isinstance(text, str) or not text:
+            self.add("markdown block needs text", f"{pointer}/text")
+            return
+        self.markdown_total += len(text)
+        if self.markdown_total > MARKDOWN_TOTAL_MAX:
+            self.add(
+                f"markdown blocks must total at most {MARKDOWN_TOTAL_MAX} characters", f"{pointer}/text"
+            )
+        if found := UNESCAPED_MENTION.search(text):
+            self.add(f"unescaped mention or link {found[0]!r} in a markdown block", f"{pointer}/text")
+        for label, url in DISGUISED_LINK.findall(text):
+            if label.strip() != url:
+                self.add(f"link {url!r} disguised as {label!r} in a markdown block", f"{pointer}/text")
 
     def section(self, block: Mapping[str, Any], pointer: str) -> None:
         if "text" in block:

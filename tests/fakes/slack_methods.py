@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.fakes.slack_blocks import decode_json_arg, validate_blocks, validate_message_text, validate_view
 from tests.fakes.slack_records import ApiError, Ephemeral, FileRecord, ResponseUrlTarget, UploadedFile
-from tests.fakes.slack_state import SlackWorkspace
+from tests.fakes.slack_streams import SlackStreams
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -31,6 +31,9 @@ JSON_METHODS = frozenset(
         "views.update",
         "views.publish",
         "files.completeUploadExternal",
+        "chat.startStream",
+        "chat.appendStream",
+        "chat.stopStream",
     }
 )
 # Methods that take the app-level token (xapp-...) instead of the bot token.
@@ -68,7 +71,7 @@ def _upload_problem(record: FileRecord | None) -> str | None:
     return None
 
 
-class SlackWebApi(SlackWorkspace):
+class SlackWebApi(SlackStreams):
     """`SlackWorkspace` plus the Web API method handlers; `FakeSlack` serves them over HTTP."""
 
     def method_table(self) -> dict[str, Handler]:
@@ -79,6 +82,9 @@ class SlackWebApi(SlackWorkspace):
             "chat.update": self._chat_update,
             "chat.delete": self._chat_delete,
             "chat.postEphemeral": self._chat_post_ephemeral,
+            "chat.startStream": self._chat_start_stream,
+            "chat.appendStream": self._chat_append_stream,
+            "chat.stopStream": self._chat_stop_stream,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -132,6 +138,8 @@ class SlackWebApi(SlackWorkspace):
 
     async def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = _required(args, "channel"), _required(args, "ts")
+        if self.get_message(channel, ts).stream == "streaming":
+            raise ApiError("message_is_streaming", "stop the stream (chat.stopStream) before editing")
         text, blocks = self._message_content(args, required=True)
         msg = self.edit_message(channel, ts, text, blocks)
         return {"channel": channel, "ts": ts, "text": msg.text, "message": msg.to_api(self.team_id)}
@@ -243,6 +251,13 @@ class SlackWebApi(SlackWorkspace):
                 raise ApiError("file_not_found", f"file {entry.get('id')!r} is {problem}")
             records.append((record, entry))
         comment = _optional(args, "initial_comment")
+        blocks: list[Any] = []
+        if "blocks" in args and comment is None:  # Slack ignores blocks next to an initial_comment
+            blocks = _json_arg(args, "blocks", "invalid_blocks_format")
+            if not isinstance(blocks, list):
+                raise ApiError("invalid_blocks_format", "[ERROR] blocks must be a JSON array")
+            if problems := validate_blocks(blocks, "message"):
+                raise ApiError("invalid_blocks", *problems)
         for record, entry in records:
             record.completed = True
             record.title = str(entry.get("title") or record.name)
@@ -253,7 +268,9 @@ class SlackWebApi(SlackWorkspace):
                 UploadedFile(record.id, record.name, record.content, record.title, channel, thread, comment)
             )
         if channel:
-            self.post_message(channel, comment or "", [], thread_ts=thread, files=[r.id for r, _ in records])
+            self.post_message(
+                channel, comment or "", blocks, thread_ts=thread, files=[r.id for r, _ in records]
+            )
         return {"files": [{"id": r.id, "title": r.title} for r, _ in records]}
 
     async def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:

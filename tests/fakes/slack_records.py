@@ -55,6 +55,7 @@ class Message:
     metadata: dict[str, Any] | None = None
     history: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)  # previous (text, blocks)
     deleted: bool = False
+    stream: str | None = None  # "streaming" between chat.startStream and chat.stopStream, then "stopped"
 
     @property
     def edited(self) -> bool:
@@ -140,3 +141,14 @@ class Trigger:
     issued_at: float
     view_id: str | None
     used: bool = False
+
+
+@dataclass(frozen=True)
+class StreamCall:
+    """One chat.startStream / appendStream / stopStream call the fake accepted."""
+
+    method: str
+    channel: str
+    ts: str
+    markdown_text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)

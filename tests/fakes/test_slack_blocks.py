@@ -45,6 +45,11 @@ INVALID_MESSAGE_BLOCKS: list[tuple[str, list[dict[str, Any]], str]] = [
     ("unknown field", [{"type": "divider", "colour": "red"}], "unsupported field 'colour'"),
     ("null field", [{"type": "section", "text": {"type": "mrkdwn", "text": "a"}, "block_id": None}], "null"),
     ("unknown block", [{"type": "carousel_of_doom"}], "unsupported block type"),
+    ("markdown over 12,000", [{"type": "markdown", "text": "m" * 6001}] * 2, "total at most 12000"),
+    ("empty markdown", [{"type": "markdown", "text": ""}], "markdown block needs text"),
+    ("mention in markdown", [{"type": "markdown", "text": "hi <@U0ANA>"}], "unescaped mention"),
+    ("broadcast in markdown", [{"type": "markdown", "text": "<!channel> look"}], "unescaped mention"),
+    ("spoofed link", [{"type": "markdown", "text": "[docs](https://evil.example)"}], "disguised as"),
     ("empty text", [section("")], "must be more than 0 characters"),
     ("unknown element", [{"type": "actions", "elements": [{"type": "buton", "action_id": "a"}]}], "element"),
     (

@@ -91,7 +91,10 @@ async def test_blog_post_run_through_slack(h: Harness, clock: ManualClock) -> No
     uploaded = {f.name: f for f in fake.uploaded_files}
     assert "brief.json" in uploaded and uploaded["brief.json"].thread_ts == run_msg.ts
     assert b"Launch day" in uploaded["brief.json"].content
-    assert "```" in (uploaded["brief.json"].initial_comment or "")  # short text previewed inline
+    shared = next(m for m in fake.messages_in(CHANNEL, run_msg.ts) if uploaded["brief.json"].id in m.files)
+    (preview,) = shared.blocks  # short text previewed inline, in a markdown block
+    assert preview["type"] == "markdown" and "```json\n{" in preview["text"]
+    assert "Launch day" in preview["text"]
 
     # -- request a revision: a modal asks for feedback ------------------------------------------
     review = h.last_with_button("approve_complete")

@@ -13,6 +13,7 @@ from engine.notifications import (
     Field_,
     NoticeCard,
     RunInfo,
+    TurnCard,
 )
 from tests.fakes.slack_blocks import validate_blocks, validate_view
 
@@ -66,6 +67,36 @@ def test_artifact_previews_and_oversize_notes() -> None:
     assert validate_blocks(out.blocks, "message") == []
     assert "pipebot artifacts get 2" in out.text and "50.0 MB" in out.text
     assert out.text.count("```") % 2 == 0
+
+
+def turn(text: str) -> TurnCard:
+    return TurnCard(
+        key="t", run=RUN, execution_id=7, checkpoint="Draft", agent="writer", round=1, text=text,
+        tokens_in=120, tokens_out=3400,
+    )  # fmt: skip
+
+
+def test_a_turn_is_markdown_with_its_usage_and_nothing_in_it_pings_or_spoofs() -> None:
+    text = "# Plan\n\nTell <!channel> and <@U0BEN> to read [the spec](https://evil.example/spec).\n"
+    out = render.card(turn(text + "\n[ref]: https://evil.example/ref\n"))
+    assert validate_blocks(out.blocks, "message") == []
+    markdown, usage = out.blocks
+    assert markdown["type"] == "markdown" and markdown["text"].startswith("**writer** · round 1\n\n# Plan")
+    assert "the spec (https://evil.example/spec)" in markdown["text"]
+    assert "&lt;!channel&gt;" in markdown["text"]
+    assert usage["type"] == "context" and "120+3400 tokens" in usage["elements"][0]["text"]
+    assert out.file is None and "<!channel>" not in out.text
+
+
+def test_a_long_turn_is_cut_between_paragraphs_and_attached_whole() -> None:
+    fence = "```python\n" + "print('x')\n\n" * 600 + "```\n"  # blank lines inside: not a boundary
+    text = "Intro.\n\n" + "A paragraph of words. " * 300 + "\n\n" + fence + "\nOutro.\n"
+    out = render.card(turn(text))
+    assert validate_blocks(out.blocks, "message") == []
+    shown = out.blocks[0]["text"]
+    assert len(shown) <= render.MARKDOWN_MAX and shown.endswith("A paragraph of words.")
+    assert shown.count("```") % 2 == 0 and out.file == ("writer-round1.md", text)
+    assert "attached" in str(out.blocks[-1])
 
 
 def test_form_modal_within_limits() -> None:
