@@ -231,12 +231,22 @@ class Engine:
 
     # -- runs --------------------------------------------------------------------------------
 
-    def start_run(self, slug: str, actor: Actor, where: Conversation, extend: int | None = None) -> RunInfo:
+    def start_run(
+        self,
+        slug: str,
+        actor: Actor,
+        where: Conversation,
+        extend: int | None = None,
+        finish_hook: str | None = None,
+    ) -> RunInfo:
+        """``finish_hook``: an adapter's note of who waits for the run's end (RunInfo carries it)."""
         return self._audited(
             "start_run",
             slug,
             actor,
-            lambda tx: tx.run_info(runs.start(tx, self.ws, slug, actor, where, extend)),
+            lambda tx: tx.run_info(
+                runs.start(tx, self.ws, slug, actor, where, extend, finish_hook=finish_hook)
+            ),
         )
 
     def pause(self, run: str, actor: Actor) -> Outcome:

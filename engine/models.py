@@ -77,6 +77,9 @@ class RunRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    # Opaque to the engine: set by the adapter that started the run for someone who waits for its
+    # end (a chat workflow step), shown to that adapter with the run so it can answer when it ends.
+    finish_hook: Mapped[str | None] = mapped_column(String(200))
 
     @property
     def name(self) -> str:

@@ -37,6 +37,7 @@ class RunInfo(BaseModel):
     total: int
     current: str | None = None
     started_by: str
+    finish_hook: str | None = None  # see RunRow.finish_hook
 
 
 class Button(BaseModel):

@@ -48,6 +48,7 @@ def start(
     where: Conversation,
     extend: int | None = None,
     scheduled: bool = False,
+    finish_hook: str | None = None,
 ) -> RunRow:
     """Start a run; runners and channels are checked unless the pipeline's own schedule starts it."""
     row = tx.session.scalar(
@@ -79,6 +80,7 @@ def start(
         created_at=now,
         updated_at=now,
         finished_at=None,
+        finish_hook=finish_hook,
     )
     tx.session.add(run)
     tx.session.flush()

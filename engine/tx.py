@@ -108,6 +108,7 @@ class Tx:
             total=len(pipeline.checkpoints),
             current=current,
             started_by=run.started_by_name,
+            finish_hook=run.finish_hook,
         )
 
 

@@ -67,7 +67,14 @@ def _prefix(text: str, units: int) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    """At most ``limit`` characters, cut with an ellipsis; a cut code block is closed again."""
+    """At most ``limit`` characters, cut with an ellipsis; a cut code block is closed again.
+
+    Every text pipebot shows passes here, so this is also where mentions are defused:
+    ``@everyone``, ``@here`` and ``<@id>`` typed by people or written by agents and scripts
+    show as text (allowed_mentions already keeps them from pinging; this keeps them from
+    looking like pings too).
+    """
+    text = discord.utils.escape_mentions(text)
     if _units(text) <= limit:
         return text
     cut = _prefix(text, limit - 1).rstrip(" ")

@@ -20,7 +20,7 @@ from adapters import chat
 from adapters.actions import ActionRef, decode
 from adapters.slack import forms, home, render
 from adapters.slack.context import SlackContext, log
-from adapters.slack.render import Rendered, escape
+from adapters.slack.render import Rendered, escape, section
 from engine import messages
 from engine.errors import PipebotError
 from engine.human import Outcome
@@ -107,4 +107,4 @@ async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Ou
 
 
 def _text(text: str) -> Rendered:
-    return Rendered(text, [{"type": "section", "text": {"type": "mrkdwn", "text": escape(text)[:3000]}}])
+    return Rendered(escape(text), [section(escape(text))])

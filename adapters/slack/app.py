@@ -33,7 +33,7 @@ from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import actions, commands, home, requests
+from adapters.slack import actions, commands, home, requests, workflow
 from adapters.slack.context import SlackContext
 from adapters.slack.deliver import DEFAULT_MAX_ARTIFACT_BYTES, SlackDeliverer
 from adapters.slack.directory import Directory
@@ -179,6 +179,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     commands.register(app, ctx)
     actions.register(app, ctx)
     home.register(app, ctx)
+    workflow.register(app, ctx)
 
 
 __all__ = [

@@ -18,11 +18,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import render
+from adapters.slack import render, workflow
 from adapters.slack.context import AcksFirst
 from engine.api import Engine
 from engine.errors import NotFound
-from engine.notifications import ArtifactsCard, NoticeCard
+from engine.notifications import ArtifactsCard, NoticeCard, RunStatusCard
 from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.slack")
@@ -45,7 +45,10 @@ class SlackDeliverer:
         try:
             if isinstance(delivery.note, ArtifactsCard) and delivery.existing is None:
                 return await self._artifacts(delivery, delivery.note)
-            return await self._message(delivery)
+            ref = await self._message(delivery)
+            if isinstance(delivery.note, RunStatusCard):  # a workflow step may wait for this run
+                await workflow.finished(self.client, delivery.note.run, ref)
+            return ref
         except SlackApiError as exc:
             if exc.response.status_code == 429:
                 # Still limited after the client's own short waits: let the outbox wait.

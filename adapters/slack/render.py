@@ -175,7 +175,9 @@ def fit(blocks: list[Block], reserved: list[Block] | None = None) -> list[Block]
 
 
 def fallback(text: str) -> str:
-    return truncate(text.replace("*", "").strip() or " ", FALLBACK_TEXT_MAX)
+    """The top-level ``text`` (what notifications show) of raw `text`: escaped like the blocks,
+    so nobody's words can ping (``<!channel>``, ``<@U…>``) or disguise a link."""
+    return truncate(escape(text.replace("*", "").strip()) or " ", FALLBACK_TEXT_MAX)
 
 
 # -- notifications ---------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def card(note: Notification, groups: dict[str, str] | None = None) -> Rendered:
             blocks = [markdown_block(f"{ICONS[note.level]} {body}")]
             if cut:
                 blocks.append(context("… (shortened: too long for one Slack message)"))
-            return Rendered(fallback(escape(note.text)), fit(blocks, actions(note.buttons)))
+            return Rendered(fallback(note.text), fit(blocks, actions(note.buttons)))
         case TurnCard():
             return turn(note)
 
@@ -232,13 +234,12 @@ def slack_bold(text: str) -> str:
 
 def _run(note: RunStatusCard) -> Rendered:
     r = note.run
-    line = escape(run_line(r))
     summary = md_escape(slack_bold(run_line(r)))
     blocks = [
         markdown_block(summary),
         context(f"{escape(r.pipeline_title)} · started by {escape(r.started_by)}"),
     ]
-    return Rendered(fallback(line), blocks)
+    return Rendered(fallback(run_line(r)), blocks)
 
 
 def turn_title(note: TurnCard) -> str:
@@ -262,7 +263,7 @@ def turn(note: TurnCard) -> Rendered:
     if cut:
         blocks.append(context(f"The whole turn is attached: {escape(turn_file(note))}"))
     file = (turn_file(note), note.text) if cut else None
-    return Rendered(fallback(f"{note.agent}: {escape(note.text)}"), blocks, file)
+    return Rendered(fallback(f"{note.agent}: {note.text}"), blocks, file)
 
 
 def _outcome(decided: str | None, buttons: list[Button], due_at: datetime | None = None) -> list[Block]:
@@ -290,7 +291,7 @@ def _approval(note: ApprovalCard) -> Rendered:
                 ],
             }
         )
-    text = head + (f" — {note.decided}" if note.decided else "")
+    text = note.text + count + (f" — {note.decided}" if note.decided else "")
     return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons, note.due_at)))
 
 

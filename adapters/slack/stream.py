@@ -63,6 +63,7 @@ class SlackTurn:
         self.turns, self.header, self.channel, self.thread = turns, header, channel, thread
         self.pending = ""  # received, not yet shown (an unfinished line)
         self.shown = ""  # escaped Markdown shown so far, title included
+        self.raw = ""  # the same, as received (the top-level text escapes it itself)
         self.stream: AsyncChatStream | None = None
         self.streaming = turns.may_stream()
         self.ts: str | None = None  # the message, once there is one
@@ -80,6 +81,7 @@ class SlackTurn:
         if len(self.shown) >= LIVE_MAX:
             return
         text = md_escape(raw)
+        self.raw += raw
         if not self.shown:
             text = f"{turn_title(self._card())}\n\n{text}"
         self.shown += text
@@ -107,15 +109,16 @@ class SlackTurn:
                 recipient_team_id=await self.turns.team_id() or None,
                 buffer_size=1,  # this class buffers (whole lines); every append is sent
             )
-        await self.stream.append(markdown_text=text)
-        self.ts = self.stream.ts
+        answer = await self.stream.append(markdown_text=text)
+        if answer is not None and self.ts is None:  # chat.startStream's answer names the message
+            self.ts = str(answer["ts"])
 
     async def _edit(self, *, final: bool) -> None:
         """Post-then-edit: at most one edit every ``edit_seconds`` (and one at the end)."""
         if not self.dirty or (not final and self.turns.clock() - self.edited_at < self.turns.edit_seconds):
             return
         blocks = [markdown_block(self.shown[:MARKDOWN_MAX])]
-        text = fallback(self.shown)
+        text = fallback(f"{self.header.agent}: {self.raw}")
         if self.ts is None:
             resp = await self.turns.client.chat_postMessage(
                 channel=self.channel, thread_ts=self.thread, text=text, blocks=blocks, unfurl_links=False

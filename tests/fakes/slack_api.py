@@ -66,7 +66,7 @@ from tests.fakes.slack_socket import SocketModeHub
 
 _T = TypeVar("_T")
 # fake.errors entries that are not the answer to a Web API call (those are judged through `calls`)
-_NON_CALL_ERRORS = ("download:", "upload:", "ack:", "view_submission:")
+_NON_CALL_ERRORS = ("download:", "upload:", "ack:", "view_submission:", "mention:")
 _LOGIN_PAGE = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to Slack</body></html>"
 
 
@@ -79,6 +79,7 @@ class FakeSlack(SlackWebApi):
         super().__init__(token, **options)
         self.app_token = app_token  # app-level token: only apps.connections.open takes it
         self.init_streams()
+        self.init_functions()
         self.socket = SocketModeHub(self.app_id)
         self.calls: list[Call] = []
         self.errors: list[str] = []  # why each rejected request was rejected

@@ -9,12 +9,13 @@ with Slack's error code and the reasons (which end up in ``response_metadata.mes
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tests.fakes.slack_blocks import decode_json_arg, validate_blocks, validate_message_text, validate_view
+from tests.fakes.slack_functions import SlackFunctions
 from tests.fakes.slack_records import ApiError, Ephemeral, FileRecord, ResponseUrlTarget, UploadedFile
-from tests.fakes.slack_streams import SlackStreams
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -71,8 +72,40 @@ def _upload_problem(record: FileRecord | None) -> str | None:
     return None
 
 
-class SlackWebApi(SlackStreams):
-    """`SlackWorkspace` plus the Web API method handlers; `FakeSlack` serves them over HTTP."""
+# Slack's control sequences that ping or link: <!channel>, <!here>, <!everyone>, <@U…>, <#C…>,
+# <http://x|y>, <mailto:…>. pipebot never means to send one: user content must arrive escaped.
+MENTION = re.compile(r"<(?:[!@#]|https?:|mailto:)[^>]*>?")
+
+
+def _mrkdwn_texts(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [t for item in node for t in _mrkdwn_texts(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [str(node.get("text", ""))] if node.get("type") in ("mrkdwn", "markdown") else []
+    return own + [t for value in node.values() for t in _mrkdwn_texts(value)]
+
+
+class SlackWebApi(SlackFunctions):
+    """`SlackWorkspace` plus the Web API method handlers; `FakeSlack` serves them over HTTP.
+
+    Strict about mentions: a message, modal or file comment holding an unescaped ``<!…>``,
+    ``<@…>``, ``<#…>`` or link is accepted (Slack would) but recorded in `errors`, so
+    `assert_all_ok` fails; a test that means to post one sets ``mentions_allowed``.
+    """
+
+    errors: list[str]
+    mentions_allowed = False
+
+    def check_mentions(self, where: str, text: str | None, blocks: Any = None) -> None:
+        """Record unescaped control sequences in `text` (a message's top-level text, what
+        notifications show) and in the mrkdwn of `blocks` (plain_text and input values are shown
+        as typed: Slack parses nothing there)."""
+        if self.mentions_allowed:
+            return
+        for content in [text or "", *_mrkdwn_texts(blocks)]:
+            if found := MENTION.search(content):
+                self.errors.append(f"mention: {where} would ping or link: {found.group(0)[:60]!r}")
 
     def method_table(self) -> dict[str, Handler]:
         return {
@@ -85,6 +118,8 @@ class SlackWebApi(SlackStreams):
             "chat.startStream": self._chat_start_stream,
             "chat.appendStream": self._chat_append_stream,
             "chat.stopStream": self._chat_stop_stream,
+            "functions.completeSuccess": self._functions_complete_success,
+            "functions.completeError": self._functions_complete_error,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -125,6 +160,7 @@ class SlackWebApi(SlackStreams):
             raise ApiError("msg_too_long" if isinstance(text, str) else "invalid_arguments", *problems)
         if required and not text and not blocks and not args.get("attachments"):
             raise ApiError("no_text", "one of text, blocks or attachments is required")
+        self.check_mentions("message", text, blocks)
         return text, blocks
 
     async def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +205,7 @@ class SlackWebApi(SlackStreams):
         assert isinstance(view, dict)
         if expected_type and view["type"] != expected_type:
             raise ApiError("invalid_arguments", f"[ERROR] view type must be {expected_type!r} here")
+        self.check_mentions("view", None, view.get("blocks"))
         return view
 
     def _trigger(self, args: dict[str, Any]) -> str | None:
@@ -258,6 +295,7 @@ class SlackWebApi(SlackStreams):
                 raise ApiError("invalid_blocks_format", "[ERROR] blocks must be a JSON array")
             if problems := validate_blocks(blocks, "message"):
                 raise ApiError("invalid_blocks", *problems)
+        self.check_mentions("file comment", comment, blocks)
         for record, entry in records:
             record.completed = True
             record.title = str(entry.get("title") or record.name)

@@ -356,3 +356,18 @@ async def test_wait_for_wakes_on_calls_and_times_out_with_a_report(
         AssertionError, match=r"timed out after 0.05s waiting for a reply(.|\n)*chat.postMessage ok"
     ):
         await fake.wait_for(lambda: fake.messages_in(CHANNEL, thread_ts=msg.ts), timeout=0.05, what="a reply")
+
+
+async def test_unescaped_mentions_are_reported(fake: FakeSlack, client: AsyncWebClient) -> None:
+    escaped = [section("&lt;@U1&gt;")]
+    await client.chat_postMessage(channel=CHANNEL, text="ok &lt;!channel&gt;", blocks=escaped)
+    fake.assert_all_ok()  # escaped: shown as text
+    await client.chat_postMessage(channel=CHANNEL, text="hi <!here>")
+    await client.chat_postMessage(channel=CHANNEL, text="x", blocks=[section("see <http://evil|bank>")])
+    assert [e.split(":")[0] for e in fake.errors] == ["mention", "mention"]
+    with pytest.raises(AssertionError, match="would ping or link"):
+        fake.assert_all_ok()
+    fake.errors.clear()
+    fake.mentions_allowed = True  # a test that means to post one
+    await client.chat_postMessage(channel=CHANNEL, text="<@U1>")
+    fake.assert_all_ok()

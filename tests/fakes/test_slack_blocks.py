@@ -95,6 +95,7 @@ async def test_invalid_message_blocks_are_rejected(
 
 
 async def test_a_rich_valid_message_is_accepted(client: AsyncWebClient, fake: FakeSlack) -> None:
+    fake.mentions_allowed = True  # the context below mentions a user on purpose
     options = [{"text": {"type": "plain_text", "text": n}, "value": n} for n in ("daily", "weekly")]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": "Pipeline"}},

@@ -8,6 +8,7 @@ import yaml
 
 from adapters.slack.commands import COMMAND
 from adapters.slack.service import EVENTS_PATH
+from adapters.slack.workflow import CALLBACK_ID
 from tests.conftest import ROOT
 
 SCOPES = [
@@ -46,6 +47,19 @@ def test_both_manifests_ask_for_the_same_exact_scopes_and_events() -> None:
     for name in ("slack.yaml", "slack-socket.yaml"):
         m = manifest(name)
         assert m["oauth_config"]["scopes"]["bot"] == SCOPES
-        assert m["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+        assert m["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened", "function_executed"]
         assert m["features"]["app_home"]["home_tab_enabled"] is True
         assert m["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_the_workflow_step_is_declared_as_the_adapter_serves_it() -> None:
+    for name in ("slack.yaml", "slack-socket.yaml"):
+        m = manifest(name)
+        step = m["functions"][CALLBACK_ID]
+        assert step["title"] == "Run a pipebot pipeline"
+        assert {k: v["is_required"] for k, v in step["input_parameters"].items()} == {
+            "pipeline": True, "channel": True, "values": False, "user": False
+        }  # fmt: skip
+        assert step["input_parameters"]["channel"]["type"] == "slack#/types/channel_id"
+        assert list(step["output_parameters"]) == ["run", "status", "link"]
+        assert m["settings"]["function_runtime"] == "remote" and m["settings"]["org_deploy_enabled"] is True

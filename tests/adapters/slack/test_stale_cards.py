@@ -64,3 +64,21 @@ async def test_approve_and_revision_at_the_same_moment(h: Harness) -> None:
             await h.settle()
     assert not [a for a in approvals_by_revision(h) if a[1] == "accepted" and a[2] != 0]
     h.fake.assert_all_ok()
+
+
+async def test_a_button_posted_before_cards_carried_a_revision_still_works(h: Harness) -> None:
+    h.engine.import_pipeline_text(GATE, actor=None)
+    await h.command("run gate", user="U0ANA")
+    [ex] = h.engine.run("gate#v1").executions
+    legacy = f"pb:approve_complete:{ex.execution_id}"  # as an earlier pipebot encoded it
+    button = {
+        "type": "button",
+        "action_id": legacy,
+        "value": legacy,
+        "text": {"type": "plain_text", "text": "OK"},
+    }
+    old = h.fake.post_message(CHANNEL, "an old card", [{"type": "actions", "elements": [button]}])
+    await h.click("U0BEN", old, "approve_complete")
+    assert h.ephemerals_for("U0BEN") == []
+    assert h.engine.run("gate#v1").info.status == "completed"
+    h.fake.assert_all_ok()
