@@ -96,15 +96,19 @@ class Rendered:
     buttons: list[Button] = field(default_factory=list)
     # Nobody is pinged, except those a reminder or an escalation names: exactly them.
     mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
+    lead: str = ""  # the mentions themselves (<@id> <@&role>), put before the first text unescaped
 
     def fitted(self, budget: int = MAX_TEXT_TOTAL) -> list[str]:
         """The texts clipped so that together they stay within the message's text budget."""
         out: list[str] = []
+        budget -= _units(self.lead)
         for text in self.texts:
             if budget <= 1 or not text:
                 break
             out.append(clip(text, budget))
             budget -= _units(out[-1])
+        if self.lead and out:
+            out[0] = self.lead + out[0]
         return out
 
 
@@ -144,9 +148,10 @@ def render(note: Notification) -> Rendered:
             return Rendered([f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)"])
         case NoticeCard():
             who, allowed = mentions(note.mentions)
-            return Rendered(
-                [f"{LEVEL_ICONS[note.level]} {who}{markdown(note.text)}"], None, note.buttons, allowed
-            )
+            icon = LEVEL_ICONS[note.level]
+            if who:  # the icon, then the people named, then the text (defused as any other)
+                return Rendered([markdown(note.text)], None, note.buttons, allowed, f"{icon} {who}")
+            return Rendered([f"{icon} {markdown(note.text)}"], None, note.buttons)
         case TurnCard():
             return Rendered([f"{turn_title(note)}\n{turn_usage(note)}", note.text or "…"])
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
