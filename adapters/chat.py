@@ -198,12 +198,14 @@ def _runs(engine: Engine, args: list[str]) -> Reply:
 
 
 def _artifacts(engine: Engine, run: str) -> Reply:
-    items = engine.artifacts(run)
+    items = engine.artifacts(run, include_archived=True)
     if not items:
         return Reply(f"{run} has no artifacts yet.")
     return Reply(
         "\n".join(
-            f"• {a.name}.{a.format} ({a.size} bytes) — `pipebot artifacts get {a.artifact_id}`" for a in items
+            f"• {a.name}.{a.format} ({a.size} bytes{', archived' if a.archived else ''})"
+            f" — `pipebot artifacts get {a.artifact_id}`"
+            for a in items
         )
     )
 

@@ -97,7 +97,10 @@ def make_worker(engine: Engine, settings: Settings, console: bool = False) -> Wo
 def yaml_files(paths: Sequence[str]) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
-        out += sorted([*p.glob("*.yaml"), *p.glob("*.yml"), *p.glob("*.json")]) if p.is_dir() else [p]
+        found = sorted([*p.glob("*.yaml"), *p.glob("*.yml"), *p.glob("*.json")]) if p.is_dir() else [p]
+        if not found:  # saying nothing and exiting 0 would read as "imported"
+            raise UsageError(f"{p}: no pipeline files (*.yaml, *.yml, *.json) in this folder")
+        out += found
     return out
 
 
@@ -224,8 +227,9 @@ def cmd_archives(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_artifacts(args: argparse.Namespace, settings: Settings) -> int:
     engine = open_engine(settings)
     if args.action == "list":
-        for a in engine.artifacts(args.ref):
-            print(f"{a.artifact_id}\t{a.name}.{a.format}\t{a.size}\t{a.path}")
+        for a in engine.artifacts(args.ref, include_archived=True):  # archived ones: path under .archived/
+            mark = "\tarchived" if a.archived else ""
+            print(f"{a.artifact_id}\t{a.name}.{a.format}\t{a.size}\t{a.path}{mark}")
         return 0
     if not args.ref.isdigit():
         raise UsageError(f"an artifact id is a number (see pipebot artifacts list <run>), not {args.ref!r}")

@@ -543,16 +543,22 @@ class Engine:
         return self._read(lambda tx: queries.pending(tx, actor, limit))
 
     def artifacts(
-        self, run_name: str, execution_id: int | None = None, include_extended: bool = True
+        self,
+        run_name: str,
+        execution_id: int | None = None,
+        include_extended: bool = True,
+        include_archived: bool = False,
     ) -> list[ArtifactInfo]:
-        """A run's artifacts (and those of the version it extends), newest checkpoint last."""
+        """A run's artifacts (and those of the version it extends), newest checkpoint last;
+        ``include_archived`` adds those a rollback archived (a rolled-back run stays readable)."""
 
         def q(tx: Tx) -> list[ArtifactInfo]:
             run = runs.find_run(tx.session, run_name)
             run_ids = [run.id]
             if include_extended and run.extends_run_id:
                 run_ids.insert(0, run.extends_run_id)
-            return [artifact_rows.info(self.ws, r) for r in artifact_rows.of_runs(tx, run_ids, execution_id)]
+            rows = artifact_rows.of_runs(tx, run_ids, execution_id, include_archived)
+            return [artifact_rows.info(self.ws, r) for r in rows]
 
         return self._read(q)
 

@@ -106,13 +106,19 @@ def parse_age(text: str) -> timedelta:
     if not m:
         raise ValueError(f"'{text}' is not an age like 90d, 12h or 30m")
     unit = {"d": "days", "h": "hours", "m": "minutes"}[m[2]]
-    return timedelta(**{unit: int(m[1])})
+    try:
+        return timedelta(**{unit: int(m[1])})
+    except OverflowError:
+        raise ValueError(f"'{text}' is too long an age") from None
 
 
 def purge(tx: Tx, ws: Workspace, older_than: timedelta, act: bool) -> list[ArchiveFolder]:
     """The archive folders older than ``older_than``; removed (and their rollbacks marked
     purged, so no restore is attempted) only when ``act``."""
-    cutoff = tx.now() - older_than
+    try:
+        cutoff = tx.now() - older_than
+    except OverflowError:  # older than the calendar: nothing is
+        return []
     old = [f for f in folders(tx, ws) if f.created_at < cutoff]
     if act:
         for f in old:

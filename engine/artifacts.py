@@ -54,9 +54,13 @@ def of_execution(tx: Tx, execution_id: int) -> list[ArtifactRow]:
     )
 
 
-def of_runs(tx: Tx, run_ids: list[int], execution_id: int | None = None) -> list[ArtifactRow]:
-    """The current (not archived) artifacts of some runs, oldest first."""
-    stmt = select(ArtifactRow).where(ArtifactRow.run_id.in_(run_ids), ArtifactRow.archived.is_(False))
+def of_runs(
+    tx: Tx, run_ids: list[int], execution_id: int | None = None, archived: bool = False
+) -> list[ArtifactRow]:
+    """The current (with ``archived``: also the archived) artifacts of some runs, oldest first."""
+    stmt = select(ArtifactRow).where(ArtifactRow.run_id.in_(run_ids))
+    if not archived:
+        stmt = stmt.where(ArtifactRow.archived.is_(False))
     if execution_id is not None:
         stmt = stmt.where(ArtifactRow.execution_id == execution_id)
     return list(tx.session.scalars(stmt.order_by(ArtifactRow.id)))
@@ -112,4 +116,5 @@ def info(ws: Workspace, row: ArtifactRow, preview_chars: int = PREVIEW_CHARS) ->
         path=row.path,
         sha256=row.sha256,
         preview=preview,
+        archived=row.archived,
     )

@@ -64,6 +64,7 @@ class ArtifactInfo(BaseModel):
     path: str
     sha256: str = ""
     preview: str | None = None
+    archived: bool = False  # moved away by a rollback: still readable with `artifacts get`
 
 
 class _Base(BaseModel):

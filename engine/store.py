@@ -15,7 +15,20 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import messages
+from engine.errors import NotFound
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@contextmanager
+def _no_overflow() -> Iterator[None]:
+    """A number typed or sent by someone (run#v99999999999999999999) that SQLite cannot bind
+    names nothing: answer it like any unknown id, not with a crash (PostgreSQL finds no row)."""
+    try:
+        yield
+    except OverflowError as exc:
+        raise NotFound(messages.NUMBER_TOO_LARGE) from exc
 
 
 def sqlite_url(base_path: Path) -> str:
@@ -46,12 +59,12 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
-        with self._write_sessions() as session, session.begin():
+        with _no_overflow(), self._write_sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        with self._read_sessions() as session, session.begin():
+        with _no_overflow(), self._read_sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

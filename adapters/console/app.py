@@ -84,6 +84,9 @@ class TerminalTurn:
         self.turns.busy = False
 
 
+ECHO_MAX = 1000
+
+
 class Console:
     def __init__(
         self,
@@ -117,8 +120,9 @@ class Console:
         if not line:
             return None
         line = line.rstrip("\n")
-        if self.echo:
-            self.out.write(line + "\n")
+        if self.echo:  # a transcript of what was typed: a huge paste is not printed whole
+            shown = line if len(line) <= ECHO_MAX else f"{line[:ECHO_MAX]}… ({len(line):,} characters)"
+            self.out.write(shown + "\n")
         return line
 
     def wait_for_line(self, prompt: str) -> None:

@@ -110,6 +110,24 @@ def test_artifact_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == "error: /missing/dir/x: No such file or directory\n"
     assert main(["artifacts", "get", str(artifact), "-o", str(tmp_path / "x.json")]) == 0
     assert '"t": "hi"' in (tmp_path / "x.json").read_text()
+    huge = "99999999999999999999999"  # past SQLite's integers: unknown, not a traceback
+    for argv in (["artifacts", "get", huge], ["runs", "show", f"blog-post#v{huge}"]):
+        assert main(argv) == 1
+        assert capsys.readouterr().err == "error: There is nothing with that number: it is too large.\n"
+
+
+def test_empty_folders_and_huge_ages_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    assert main(["pipelines", "import", str(tmp_path / "empty")]) == 1
+    err = capsys.readouterr().err
+    assert err.endswith("empty: no pipeline files (*.yaml, *.yml, *.json) in this folder\n")
+    with pytest.raises(SystemExit):
+        main(["archives", "purge", "--older-than", "99999999999999999999d"])
+    assert "is too long an age" in capsys.readouterr().err
+    assert main(["archives", "purge", "--older-than", "999999999d"]) == 0
+    assert "would remove 0 archive(s)" in capsys.readouterr().out
 
 
 def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:

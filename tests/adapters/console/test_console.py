@@ -101,3 +101,12 @@ def test_buttons_work_after_a_restart_and_users_are_checked(tmp_path: Path) -> N
     assert "Approved Change request." in done
     assert "release#v1 · Go / no-go: approve start" in done
     assert "[s2] Approve start" in done
+
+
+def test_a_five_megabyte_answer_is_refused_and_not_printed_whole(tmp_path: Path) -> None:
+    huge = "x" * 5_000_000
+    script = ["/pipeline run blog-post", "f1", huge, "ok", "", "", "", "", "", ""]
+    out = console(tmp_path, "\n".join(script) + "\n")
+    assert "✖ must be at most 200 characters (got 5,000,000)" in out
+    assert "… (5,000,000 characters)" in out and len(out) < 20_000
+    assert "Topic: ok" in out

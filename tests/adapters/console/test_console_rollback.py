@@ -79,7 +79,7 @@ def test_rollbacks_in_the_console(
     assert "Kept twins#v1 as it is: nothing was rolled back." in out
     assert "Returned twins to twins#v1 (rollback 3: 2 run(s) archived)." in out
     assert "twins#v3 — rolled back" in out and "rolled back by ana at" in out
-    assert "doc.json (" in out  # v2's artifacts stay listed
+    assert "doc.json (" in out and " bytes, archived) — pipebot artifacts get" in out  # v2's stay listed
     assert "Started twins#v4." in out
     assert "✖ Cannot restore rollback 3: twins#v4 was started after it" in out
     assert "✖ There is no rollback 9." in out
@@ -105,11 +105,14 @@ def test_rollbacks_in_the_console(
     assert any(e["what"].startswith("rollback 1 to first") for e in history["entries"])
     for run in ("twins#v1", "twins#v2", "twins#v3"):
         assert main(["artifacts", "list", run]) == 0
-        for row in capsys.readouterr().out.splitlines():
-            art_id, _, _, path = row.split("\t")
+        rows = capsys.readouterr().out.splitlines()
+        assert rows and (run == "twins#v1" or all(r.endswith("\tarchived") for r in rows))  # rolled back
+        for row in rows:
+            art_id, _, _, path = row.split("\t")[:4]
             target = tmp_path / f"a{art_id}"
             assert main(["artifacts", "get", art_id, "-o", str(target)]) == 0
             assert target.read_bytes() == (tmp_path / "pipelines" / path).read_bytes()
+        capsys.readouterr()
     assert main(["archives", "list"]) == 0
     listed = capsys.readouterr().out
     assert "twins/.archived/rollback_1_" in listed and "rollback 3" in listed

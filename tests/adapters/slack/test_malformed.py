@@ -154,3 +154,15 @@ async def test_unsigned_garbage_is_401_and_the_server_keeps_serving(h: Harness) 
     await h.command("run blog-post")
     assert [r.name for r in h.engine.runs()] == ["blog-post#v1"]
     h.fake.assert_all_ok()
+
+
+async def test_numbers_too_large_for_the_database_are_unknown_ids(h: Harness) -> None:
+    """SQLite cannot bind 2**64: such a number names nothing, it must not crash (a 500 or no answer)."""
+    huge = "99999999999999999999999"
+    await h.command("run release", user="U0CAROL")
+    resp = await post_payload(h, submission({"private_metadata": huge, "state": {"values": {}}}))
+    assert resp.status == 200 and resp.body["response_action"] == "update"
+    for text in ("status release#v", "restore ", "run release extend:", "rollback release#v"):
+        await h.command(text + huge, user="U0CAROL")
+    assert h.ephemerals_for("U0CAROL")[-4:] == [messages.NUMBER_TOO_LARGE] * 4
+    assert [r.name for r in h.engine.runs()] == ["release#v1"]
