@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import logs
 from bot.settings import Settings
 from engine import messages, sandbox
 from engine.api import Engine, EngineConfig
@@ -313,12 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logs.setup(settings.log_level, settings.log_format)
     if args.command == "runs" and args.action in ("show", "history") and not args.name:
         build_parser().error(f"runs {args.action} needs a run name, like blog-post#v1")
     try:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
     pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with run/execution ids
 
     # Who may do what (engine.roles): comma-separated principals, e.g. "slack:U012ABC,discord:role:42".
     # Unset: nobody is an admin in chat, but in `pipebot console` the local user is.

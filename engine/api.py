@@ -26,6 +26,7 @@ from engine import (
     history,
     human,
     inbox,
+    logctx,
     pipelines,
     queries,
     roles,
@@ -119,8 +120,12 @@ class Engine:
     def _write(
         self, fn: Callable[[Tx], T], audit: tuple[str, int | None, str | None, Actor] | None = None
     ) -> T:
+        _, execution_id, run_name, actor = audit or (None, None, None, None)
+        ids = {"run": run_name, "execution": execution_id}
+        if actor is not None:
+            ids |= {"platform": actor.platform, "user": actor.user_id}
         try:
-            with self.store.write() as session:
+            with logctx.bound(**ids), self.store.write() as session:
                 tx = Tx(session, self.clock, self.definitions, roles=self.roles)
                 result = fn(tx)
                 tx.finish()

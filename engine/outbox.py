@@ -16,6 +16,7 @@ from typing import Protocol
 
 from sqlalchemy import select, update
 
+from engine import logctx
 from engine.actors import Conversation
 from engine.clock import Clock
 from engine.errors import PipebotError
@@ -97,7 +98,8 @@ class Dispatcher:
 
         async def one(rows: list[OutboxRow]) -> int:
             async with limit:
-                return await self._deliver_run(rows)
+                with logctx.bound(run=rows[0].run_id, platform=rows[0].platform):
+                    return await self._deliver_run(rows)
 
         counts = await asyncio.gather(*(one(rows) for rows in by_run.values()))
         return sum(counts)

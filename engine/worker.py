@@ -16,6 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine import logctx
 from engine.agents import AgentInputs, Turn, propose_team, run_agents
 from engine.api import Engine
 from engine.errors import BudgetExceeded, OutputInvalid, PipebotError, ProviderUnavailable, Retryable
@@ -87,7 +88,8 @@ class Worker:
             return False
         beat = asyncio.create_task(self._heartbeat(item.execution_id))
         try:
-            await self._attempt(item)
+            with logctx.bound(run=item.run_name, execution=item.execution_id):
+                await self._attempt(item)
         finally:
             beat.cancel()
         return True

@@ -28,6 +28,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
+from engine import logctx
 from engine.api import Engine
 
 log = logging.getLogger("pipebot.slack")
@@ -159,7 +160,8 @@ def once(engine: Engine, call: Callable[..., Awaitable[bool]]) -> Middleware:
         if key is not None and not await call(engine.claim_request, key):
             log.info("slack: %s seen before: acked without effect", key[:40])
             return BoltResponse(status=200, body="")
-        await next()
+        with logctx.bound(platform="slack", user=req.context.user_id):
+            await next()  # the ids follow the work the handlers spawn (contextvars)
         return None
 
     return middleware

@@ -68,5 +68,7 @@ async def test_newsletter_with_agents_and_a_script(tmp_path: Path) -> None:
     assert "packaging release-2:" in out  # the script's output tail
     assert "report.json" in out and '"slug": "release-2"' in out
     assert "✔ newsletter#v1 completed." in out
+    # The log shares the terminal: no library narrates its HTTP requests at the default level.
+    assert "HTTP Request" not in err_b.decode() and "httpx" not in err_b.decode()
     html = tmp_path / "pipelines" / "newsletter" / "runs" / "v1" / "package" / "issue.html"
     assert "<article id='release-2'>" in html.read_text()
