@@ -294,7 +294,9 @@ def _show(value: Any) -> str:
 
 def _hint(field: InputField, current: Any) -> str:
     parts = [
-        {"multiline_text": "text", "boolean": "yes/no", "file": "path to a file"}.get(field.type, field.type)
+        {"multiline_text": "text, \\n for a new line", "boolean": "yes/no", "file": "path to a file"}.get(
+            field.type, field.type
+        )
     ]
     if field.type == "select":
         parts = ["one of " + "/".join(field.choices or [])]

@@ -110,3 +110,4 @@ def test_a_five_megabyte_answer_is_refused_and_not_printed_whole(tmp_path: Path)
     assert "✖ must be at most 200 characters (got 5,000,000)" in out
     assert "… (5,000,000 characters)" in out and len(out) < 20_000
     assert "Topic: ok" in out
+    assert "Notes (text, \\n for a new line): " in out  # how to type a multi-line answer
