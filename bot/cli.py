@@ -36,7 +36,10 @@ def engine_config(settings: Settings, console_user: str | None = None) -> Engine
     if console_user is not None and settings.pipebot_admins is None:
         admins = (f"console:{console_user}",)
     return EngineConfig(
-        max_file_bytes=settings.pipebot_max_upload_bytes, admins=admins, limits=settings.limits
+        max_file_bytes=settings.pipebot_max_upload_bytes,
+        admins=admins,
+        limits=settings.limits,
+        stale_after_seconds=settings.pipebot_worker_stale_seconds,
     )
 
 

@@ -7,13 +7,16 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot.cli import engine_config, make_worker
+from bot.health import Health, OpsServer
 from bot.settings import Settings
 from engine import timers
 from engine.api import Engine
+from engine.leases import Leadership
 
 log = logging.getLogger("pipebot.serve")
 SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
@@ -41,6 +44,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
             "and/or DISCORD_TOKEN. To try pipebot without them: pipebot console"
         )
         return 2
+    wanted = settings.services
     engine = Engine.open(
         settings.base_pipelines_path,
         settings.database_url,
@@ -54,25 +58,79 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread (tests)
             loop.add_signal_handler(sig, stop.set)
-    log.info("starting %s", ", ".join(name for name, _ in chosen))
-    worker = make_worker(engine, settings)
-    engine.listeners.append(worker.wake)
-    tasks = [
-        asyncio.create_task(engine.outbox.run(stop), name="outbox"),
-        asyncio.create_task(worker.run(stop), name="worker"),
-        asyncio.create_task(start_scheduled(engine, stop), name="schedules"),
-        asyncio.create_task(
-            timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, stop), name="timers"
-        ),
-    ]
-    tasks += [asyncio.create_task(fn(engine, settings, stop), name=name) for name, fn in chosen]
+    chosen = [(name, fn) for name, fn in chosen if name in wanted]
+    log.info("starting %s", ", ".join([name for name, _ in chosen] + sorted(wanted - {"slack", "discord"})))
+    health = Health(engine, settings.pipebot_ready_max_outbox_lag, "outbox" in wanted)
+    tasks: list[asyncio.Task[Any]] = []
+    if "outbox" in wanted:
+        tasks.append(asyncio.create_task(engine.outbox.run(stop), name="outbox"))
+    if "worker" in wanted:
+        worker = make_worker(engine, settings)
+        engine.listeners.append(worker.wake)
+        tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+    if "schedule" in wanted:
+        leader = Leadership(engine.store, "schedule")
+        tasks.append(
+            asyncio.create_task(
+                leader.run(stop, lambda inner: start_scheduled(engine, inner)), name="schedule"
+            )
+        )
+    if "schedule" in wanted:
+        # Deadlines and reminders: every replica that runs the schedule may fire them (the rows
+        # are claimed in a transaction, so each fires once).
+        timer_loop = timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, stop)
+        tasks.append(asyncio.create_task(timer_loop, name="timers"))
+    listening = threading.Event()
+    if not engine.store.is_sqlite:  # other replicas' commits wake this one's outbox and worker
+        threading.Thread(
+            target=engine.store.listen, args=(engine.wake_listeners, listening), name="listen", daemon=True
+        ).start()
+    slack_http = any(name == "slack" for name, _ in chosen) and not settings.slack_app_token
+    for name, fn in chosen:
+        if name == "discord":  # one gateway connection for all replicas: the leader's
+            gateway = Leadership(engine.store, "discord-gateway")
+            body = _discord_body(fn, engine, settings)
+            tasks.append(asyncio.create_task(gateway.run(stop, body), name=name))
+        elif name == "slack":
+            tasks.append(asyncio.create_task(run_slack_with(fn, engine, settings, stop, health), name=name))
+        else:
+            tasks.append(asyncio.create_task(fn(engine, settings, stop), name=name))
+    health.loops = {t.get_name(): t for t in tasks}
+    ops = None
+    if not slack_http:  # the endpoints need a server of their own
+        ops = OpsServer(health)
+        await ops.start(settings.pipebot_http_port)
     try:
         await stop.wait()
     finally:
         stop.set()
+        listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if ops is not None:
+            await ops.stop()
         engine.close()
     return 0
+
+
+def _discord_body(
+    fn: Service, engine: Engine, settings: Settings
+) -> Callable[[asyncio.Event], Coroutine[Any, Any, None]]:
+    async def body(inner: asyncio.Event) -> None:
+        await fn(engine, settings, inner)
+
+    return body
+
+
+async def run_slack_with(
+    fn: Service, engine: Engine, settings: Settings, stop: asyncio.Event, health: Health
+) -> None:
+    """Slack's HTTP server also carries /readyz and /metrics."""
+    from adapters.slack.service import run_slack
+
+    if fn is run_slack:
+        await run_slack(engine, settings, stop, extra_routes=health.add_routes)
+    else:
+        await fn(engine, settings, stop)
 
 
 async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     pipebot_http_port: int = 3000
     pipebot_max_upload_bytes: int = 10 * 1024 * 1024
     pipebot_worker_stale_seconds: float = 30.0  # a claim without heartbeat this long is taken over
+    # What this replica runs (comma-separated): slack, discord, outbox, worker, schedule. Discord's
+    # gateway and the schedule are held by one replica at a time whatever this says.
+    pipebot_services: str = "slack,discord,outbox,worker,schedule"
+    pipebot_ready_max_outbox_lag: float = 120.0  # seconds; /readyz fails beyond it
     pipebot_script_sandbox: Literal["bwrap", "none"] = "bwrap"  # none: scripts run as the bot's user
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, with run/execution ids
@@ -73,6 +77,10 @@ class Settings(BaseSettings):
     @property
     def guild_ids(self) -> list[int]:
         return [int(g) for g in (self.discord_guild_ids or "").replace(" ", "").split(",") if g]
+
+    @property
+    def services(self) -> set[str]:
+        return {r.strip() for r in self.pipebot_services.split(",") if r.strip()}
 
     @property
     def slack_enabled(self) -> bool:

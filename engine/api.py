@@ -27,6 +27,7 @@ from engine import (
     human,
     inbox,
     logctx,
+    metrics,
     pipelines,
     queries,
     roles,
@@ -80,6 +81,7 @@ T = TypeVar("T")
 @dataclass
 class EngineConfig:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    stale_after_seconds: float = 30.0  # a lease or claim without heartbeat this long is taken over
     admins: tuple[str, ...] = ()  # PIPEBOT_ADMINS, parsed (engine.roles)
     limits: Limits = DEFAULT_LIMITS
 
@@ -92,7 +94,7 @@ class Engine:
         self.config = config or EngineConfig()
         self.roles = Roles(admins=self.config.admins)
         self.definitions = Definitions()
-        self.outbox = Dispatcher(store, clock)
+        self.outbox = Dispatcher(store, clock, stale_after=self.config.stale_after_seconds)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
         # Live agent turns by platform: adapters in this process register theirs (engine.streams).
         self.turn_sinks: dict[str, TurnSink] = {}
@@ -115,6 +117,11 @@ class Engine:
     def close(self) -> None:
         self.store.dispose()
 
+    def wake_listeners(self) -> None:
+        """Another process committed work or notifications (PostgreSQL NOTIFY): look now."""
+        for listener in self.listeners:
+            listener()
+
     # -- transactions ----------------------------------------------------------------------
 
     def _write(
@@ -129,10 +136,14 @@ class Engine:
                 tx = Tx(session, self.clock, self.definitions, roles=self.roles)
                 result = fn(tx)
                 tx.finish()
+                if tx.notified:  # other processes' outbox and workers wake at commit
+                    self.store.notify(session)
         except (NotAllowed, Refused) as exc:
             if audit is not None:
                 self._audit_refusal(audit, str(exc))
             raise
+        if audit is not None:  # a human command that took effect
+            metrics.DECISIONS.labels(audit[0]).inc()
         for action in tx.after_commit:
             action()
         for slug, version, data in tx.run_files:

@@ -287,7 +287,23 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[datetime | None]
     dead: Mapped[bool] = mapped_column(default=False)
+    # Set before the platform call: a row found sending after a crash may have been posted already.
+    sending_at: Mapped[datetime | None]
+    sending_by: Mapped[str | None] = mapped_column(String(120))
     created_at: Mapped[datetime]
+
+
+class LeaseRow(Base):
+    """Who does something that only one process may do at a time (e.g. deliver one run's outbox).
+
+    The holder renews ``heartbeat_at``; a lease not renewed for the stale period is taken over.
+    """
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(120))
+    heartbeat_at: Mapped[datetime]
+    acquired_at: Mapped[datetime]
 
 
 class RequestKeyRow(Base):

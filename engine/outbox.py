@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import timedelta
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
-from engine import logctx
+from engine import logctx, metrics
 from engine.actors import Conversation
 from engine.clock import Clock
 from engine.errors import PipebotError
-from engine.models import MessageRefRow, OutboxRow, RunRow
+from engine.leases import Leases, process_name
+from engine.models import LeaseRow, MessageRefRow, OutboxRow, RunRow
 from engine.notifications import NOTIFICATION, Notification
 from engine.store import Store
 
@@ -32,6 +34,7 @@ class MessageRef:
     channel: str
     message_id: str
     thread_id: str | None = None
+    adopted: bool = field(default=False, compare=False)  # found on the platform, not sent now
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,31 @@ class Delivery:
     conversation: Conversation
     existing: MessageRef | None  # this key's message: edit it
     parent: MessageRef | None  # the run's status message: post under it (its thread)
+    outbox_id: int = 0  # travels in the message (metadata, nonce) so a retry can find it
+    # Set when an earlier attempt may have posted it (a crash between the call and the record):
+    # the deliverer looks for the message first and adopts it instead of posting again.
+    sending_since: datetime | None = None
+
+
+@dataclass
+class Claimed:
+    """A leased run's undelivered rows (in order), its conversation and its messages so far."""
+
+    where: Conversation
+    rows: list[OutboxRow] = field(default_factory=list)
+    refs: dict[str, MessageRef] = field(default_factory=dict)
 
 
 class Deliverer(Protocol):
     async def deliver(self, delivery: Delivery) -> MessageRef | None: ...
+
+
+def lease_name(run_id: int) -> str:
+    return f"outbox:{run_id}"
+
+
+class LeaseLost(PipebotError):
+    """Another process took this run's outbox over (ours looked dead): stop delivering it."""
 
 
 class RetryLater(PipebotError):
@@ -55,16 +79,50 @@ class RetryLater(PipebotError):
 
 
 class Dispatcher:
-    def __init__(self, store: Store, clock: Clock, *, max_attempts: int = 12, batch: int = 200) -> None:
+    """Delivers the outbox. With several processes on one database, a run's rows are delivered by
+    whichever process holds that run's lease (engine.leases), so they go out once and in order;
+    a dead holder's runs are taken over once its lease is stale."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        max_attempts: int = 12,
+        batch: int = 200,
+        holder: str | None = None,
+        stale_after: float = 30.0,
+    ) -> None:
         self.store, self.clock = store, clock
         self.max_attempts, self.batch = max_attempts, batch
         self.parallel_runs = 4
         self.deliverers: dict[str, Deliverer] = {}
+        self.leases = Leases(store, clock, holder or process_name(), stale_after)
+        self.last_drain: float | None = None  # monotonic time of the last drain (readiness)
+        # Tests: die right after the Nth new message reached the platform, before it is recorded.
+        self.crash_after_post = int(os.environ.get("PIPEBOT_TEST_CRASH_AFTER_POST", "0"))
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
+    @property
+    def holder(self) -> str:
+        return self.leases.holder
+
     def register(self, platform: str, deliverer: Deliverer) -> None:
         self.deliverers[platform] = deliverer
+
+    def unregister(self, platform: str) -> None:
+        self.deliverers.pop(platform, None)
+
+    def backlog(self) -> tuple[int, datetime | None]:
+        """Rows not delivered yet (every process's) and when the oldest was written."""
+        with self.store.read() as s:
+            count, oldest = s.execute(
+                select(func.count(), func.min(OutboxRow.created_at)).where(
+                    OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False)
+                )
+            ).one()
+        return int(count), oldest
 
     def wake(self) -> None:
         """Thread-safe: called by the engine after a commit that wrote notifications."""
@@ -73,44 +131,68 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        renew = asyncio.create_task(self._renew(stop))
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    await self.drain()
+                except Exception:  # keep delivering whatever one bad row did
+                    log.exception("outbox drain failed")
+                self.last_drain = time.monotonic()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                waiter.cancel()
+                stopper.cancel()
+        finally:
+            renew.cancel()
+
+    async def _renew(self, stop: asyncio.Event) -> None:
+        """Heartbeat this process's leases while a long delivery (uploads, rate limits) runs."""
+        every = max(0.5, self.leases.stale_after / 3)
         while not stop.is_set():
-            self._wake.clear()
+            await asyncio.sleep(every)
             try:
-                await self.drain()
-            except Exception:  # keep delivering whatever one bad row did
-                log.exception("outbox drain failed")
-            waiter = asyncio.ensure_future(self._wake.wait())
-            stopper = asyncio.ensure_future(stop.wait())
-            await asyncio.wait({waiter, stopper}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            stopper.cancel()
+                await asyncio.to_thread(self.leases.renew)
+            except Exception:
+                log.warning("renewing outbox leases failed", exc_info=True)
 
     async def drain(self) -> int:
-        """Deliver every row that is due now; return how many were delivered."""
+        """Deliver every row that is due now (of the runs this process could lease)."""
         # Database work runs in a worker thread: on the event loop it would hold up every chat
         # interaction (chat platforms want an acknowledgement within 3 seconds) while it commits.
-        by_run = await asyncio.to_thread(self._pending)
+        by_run = await asyncio.to_thread(self._claim)
         if not by_run:
             return 0
         # A few runs at a time: each delivery also needs the event loop that answers the
         # platforms' requests, and their acknowledgements must not queue behind a burst.
         limit = asyncio.Semaphore(self.parallel_runs)
 
-        async def one(rows: list[OutboxRow]) -> int:
+        async def one(run_id: int, claimed: Claimed) -> int:
             async with limit:
-                with logctx.bound(run=rows[0].run_id, platform=rows[0].platform):
-                    return await self._deliver_run(rows)
+                with logctx.bound(run=run_id, platform=claimed.rows[0].platform if claimed.rows else None):
+                    try:
+                        return await self._deliver_run(claimed)
+                    except LeaseLost:
+                        log.warning("outbox lease of run %s was taken over", run_id)
+                        return 0
 
-        counts = await asyncio.gather(*(one(rows) for rows in by_run.values()))
+        try:
+            counts = await asyncio.gather(*(one(run_id, c) for run_id, c in by_run.items()))
+        finally:
+            await asyncio.to_thread(self.leases.release, [lease_name(r) for r in by_run])
         return sum(counts)
 
-    def _pending(self) -> dict[int, list[OutboxRow]]:
+    def _candidates(self) -> list[int]:
         undelivered = (OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False))
         # A run whose next row waits (backoff, rate limit) must not fill the batch and starve others.
         waiting = select(OutboxRow.run_id).where(*undelivered, OutboxRow.not_before > self.clock())
         with self.store.read() as s:
-            rows = s.scalars(
-                select(OutboxRow)
+            ids = s.scalars(
+                select(OutboxRow.run_id)
                 .where(
                     *undelivered,
                     OutboxRow.platform.in_(list(self.deliverers)),
@@ -119,17 +201,46 @@ class Dispatcher:
                 .order_by(OutboxRow.id)
                 .limit(self.batch)
             ).all()
-        by_run: dict[int, list[OutboxRow]] = defaultdict(list)
-        for row in rows:
-            by_run[row.run_id].append(row)
-        return by_run
+        return list(dict.fromkeys(ids))
 
-    async def _deliver_run(self, rows: list[OutboxRow]) -> int:
+    def _claim(self) -> dict[int, Claimed]:
+        """Lease the runs with rows due, then read their rows and state in the same transaction
+        (after the lease: a previous holder may have delivered some since)."""
+        candidates = self._candidates()
+        if not candidates:
+            return {}
+        with self.store.write() as s:
+            held = self.leases.acquire([lease_name(r) for r in candidates], s)
+            run_ids = [r for r in candidates if lease_name(r) in held]
+            if not run_ids:
+                return {}
+            rows = s.scalars(
+                select(OutboxRow)
+                .where(
+                    OutboxRow.run_id.in_(run_ids),
+                    OutboxRow.delivered_at.is_(None),
+                    OutboxRow.dead.is_(False),
+                    OutboxRow.platform.in_(list(self.deliverers)),
+                )
+                .order_by(OutboxRow.id)
+            ).all()
+            runs = {r.id: r for r in s.scalars(select(RunRow).where(RunRow.id.in_(run_ids)))}
+            refs = s.scalars(select(MessageRefRow).where(MessageRefRow.run_id.in_(run_ids))).all()
+        claimed = {
+            run_id: Claimed(Conversation(runs[run_id].platform, runs[run_id].channel, runs[run_id].thread))
+            for run_id in run_ids  # a run with nothing left hands its lease back at the end of the drain
+        }
+        for ref in refs:
+            claimed[ref.run_id].refs[ref.message_key] = MessageRef(ref.channel, ref.message_id, ref.thread_id)
+        for row in rows:
+            claimed[row.run_id].rows.append(row)
+        return claimed
+
+    async def _deliver_run(self, claimed: Claimed) -> int:
         now = self.clock()
-        if rows[0].not_before is not None and rows[0].not_before > now:
+        rows, where, refs = claimed.rows, claimed.where, claimed.refs  # deliveries keep `refs` current
+        if not rows or (rows[0].not_before is not None and rows[0].not_before > now):
             return 0  # keep this run's order: nothing overtakes a row that waits
-        # The run's conversation and its messages so far, read once; deliveries keep `refs` current.
-        where, refs = await asyncio.to_thread(self._run_state, rows[0].run_id)
         latest = {row.message_key: row for row in rows}
         sent_early: set[int] = set()
         done = 0
@@ -143,30 +254,50 @@ class Dispatcher:
             # A message's first appearance carries its newest content: one post, no edits.
             note = NOTIFICATION.validate_json(newest.payload_json)
             parent = None if row.message_key == "run" else refs.get("run")
+            existing = refs.get(row.message_key)
+            # Marked (and the lease checked) before the call: a crash after it leaves the row
+            # "sending", and whoever delivers it next looks for the message first.
+            since = await asyncio.to_thread(self._begin, row)
+            delivery = Delivery(note, where, existing, parent, row.id, since if existing is None else None)
             try:
-                ref = await self.deliverers[row.platform].deliver(
-                    Delivery(note, where, refs.get(row.message_key), parent)
-                )
+                ref = await self.deliverers[row.platform].deliver(delivery)
             except Exception as exc:
+                metrics.DELIVERIES.labels("retry_later" if isinstance(exc, RetryLater) else "failed").inc()
                 await asyncio.to_thread(self._failed, row, exc)
                 break
+            if self.crash_after_post and existing is None and not (ref is not None and ref.adopted):
+                self.crash_after_post -= 1
+                if not self.crash_after_post:
+                    os._exit(86)  # the platform has the message, the database does not know
             await asyncio.to_thread(self._delivered, row, ref)
+            metrics.DELIVERIES.labels("adopted" if ref is not None and ref.adopted else "delivered").inc()
             if ref is not None:
                 refs[row.message_key] = ref
             done += 1
-            if newest.id != row.id:
+            if newest.id != row.id and not (ref is not None and ref.adopted):
+                # (an adopted message may be older than `newest`: then `newest` is sent as an edit)
                 await asyncio.to_thread(self._mark_delivered, [newest.id])
                 sent_early.add(newest.id)
         return done
 
-    def _run_state(self, run_id: int) -> tuple[Conversation, dict[str, MessageRef]]:
-        with self.store.read() as s:
-            run = s.get(RunRow, run_id)
-            assert run is not None
-            refs = s.scalars(select(MessageRefRow).where(MessageRefRow.run_id == run_id)).all()
-            return Conversation(run.platform, run.channel, run.thread), {
-                r.message_key: MessageRef(r.channel, r.message_id, r.thread_id) for r in refs
-            }
+    def _begin(self, row: OutboxRow) -> datetime | None:
+        """Mark ``row`` as sending while this process still holds its run's lease; return when an
+        earlier attempt marked it (it may be on the platform already), else None."""
+        lease = select(LeaseRow.name).where(
+            LeaseRow.name == lease_name(row.run_id), LeaseRow.holder == self.holder
+        )
+        with self.store.write() as s:
+            current = s.execute(
+                select(OutboxRow.sending_at, OutboxRow.delivered_at).where(OutboxRow.id == row.id)
+            ).one()
+            done = s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row.id, OutboxRow.delivered_at.is_(None), lease.exists())
+                .values(sending_at=current.sending_at or self.clock(), sending_by=self.holder)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                raise LeaseLost(f"run {row.run_id}")
+        return current.sending_at  # type: ignore[no-any-return]
 
     def _mark_delivered(self, ids: list[int]) -> None:
         with self.store.write() as s:
@@ -195,7 +326,11 @@ class Dispatcher:
                 else:
                     current.channel, current.message_id = ref.channel, ref.message_id
                     current.thread_id, current.updated_at = ref.thread_id, self.clock()
-            s.execute(update(OutboxRow).where(OutboxRow.id == row.id).values(delivered_at=self.clock()))
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row.id)
+                .values(delivered_at=self.clock(), sending_at=None, sending_by=None)
+            )
 
     def _failed(self, row: OutboxRow, exc: Exception) -> None:
         attempts = row.attempts + 1

@@ -51,8 +51,14 @@ def start(
     finish_hook: str | None = None,
 ) -> RunRow:
     """Start a run; runners and channels are checked unless the pipeline's own schedule starts it."""
+    # The latest version's row is locked (PostgreSQL; SQLite's write lock already serializes) so
+    # that concurrent starts of one pipeline take max(version) + 1 one after another.
     row = tx.session.scalar(
-        select(PipelineRow).where(PipelineRow.slug == slug).order_by(PipelineRow.version.desc()).limit(1)
+        select(PipelineRow)
+        .where(PipelineRow.slug == slug)
+        .order_by(PipelineRow.version.desc())
+        .limit(1)
+        .with_for_update(key_share=True)
     )
     if row is None or row.deleted_at is not None:
         raise NotFound(messages.NO_PIPELINE.format(slug=slug))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 
-from engine import runs
+from engine import metrics, runs
 from engine.actors import Actor, Conversation
 from engine.definitions import Schedule
 from engine.errors import PipebotError
@@ -44,9 +44,9 @@ def start_due(tx: Tx, ws: Workspace) -> list[RunInfo]:
         .subquery()
     )
     rows = tx.session.scalars(
-        select(PipelineRow).join(
-            latest, (PipelineRow.slug == latest.c.slug) & (PipelineRow.version == latest.c.version)
-        )
+        select(PipelineRow)
+        .join(latest, (PipelineRow.slug == latest.c.slug) & (PipelineRow.version == latest.c.version))
+        .order_by(PipelineRow.slug)  # one locking order for every process
     ).all()
     started: list[RunInfo] = []
     for row in rows:
@@ -55,12 +55,17 @@ def start_due(tx: Tx, ws: Workspace) -> list[RunInfo]:
         schedule = tx.definitions.get(tx.session, row.id).schedule
         if schedule is None:
             continue
+        # Processes that tick at once queue here; the next one then sees this fire time taken.
+        tx.session.execute(
+            select(PipelineRow.id).where(PipelineRow.id == row.id).with_for_update(key_share=True)
+        )
         last = tx.session.scalar(
             select(func.max(ScheduledStartRow.fire_at)).where(ScheduledStartRow.slug == row.slug)
         )
         due = _latest_due(schedule, last or row.created_at, now)
         if due is None:
             continue
+        metrics.TIMER_LAG.labels("schedule").observe((now - due).total_seconds())
         who = Actor(schedule.platform, SCHEDULER_ID, SCHEDULER_NAME)
         where = Conversation(schedule.platform, schedule.channel, schedule.thread)
         try:

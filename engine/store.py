@@ -4,21 +4,28 @@ the lock up front), any SQLAlchemy URL otherwise; Alembic migrations applied at 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import messages
 from engine.errors import NotFound
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CHANNEL = "pipebot"  # LISTEN/NOTIFY channel: new work or notifications were committed
+log = logging.getLogger("pipebot.store")
 
 
 @contextmanager
@@ -66,6 +73,44 @@ class Store:
     def read(self) -> Iterator[Session]:
         with _no_overflow(), self._read_sessions() as session, session.begin():
             yield session
+
+    def sqlite_path(self) -> Path:
+        return Path(make_url(self.url).database or "pipebot.db").resolve()
+
+    def notify(self, session: Session) -> None:
+        """Wake every process listening (PostgreSQL): sent by the server when ``session`` commits."""
+        if not self.is_sqlite:
+            session.execute(text("SELECT pg_notify(:c, '')"), {"c": CHANNEL})
+
+    def listen(self, wake: Callable[[], None], stop: threading.Event) -> None:
+        """Call ``wake`` on every notification until ``stop`` (PostgreSQL; blocks: run it in a thread).
+
+        A connection of its own with LISTEN; reconnects after errors (the poll covers the gap).
+        """
+        import psycopg
+
+        conninfo = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        while not stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    wake()  # anything committed while not listening
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=0.5):
+                            wake()
+            except Exception:
+                log.warning("LISTEN connection failed; reconnecting", exc_info=True)
+                stop.wait(1.0)
+
+    def migrations_current(self) -> bool:
+        """Whether the database is at the migrations' head (readiness)."""
+        heads = set(ScriptDirectory.from_config(alembic_config(self.url)).get_heads())
+        with self._reader.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+
+    def ping(self) -> None:
+        with self._reader.connect() as conn:
+            conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
         self._writer.dispose()

@@ -93,7 +93,8 @@ def claim(tx: Tx, ws: Workspace, worker: str, stale_after: float) -> WorkItem | 
         )
         .order_by(ExecutionRow.id)
         .limit(1)
-        .with_for_update()
+        # Other workers skip a claim in progress instead of queueing behind it (PostgreSQL).
+        .with_for_update(skip_locked=True, of=ExecutionRow)
     ).first()
     if row is None:
         return None

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import logctx
+from engine import logctx, metrics
 from engine.agents import AgentInputs, Turn, propose_team, run_agents
 from engine.api import Engine
 from engine.errors import BudgetExceeded, OutputInvalid, PipebotError, ProviderUnavailable, Retryable
@@ -86,6 +86,7 @@ class Worker:
         item = await asyncio.to_thread(self.engine.claim_work, self.name, self.config.stale_after_seconds)
         if item is None:
             return False
+        metrics.WORK.labels("claimed").inc()
         beat = asyncio.create_task(self._heartbeat(item.execution_id))
         try:
             with logctx.bound(run=item.run_name, execution=item.execution_id):
@@ -130,6 +131,7 @@ class Worker:
         await asyncio.to_thread(
             self.engine.work_succeeded, item.execution_id, self.name, files, (tokens[0], tokens[1]), text
         )
+        metrics.WORK.labels("finished").inc()
 
     async def _failed(self, item: WorkItem, exc: Exception, tokens: list[int], retryable: bool) -> None:
         cp = item.checkpoint
@@ -140,6 +142,7 @@ class Worker:
             if isinstance(exc, ProviderUnavailable) and exc.retry_after:
                 delay = max(delay, exc.retry_after)
             validation = error if isinstance(exc, OutputInvalid) else None
+            metrics.WORK.labels("retried").inc()
             await asyncio.to_thread(
                 self.engine.work_retry,
                 item.execution_id,
@@ -151,6 +154,7 @@ class Worker:
                 validation,
             )
         else:
+            metrics.WORK.labels("failed").inc()
             await asyncio.to_thread(
                 self.engine.work_failed, item.execution_id, self.name, error, (tokens[0], tokens[1]), logs
             )

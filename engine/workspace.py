@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import uuid
 from datetime import datetime
 from pathlib import Path
 
@@ -103,8 +104,8 @@ class Workspace:
         runs = self.pipeline_dir(slug) / "runs"
         runs.mkdir(parents=True, exist_ok=True)
         link = runs / "latest"
-        tmp = runs / f".latest.{os.getpid()}"
-        tmp.unlink(missing_ok=True)
+        # A name of its own per call: threads and processes may promote at the same moment.
+        tmp = runs / f".latest.{os.getpid()}.{uuid.uuid4().hex}"
         tmp.symlink_to(f"v{version}", target_is_directory=True)
         os.replace(tmp, link)
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import discord
 
@@ -33,6 +35,7 @@ log = logging.getLogger("pipebot.discord")
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: approvals may come days later
 THREAD_EXISTS = 160004
+NONCE_WINDOW = 120.0  # seconds Discord is relied on to deduplicate an enforced nonce ("a few minutes")
 
 
 class DiscordDeliverer:
@@ -65,11 +68,33 @@ class DiscordDeliverer:
         await message.edit(content=None, embeds=[], view=layout_of(shown), allowed_mentions=NO_MENTIONS)
         return ref
 
-    async def _send(self, channel_id: str, shown: Rendered, files: list[discord.File] | None = None) -> int:
+    async def _send(
+        self, channel_id: str, shown: Rendered, nonce: str, files: list[discord.File] | None = None
+    ) -> int:
+        """Post with the outbox row's nonce (discord.py sends enforce_nonce): the same row sent
+        again within Discord's nonce window returns the first message instead of a second one."""
         message = await self._channel(channel_id).send(
-            files=files or [], view=layout_of(shown, files or []), allowed_mentions=shown.mentions
+            files=files or [],
+            view=layout_of(shown, files or []),
+            allowed_mentions=shown.mentions,
+            nonce=nonce,
         )
         return message.id
+
+    async def _find(self, d: Delivery, channel_id: str, shown: Rendered) -> int | None:
+        """After a crash between posting and recording: within the nonce window a second send
+        is deduplicated by Discord itself; past it, look for our message among the recent ones."""
+        if d.sending_since is None:
+            return None
+        if (datetime.now(UTC).replace(tzinfo=None) - d.sending_since).total_seconds() < NONCE_WINDOW:
+            return None
+        since = d.sending_since.replace(tzinfo=UTC) - timedelta(seconds=5)
+        async for message in self._channel(channel_id).history(limit=50, after=since):
+            same = _texts(message.components) == shown.fitted()
+            if self.client.user is not None and message.author.id == self.client.user.id and same:
+                log.info("outbox row %s was posted before a restart: adopting it", d.outbox_id)
+                return message.id
+        return None
 
     # -- the run's status message and its thread -------------------------------------------------
 
@@ -77,10 +102,13 @@ class DiscordDeliverer:
         shown = render(d.note)
         if d.existing is not None:
             return await self._edit(d.existing, shown)
+        nonce = f"pb{d.outbox_id}"
         if d.conversation.thread:  # started inside a thread: the run lives there
-            message_id = await self._send(d.conversation.thread, shown)
+            where = d.conversation.thread
+            message_id = await self._find(d, where, shown) or await self._send(where, shown, nonce)
             return MessageRef(d.conversation.thread, str(message_id), d.conversation.thread)
-        message_id = await self._send(d.conversation.channel, shown)
+        where = d.conversation.channel
+        message_id = await self._find(d, where, shown) or await self._send(where, shown, nonce)
         ref = MessageRef(d.conversation.channel, str(message_id))
         try:
             thread = await self._start_thread(ref, thread_name(d.note.run))
@@ -119,10 +147,13 @@ class DiscordDeliverer:
         if d.existing is not None:  # attachments are kept by an edit: only text and buttons change
             return await self._edit(d.existing, shown)
         where = await self._thread_of(d)
-        if isinstance(d.note, ArtifactsCard):
-            message_id = await self._artifacts(where, d.note, shown)
+        found = await self._find(d, where, shown)
+        if found is not None:
+            message_id = found
+        elif isinstance(d.note, ArtifactsCard):
+            message_id = await self._artifacts(where, d.note, shown, f"pb{d.outbox_id}")
         else:
-            message_id = await self._send(where, shown)
+            message_id = await self._send(where, shown, f"pb{d.outbox_id}")
             if isinstance(d.note, NoticeCard) and d.note.direct:
                 await self._direct(d.note)
         return MessageRef(where, str(message_id), where if where != d.conversation.channel else None)
@@ -155,7 +186,7 @@ class DiscordDeliverer:
             return None, info.size
         return (path, path.stat().st_size) if path.is_file() else (None, info.size)
 
-    async def _artifacts(self, where: str, note: ArtifactsCard, shown: Rendered) -> int:
+    async def _artifacts(self, where: str, note: ArtifactsCard, shown: Rendered, nonce: str) -> int:
         """Attach what fits the guild's upload limit (batched per message); announce the rest."""
         limit = self._upload_limit(where)
         found = await asyncio.to_thread(lambda: [(a, *self._file(a)) for a in note.artifacts])
@@ -175,10 +206,20 @@ class DiscordDeliverer:
             used += size
         texts = [*shown.texts, "\n".join(too_big)] if too_big else shown.texts
         first: int | None = None
-        for batch in batches:
+        for i, batch in enumerate(batches):
             files = [discord.File(path, filename=f"{info.name}.{info.format}") for info, path in batch]
             card = Rendered(texts if first is None else [f"📎 {note.checkpoint} (continued)"])
-            message_id = await self._send(where, card, files)
+            message_id = await self._send(where, card, nonce if i == 0 else f"{nonce}.{i}", files)
             first = first or message_id
         assert first is not None
         return first
+
+
+def _texts(components: Sequence[Any]) -> list[str]:
+    """The text displays of a Components V2 message, in order (to recognise our own card)."""
+    out: list[str] = []
+    for c in components:
+        if isinstance(c, discord.components.TextDisplay):
+            out.append(c.content)
+        out += _texts(getattr(c, "children", None) or [])
+    return out

@@ -33,6 +33,7 @@ async def run_discord(engine: Engine, settings: Settings, stop: asyncio.Event) -
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopper.cancel()
+        engine.outbox.unregister(PLATFORM)  # another replica's client delivers from now on
         await client.close()
         try:
             await runner

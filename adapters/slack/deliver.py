@@ -26,6 +26,7 @@ from engine.notifications import ArtifactsCard, NoticeCard, RunStatusCard
 from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.slack")
+EVENT_TYPE = "pipebot_outbox"  # message metadata: which outbox row a message delivers
 DEFAULT_MAX_ARTIFACT_BYTES = 10 * 1024 * 1024
 
 
@@ -43,6 +44,11 @@ class SlackDeliverer:
     async def deliver(self, delivery: Delivery) -> MessageRef | None:
         await self.acks_first.wait()
         try:
+            if delivery.sending_since is not None and delivery.existing is None:
+                # An earlier attempt may have posted it before pipebot could record it.
+                found = await self._find(delivery)
+                if found is not None:
+                    return found
             if isinstance(delivery.note, ArtifactsCard) and delivery.existing is None:
                 return await self._artifacts(delivery, delivery.note)
             ref = await self._message(delivery)
@@ -75,7 +81,12 @@ class SlackDeliverer:
         else:
             channel, thread = self._where(delivery)
             resp = await self.client.chat_postMessage(
-                channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks, unfurl_links=False
+                channel=channel,
+                thread_ts=thread,
+                text=out.text,
+                blocks=out.blocks,
+                unfurl_links=False,
+                metadata=outbox_metadata(delivery.outbox_id),
             )
             ref = MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
             if isinstance(note, NoticeCard) and note.direct:
@@ -112,8 +123,35 @@ class SlackDeliverer:
             return {}
         return {str(g.get("handle")): str(g.get("id")) for g in resp.get("usergroups") or []}
 
-    async def _artifacts(self, delivery: Delivery, note: ArtifactsCard) -> MessageRef | None:
+    async def _find(self, delivery: Delivery) -> MessageRef | None:
+        """The message an interrupted attempt posted: by the outbox id in its metadata (or, for
+        a file share, which carries no metadata, by its comment); None if it never arrived."""
         channel, thread = self._where(delivery)
+        if thread is not None:
+            resp = await self.client.conversations_replies(
+                channel=channel, ts=thread, include_all_metadata=True, limit=1000
+            )
+        else:
+            resp = await self.client.conversations_history(
+                channel=channel, include_all_metadata=True, limit=200
+            )
+        comment = None
+        if isinstance(delivery.note, ArtifactsCard):
+            comment = (await self._plan(delivery.note))[1].text
+        for message in resp.get("messages") or []:
+            meta = message.get("metadata") or {}
+            ours = (
+                meta.get("event_type") == EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("outbox_id") == delivery.outbox_id
+            )
+            shared = comment is not None and message.get("files") and message.get("text") == comment
+            if ours or shared:
+                log.info("outbox row %s was posted before a restart: adopting it", delivery.outbox_id)
+                return MessageRef(channel, str(message["ts"]), thread, adopted=True)
+        return None
+
+    async def _plan(self, note: ArtifactsCard) -> tuple[list[dict[str, Any]], render.Rendered]:
+        """The files to upload and the summary shared with them."""
         uploads: list[dict[str, Any]] = []
         too_big: dict[int, int] = {}
         missing: set[int] = set()
@@ -127,10 +165,18 @@ class SlackDeliverer:
             else:
                 name = render.artifact_file(a)
                 uploads.append({"file": str(path), "filename": name, "title": name})
-        out = render.artifacts(note, too_big, missing)
+        return uploads, render.artifacts(note, too_big, missing)
+
+    async def _artifacts(self, delivery: Delivery, note: ArtifactsCard) -> MessageRef | None:
+        channel, thread = self._where(delivery)
+        uploads, out = await self._plan(note)
         if not uploads:
             resp = await self.client.chat_postMessage(
-                channel=channel, thread_ts=thread, text=out.text, blocks=out.blocks
+                channel=channel,
+                thread_ts=thread,
+                text=out.text,
+                blocks=out.blocks,
+                metadata=outbox_metadata(delivery.outbox_id),
             )
             return MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
         # One completeUploadExternal shares every file with the summary (its blocks: the previews
@@ -146,6 +192,10 @@ class SlackDeliverer:
         except NotFound:
             return None
         return path if path.is_file() else None
+
+
+def outbox_metadata(outbox_id: int) -> dict[str, Any]:
+    return {"event_type": EVENT_TYPE, "event_payload": {"outbox_id": outbox_id}}
 
 
 def _retry_after(exc: SlackApiError) -> float:

@@ -275,8 +275,7 @@ def _outcome(decided: str | None, buttons: list[Button], due_at: datetime | None
 
 def _approval(note: ApprovalCard) -> Rendered:
     count = f" ({note.approvals}/{note.required} approvals)" if note.required > 1 else ""
-    head = escape(note.text) + count
-    blocks = text_sections(head)
+    blocks = [markdown_block(markdown_head(slack_bold(note.text), MARKDOWN_MAX - 100)[0] + count)]
     for i in range(0, len(note.fields), FIELDS_PER_SECTION):
         chunk = note.fields[i : i + FIELDS_PER_SECTION]
         blocks.append(
@@ -296,9 +295,11 @@ def _approval(note: ApprovalCard) -> Rendered:
 
 
 def _form(note: FormCard) -> Rendered:
-    blocks = text_sections(escape(note.text))
-    if note.feedback:
-        blocks.append(section("> " + escape(messages.FEEDBACK_TO_ADDRESS.format(feedback=note.feedback))))
+    blocks = [markdown_block(markdown_head(slack_bold(note.text), MARKDOWN_MAX // 2)[0])]
+    if note.feedback:  # quoted, line by line (the quote marks are added after escaping)
+        feedback = messages.FEEDBACK_TO_ADDRESS.format(feedback=note.feedback)
+        said, _ = markdown_head(feedback, MARKDOWN_MAX // 3)
+        blocks.append(markdown_block("\n".join("> " + line for line in said.splitlines())))
     text = note.text + (f" — {note.decided}" if note.decided else "")
     return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons, note.due_at)))
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 from aiohttp import web
 
@@ -17,6 +19,7 @@ from adapters.slack.app import SlackApp, SocketModeHandler, create_slack_app
 from adapters.slack.directory import PLATFORM
 from adapters.slack.stream import SlackTurns
 from bot.settings import Settings
+from engine import metrics
 from engine.api import Engine
 
 log = logging.getLogger("pipebot.slack")
@@ -30,14 +33,26 @@ async def healthz(_: web.Request) -> web.Response:
 class HttpServer:
     """The request URL Slack posts to; `start` returns the base URL it listens on."""
 
-    def __init__(self, slack: SlackApp) -> None:
-        self.slack = slack
+    def __init__(
+        self, slack: SlackApp, extra_routes: Callable[[web.Application], None] | None = None
+    ) -> None:
+        self.slack, self.extra_routes = slack, extra_routes
         self.runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        try:
+            return await self.slack.handle(request)
+        finally:
+            metrics.ACK_SECONDS.labels(PLATFORM).observe(time.perf_counter() - started)
 
     async def start(self, host: str = "0.0.0.0", port: int = 3000) -> str:
         app = web.Application()
-        app.router.add_post(EVENTS_PATH, self.slack.handle)
-        app.router.add_get("/healthz", healthz)
+        app.router.add_post(EVENTS_PATH, self._handle)
+        if self.extra_routes is not None:  # serve's /healthz, /readyz, /metrics
+            self.extra_routes(app)
+        else:
+            app.router.add_get("/healthz", healthz)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
@@ -63,7 +78,12 @@ async def create_from_settings(engine: Engine, settings: Settings) -> SlackApp:
     )
 
 
-async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> None:
+async def run_slack(
+    engine: Engine,
+    settings: Settings,
+    stop: asyncio.Event,
+    extra_routes: Callable[[web.Application], None] | None = None,
+) -> None:
     slack = await create_from_settings(engine, settings)
     engine.outbox.register(PLATFORM, slack.deliverer)
     engine.turn_sinks[PLATFORM] = SlackTurns(slack.deliverer.client)
@@ -77,7 +97,7 @@ async def run_slack(engine: Engine, settings: Settings, stop: asyncio.Event) -> 
             finally:
                 await handler.close_async()  # type: ignore[no-untyped-call]
         else:
-            server = HttpServer(slack)
+            server = HttpServer(slack, extra_routes)
             url = await server.start(port=settings.pipebot_http_port)
             log.info("slack: listening on %s%s", url, EVENTS_PATH)
             try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from engine.api import Engine
 from engine.errors import AlreadyDone
+from engine.workspace import Workspace
 from tests.conftest import HERE, person
 from tests.engine.helpers import count_events, current, interactions
 
@@ -71,3 +72,23 @@ def test_database_url_selects_another_database(tmp_path: Path) -> None:
         assert not (tmp_path / "files" / "pipebot.db").exists()
     finally:
         eng.close()
+
+
+def test_concurrent_promotions_point_latest_without_errors(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    errors: list[Exception] = []
+
+    def promote(i: int) -> None:
+        try:
+            for _ in range(20):
+                ws.point_latest("blog-post", i)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=promote, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert (tmp_path / "blog-post" / "runs" / "latest").is_symlink()

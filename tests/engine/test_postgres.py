@@ -3,10 +3,15 @@ PIPEBOT_TEST_POSTGRES_URL to an account that may create databases."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from engine.api import Engine
+from engine.clock import ManualClock
 from engine.errors import AlreadyDone
 from tests.conftest import EXAMPLES, HERE, person
 from tests.engine.helpers import count_events, current
@@ -70,3 +76,115 @@ def test_runs_and_concurrent_clicks_on_postgres(pg_url: str, tmp_path: Path) -> 
         assert again.run(info.name).info.done == 1
     finally:
         again.close()
+
+
+def test_concurrent_starts_of_one_pipeline_get_distinct_versions(pg_url: str, tmp_path: Path) -> None:
+    engine = Engine.open(tmp_path, pg_url)
+    try:
+        engine.import_pipeline(EXAMPLES / "blog-post.yaml")
+        names: list[str] = []
+        errors: list[Exception] = []
+
+        def start(i: int) -> None:
+            try:
+                names.append(engine.start_run("blog-post", person(f"u{i}"), HERE).name)
+            except Exception as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert sorted(names) == sorted(f"blog-post#v{i}" for i in range(1, 41))
+    finally:
+        engine.close()
+
+
+SCHEDULED = """\
+id: standup
+schedule: {cron: "0 9 * * *", platform: console, channel: team-room}
+checkpoints:
+  - id: notes
+    inputs: [{id: notes, label: Notes, type: text}]
+"""
+
+
+def test_three_schedulers_start_once_per_fire_time(pg_url: str, tmp_path: Path) -> None:
+    clock = ManualClock()
+    clock.now = datetime(2026, 3, 2, 8, 0)
+    (tmp_path / "standup.yaml").write_text(SCHEDULED)
+    engines = [Engine.open(tmp_path / "base", pg_url, clock=clock) for _ in range(3)]
+    try:
+        engines[0].import_pipeline(tmp_path / "standup.yaml")
+        for day in (2, 3, 4):
+            clock.now = datetime(2026, 3, day, 9, 0, 5)
+            started: list[str] = []
+            errors: list[Exception] = []
+            gate = threading.Barrier(3)
+            threads = [threading.Thread(target=tick, args=(e, gate, started, errors)) for e in engines]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert errors == [] and len(started) == 1, (errors, started)
+        assert [r.name for r in engines[0].runs()] == ["standup#v3", "standup#v2", "standup#v1"]
+    finally:
+        for e in engines:
+            e.close()
+
+
+def tick(engine: Engine, gate: threading.Barrier, started: list[str], errors: list[Exception]) -> None:
+    gate.wait()  # the three schedulers at the same moment
+    try:
+        started.extend(r.name for r in engine.start_scheduled())
+    except Exception as exc:
+        errors.append(exc)
+
+
+TICK = """\
+import os, pathlib, sys, time
+with open(sys.argv[1], "a") as log:
+    log.write(os.environ["PIPEBOT_INPUTS"] + "\\n")
+time.sleep(0.1)
+pathlib.Path(os.environ["PIPEBOT_OUTPUTS"], "done.txt").write_text("ok")
+"""
+
+
+@pytest.mark.slow
+async def test_thirty_scripts_three_workers_each_runs_once(pg_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "tick.py").write_text(TICK)
+    ran = tmp_path / "ran.log"
+    (source / "tick.yaml").write_text(
+        "id: tick\ncheckpoints:\n  - id: run\n    mode: script\n"
+        f"    script: {{path: tick.py, args: ['{ran}']}}\n"
+        "    human: {approval_to_complete: false}\n    outputs: [{name: done, format: txt}]\n"
+    )
+    base = tmp_path / "base"
+    engine = Engine.open(base, pg_url)
+    try:
+        engine.import_pipeline(source / "tick.yaml")
+        names = [engine.start_run("tick", person(f"u{i}"), HERE).name for i in range(30)]
+        env = {**os.environ, "BASE_PIPELINES_PATH": str(base), "DATABASE_URL": pg_url, "LOG_LEVEL": "WARNING"}
+        env["PIPEBOT_SCRIPT_SANDBOX"] = "none"  # the script writes its log outside its workspace
+        workers = [
+            subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=tmp_path)
+            for _ in range(3)
+        ]
+        try:
+            deadline = time.monotonic() + 90
+            while any(engine.run(n).info.status != "completed" for n in names):
+                assert time.monotonic() < deadline, "the scripts did not all finish"
+                await asyncio.sleep(0.2)
+        finally:
+            for w in workers:
+                w.terminate()
+            for w in workers:
+                w.wait(15)
+        lines = ran.read_text().splitlines()
+        assert len(lines) == 30 and len(set(lines)) == 30  # each execution's script ran once
+    finally:
+        engine.close()

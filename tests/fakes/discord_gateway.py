@@ -125,6 +125,11 @@ class Gateway:
         return any(c.session is not None and not c.ws.closed for c in self._live)
 
     @property
+    def live(self) -> int:
+        """Open gateway connections that identified or resumed (one per connected client)."""
+        return sum(1 for c in self._live if c.session is not None and not c.ws.closed)
+
+    @property
     def intents(self) -> int | None:
         """Intents of the last IDENTIFY."""
         return int(self.state.identifies[-1]["intents"]) if self.state.identifies else None

@@ -199,6 +199,7 @@ class RestApi:
         add("DELETE", webhook_message, self.delete_webhook_message, bot_auth=False)
         add("GET", f"/channels/{channel}", self.get_channel)
         add("POST", f"/channels/{channel}/messages", self.create_message)
+        add("GET", f"/channels/{channel}/messages", self.list_messages)
         add("GET", f"/channels/{channel}/messages/{message}", self.get_message)
         add("PATCH", f"/channels/{channel}/messages/{message}", self.edit_message)
         add("DELETE", f"/channels/{channel}/messages/{message}", self.delete_message)
@@ -724,9 +725,60 @@ class RestApi:
             raise HttpError.form(
                 [Issue(("message_reference",), "MESSAGE_REFERENCE_UNKNOWN_MESSAGE", "Unknown message")]
             )
+        key = self._nonce(body)
+        if key is not None and key in self.state.nonces:
+            sent, first = self.state.nonces[key]
+            if time.monotonic() - sent < self.state.nonce_window and first.channel_id == int(channel["id"]):
+                return Reply(copy.deepcopy(first.payload))  # Discord returns the first, creates nothing
         stored = self.state.create_message(int(channel["id"]), body, ctx.files)
+        if key is not None:
+            self.state.nonces[key] = (time.monotonic(), stored)
         await self._dispatch_message("MESSAGE_CREATE", stored)
         return Reply(copy.deepcopy(stored.payload))
+
+    def _nonce(self, body: Mapping[str, Any]) -> tuple[int, str] | None:
+        """Discord's rules: nonce an integer or a string of at most 25 characters; enforce_nonce
+        a boolean, and with it the same author's same nonce is deduplicated for a few minutes."""
+        nonce, enforce = body.get("nonce"), body.get("enforce_nonce", False)
+        if nonce is not None and not (
+            (isinstance(nonce, int) and not isinstance(nonce, bool))
+            or (isinstance(nonce, str) and len(nonce) <= 25)
+        ):
+            raise HttpError.form(
+                [Issue(("nonce",), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")]
+            )
+        if not isinstance(enforce, bool):
+            raise HttpError.form([Issue(("enforce_nonce",), "BASE_TYPE_BAD_TYPE", "Must be a boolean.")])
+        if not enforce or nonce is None:
+            return None
+        return (self.state.bot_user.id, str(nonce))
+
+    async def list_messages(self, ctx: Ctx) -> Reply:
+        """``GET /channels/{id}/messages`` (newest first; ``limit`` ≤ 100, ``after``/``before``).
+
+        As on Discord, fetched messages carry no nonce (only the create answer and the gateway do).
+        """
+        channel = self._channel(ctx)
+        try:
+            limit = int(ctx.query.get("limit", "50"))
+        except ValueError:
+            raise HttpError.form([Issue(("limit",), "NUMBER_TYPE_COERCE", "Not an integer.")]) from None
+        if not 1 <= limit <= 100:
+            raise HttpError.form([Issue(("limit",), "NUMBER_TYPE_MAX", "Must be between 1 and 100.")])
+        found = self.state.messages_in(int(channel["id"]))
+        if "after" in ctx.query:
+            found = [m for m in found if m.id > int(ctx.query["after"])]
+        if "before" in ctx.query:
+            found = [m for m in found if m.id < int(ctx.query["before"])]
+        newest = sorted(found, key=lambda m: m.id, reverse=True)
+        only_after = "after" in ctx.query and "before" not in ctx.query
+        newest = newest[-limit:] if only_after else newest[:limit]  # after: the oldest `limit` after it
+        out = []
+        for stored in newest:
+            data = copy.deepcopy(stored.payload)
+            data.pop("nonce", None)
+            out.append(data)
+        return Reply(out)
 
     async def get_message(self, ctx: Ctx) -> Reply:
         """``GET /channels/{id}/messages/{id}``."""

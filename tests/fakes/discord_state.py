@@ -406,6 +406,9 @@ class FakeState:
         self.channels: dict[int, JSON] = {}
         self.threads: dict[int, JSON] = {}
         self.messages: dict[int, list[StoredMessage]] = {}
+        # enforce_nonce: (author id, nonce) -> (time.monotonic() of the send, the message)
+        self.nonces: dict[tuple[int, str], tuple[float, StoredMessage]] = {}
+        self.nonce_window = 120.0  # seconds a repeated enforced nonce returns the first message
         self.deleted_messages: list[StoredMessage] = []
         self.attachments: dict[int, StoredAttachment] = {}
         self.interactions: dict[int, InteractionRecord] = {}

@@ -91,6 +91,7 @@ class FakeSlack(SlackWebApi):
         self._runner: web.AppRunner | None = None
         self._port = 0
         self._methods = self.method_table()
+        self.latency = 0.0  # seconds each Web API call takes (a slower Slack, for timing tests)
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -236,11 +237,17 @@ class FakeSlack(SlackWebApi):
 
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        if self.latency:
+            await asyncio.sleep(self.latency)
         call = Call(method, {}, time.monotonic())
         self.calls.append(call)
         headers: dict[str, str] = {}
         try:
-            call.args, token = await self._read_args(request, method)
+            try:
+                call.args, token = await self._read_args(request, method)
+            except ConnectionError:  # the client died while sending (a killed process): no call
+                self.calls.remove(call)
+                return web.Response(status=400)
             handler = self._methods.get(method)
             if handler is None:
                 raise ApiError("unknown_method", f"{method} is not implemented by Slack or by this fake")

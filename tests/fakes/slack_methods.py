@@ -62,6 +62,34 @@ def _json_arg(args: dict[str, Any], name: str, error: str = "invalid_arguments")
         raise ApiError(error, f"[ERROR] {name} is not valid JSON: {exc}") from None
 
 
+EVENT_TYPE_RE = re.compile(r"^[a-zA-Z0-9_]{1,255}$")
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """Message metadata as Slack checks it: {event_type, event_payload (an object)}, nothing else."""
+    if not isinstance(value, dict) or set(value) - {"event_type", "event_payload"}:
+        raise ApiError("invalid_metadata_format", "[ERROR] metadata must be {event_type, event_payload}")
+    if not isinstance(value.get("event_type"), str) or not EVENT_TYPE_RE.match(value["event_type"]):
+        raise ApiError("invalid_metadata_format", "[ERROR] event_type must match [a-zA-Z0-9_]{1,255}")
+    if not isinstance(value.get("event_payload"), dict):
+        raise ApiError("invalid_metadata_format", "[ERROR] event_payload must be an object")
+    return value
+
+
+def _flag(args: dict[str, Any], name: str) -> bool:
+    return str(args.get(name, "")).lower() in ("1", "true")
+
+
+def _limit(args: dict[str, Any], default: int) -> int:
+    try:
+        limit = int(args.get("limit", default))
+    except ValueError:
+        raise ApiError("invalid_limit", "[ERROR] limit must be a number") from None
+    if not 1 <= limit <= 1000:
+        raise ApiError("invalid_limit", "[ERROR] limit must be between 1 and 1000")
+    return limit
+
+
 def _upload_problem(record: FileRecord | None) -> str | None:
     if record is None:
         return "unknown"
@@ -132,6 +160,8 @@ class SlackWebApi(SlackFunctions):
             "apps.connections.open": self._apps_connections_open,
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
+            "conversations.history": self._conversations_history,
+            "conversations.replies": self._conversations_replies,
         }
 
     async def _api_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -166,7 +196,7 @@ class SlackWebApi(SlackFunctions):
     async def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self.resolve_channel(_required(args, "channel"))
         text, blocks = self._message_content(args, required=True)
-        metadata = _json_arg(args, "metadata") if "metadata" in args else None
+        metadata = _metadata(_json_arg(args, "metadata")) if "metadata" in args else None
         msg = self.post_message(
             channel, text or "", blocks or [], thread_ts=_optional(args, "thread_ts"), metadata=metadata
         )
@@ -360,6 +390,29 @@ class SlackWebApi(SlackFunctions):
         return {"channel": self.channels[channel]}
 
     # -- response_url ----------------------------------------------------------------------------
+    async def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first; metadata only with include_all_metadata."""
+        channel = self.resolve_channel(_required(args, "channel"))
+        limit, meta = _limit(args, 100), _flag(args, "include_all_metadata")
+        found = list(reversed(self.messages_in(channel)))
+        return {
+            "messages": [m.to_api(self.team_id, with_metadata=meta) for m in found[:limit]],
+            "has_more": len(found) > limit,
+        }
+
+    async def _conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A thread: its parent, then the replies oldest first (one page; no cursor here)."""
+        channel = self.resolve_channel(_required(args, "channel"))
+        ts = _required(args, "ts")
+        parent = self.messages.get((channel, ts))
+        if parent is None or parent.deleted:
+            raise ApiError("thread_not_found", f"no message with ts {ts!r} in {channel!r}")
+        limit, meta = _limit(args, 1000), _flag(args, "include_all_metadata")
+        found = [parent, *self.messages_in(channel, thread_ts=ts)]
+        if len(found) > limit:
+            raise ApiError("invalid_arguments", "[ERROR] this fake serves one page: raise limit")
+        return {"messages": [m.to_api(self.team_id, with_metadata=meta) for m in found], "has_more": False}
+
     def apply_response_url_post(self, target: ResponseUrlTarget, body: dict[str, Any]) -> None:
         if body.get("delete_original"):
             if not target.message_ts:

@@ -61,7 +61,7 @@ class Message:
     def edited(self) -> bool:
         return bool(self.history)
 
-    def to_api(self, team_id: str) -> dict[str, Any]:
+    def to_api(self, team_id: str, *, with_metadata: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "message", "user": self.user, "text": self.text, "ts": self.ts}
         out["team"] = team_id
         if self.bot_id:
@@ -75,7 +75,7 @@ class Message:
         if self.files:
             out["files"] = [{"id": file_id} for file_id in self.files]
             out["upload"] = True
-        if self.metadata is not None:
+        if self.metadata is not None and with_metadata:
             out["metadata"] = self.metadata
         return out
 

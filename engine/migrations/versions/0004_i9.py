@@ -1,7 +1,7 @@
 """timers (deadlines, reminders) and per-decision approvers
 
 Revision ID: 0002_i9
-Revises: 0003_i12
+Revises: 0002_i11
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_i9"
-down_revision = "0003_i12"
+down_revision = "0002_i11"
 branch_labels = None
 depends_on = None
 

@@ -19,6 +19,8 @@ SCOPES = [
     "files:read",
     "users:read",
     "usergroups:read",
+    "channels:history",
+    "groups:history",
 ]
 
 

@@ -44,6 +44,8 @@ def test_approval_keeps_its_buttons_when_fields_overflow() -> None:
     out = render.card(note)
     assert validate_blocks(out.blocks, "message") == []
     assert out.blocks[-1]["type"] == "actions" and "(1/2 approvals)" in out.text
+    assert out.blocks[0] == {"type": "markdown", "text": "**Brief** is ready. (1/2 approvals)"}
+    assert out.blocks[1]["fields"][0]["type"] == "mrkdwn"  # Block Kit's fields take mrkdwn only
     assert "&lt;x&gt;" in str(out.blocks[1]) and "<x>" not in str(out.blocks[1])
 
 
