@@ -54,6 +54,7 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
 FEEDBACK_PROMPT = "What should change?"
 FEEDBACK_TO_ADDRESS = "Feedback to address: {feedback}"
 ACTION_UNAVAILABLE = "{action} is not available in this version of pipebot."
+IMPORT_FILE_TOO_LARGE = "{name} is {size:,} bytes: /pipeline import takes at most {limit:,} bytes."
 NUMBER_TOO_LARGE = "There is nothing with that number: it is too large."
 UNKNOWN_BUTTON = "This button does not belong to pipebot, or it is too old to use."
 FILE_UNAVAILABLE = "could not be fetched; attach it again"

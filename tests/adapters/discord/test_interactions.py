@@ -96,6 +96,10 @@ async def test_import_from_an_attachment(fake: FakeDiscord, bot: Bot) -> None:
     flow = await command(fake, OLIVE, "import", yaml="{id: flow, checkpoints: [{id: one}]}")
     assert flow.content == "Pipeline **flow** imported as version 1."
     assert {p.slug for p in bot.engine.pipelines()} >= {"hello", "flow"}
+    big = yaml + b"#" * 200_000  # over PIPEBOT_MAX_IMPORT_BYTES: refused without downloading it
+    too_big = await command(fake, OLIVE, "import", file=FakeFile("big.yaml", big, "application/x-yaml"))
+    assert too_big.ephemeral
+    assert too_big.content == "big.yaml is 200,070 bytes: /pipeline import takes at most 102,400 bytes."
     fake.assert_no_errors()
 
 
