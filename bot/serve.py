@@ -14,6 +14,7 @@ from typing import Any
 from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
 from bot.settings import Settings
+from engine import timers
 from engine.api import Engine
 from engine.leases import Leadership
 
@@ -74,6 +75,11 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
                 leader.run(stop, lambda inner: start_scheduled(engine, inner)), name="schedule"
             )
         )
+    if "schedule" in wanted:
+        # Deadlines and reminders: every replica that runs the schedule may fire them (the rows
+        # are claimed in a transaction, so each fires once).
+        timer_loop = timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, stop)
+        tasks.append(asyncio.create_task(timer_loop, name="timers"))
     listening = threading.Event()
     if not engine.store.is_sqlite:  # other replicas' commits wake this one's outbox and worker
         threading.Thread(
