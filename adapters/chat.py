@@ -276,7 +276,8 @@ NOTHING_PENDING = "Nothing waits for you."
 
 
 def pending_line(item: PendingItem) -> str:
-    return f"• {item.run} · {item.checkpoint}: {_STAGES[item.stage]}"
+    due = (f" — *{item.due}*" if item.overdue else f" — {item.due}") if item.due else ""
+    return f"• {item.run} · {item.checkpoint}: {_STAGES[item.stage]}{due}"
 
 
 def _pending(engine: Engine, actor: Actor) -> Reply:

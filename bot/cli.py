@@ -8,18 +8,22 @@ import getpass
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import logs
 from bot.settings import Settings
 from engine import messages, sandbox
 from engine.api import Engine, EngineConfig
 from engine.archives import parse_age
-from engine.definitions import load_pipeline_file, pipeline_json_schema
+from engine.definitions import APPROVER_PATTERN, load_pipeline_file, pipeline_json_schema
 from engine.errors import PipebotError, UsageError
 from engine.history import HistoryEntry
 from engine.llm import LLM
@@ -33,6 +37,12 @@ from engine.worker import Worker, WorkerConfig
 def engine_config(settings: Settings, console_user: str | None = None) -> EngineConfig:
     """The engine's settings; in the console the local user is the admin unless PIPEBOT_ADMINS is set."""
     admins = parse_principals(settings.pipebot_admins)
+    bad = [a for a in admins if not re.match(APPROVER_PATTERN, a)]
+    if bad:  # a typo would leave the deployment without admins, silently
+        raise UsageError(
+            f"PIPEBOT_ADMINS: {bad[0]!r} is not a principal like slack:U012ABC, slack:@group, "
+            "discord:<id>, discord:role:<id> or console:<name>"
+        )
     if console_user is not None and settings.pipebot_admins is None:
         admins = (f"console:{console_user}",)
     return EngineConfig(
@@ -316,7 +326,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a setting of the wrong shape: name it, on one line
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        print(f"error: {problems}", file=sys.stderr)
+        return 1
     logs.setup(settings.log_level, settings.log_format)
     if args.command == "runs" and args.action in ("show", "history") and not args.name:
         build_parser().error(f"runs {args.action} needs a run name, like blog-post#v1")
@@ -334,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         print(f"error:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # a wrong DATABASE_URL, a database that is down
+        logging.getLogger("pipebot").debug("database error", exc_info=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"error: database: {reason}", file=sys.stderr)
         return 1
 
 

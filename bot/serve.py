@@ -24,6 +24,7 @@ from typing import Any
 from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
 from bot.settings import Settings
+from engine import timers
 from engine.api import Engine
 from engine.leases import Leadership
 
@@ -131,6 +132,19 @@ def engine_tasks(
         tasks.append(
             asyncio.create_task(
                 leader.run(stop, lambda inner: start_scheduled(engine, inner)), name="schedule"
+            )
+        )
+    if "schedule" in wanted:
+        # Deadlines and reminders: one replica at a time fires them (the rows are claimed in a
+        # transaction too, so each fires once even if two ever did).
+        timer_leader = Leadership(engine.store, "timers")
+        tasks.append(
+            asyncio.create_task(
+                timer_leader.run(
+                    stop,
+                    lambda inner: timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, inner),
+                ),
+                name="timers",
             )
         )
     if not engine.store.is_sqlite:  # other replicas' commits wake this one's outbox and worker

@@ -26,3 +26,5 @@ class Conversation:
 
 
 SYSTEM = Actor("system", "pipebot", "pipebot")
+# Acts when nobody decided in time (engine.timers): its own name in the audit trail.
+DEADLINE = Actor("system", "deadline", "the deadline")

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from engine import (
     human,
     inbox,
     logctx,
+    messages,
     metrics,
     pipelines,
     queries,
@@ -34,10 +35,11 @@ from engine import (
     rollbacks,
     runs,
     schedules,
+    timers,
     work,
 )
 from engine import artifacts as artifact_rows
-from engine.actors import Actor, Conversation
+from engine.actors import DEADLINE, Actor, Conversation
 from engine.archive_moves import Plan
 from engine.archives import ArchiveFolder, RollbackInfo
 from engine.clock import Clock, utcnow
@@ -47,7 +49,7 @@ from engine.definitions import (
     load_pipeline_file,
     parse_pipeline,
 )
-from engine.errors import NotAllowed, NotFound, Refused
+from engine.errors import NotAllowed, NotFound, PipebotError, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
 from engine.history import HistoryPage
 from engine.human import Outcome
@@ -366,18 +368,74 @@ class Engine:
 
     # -- human commands on an execution -------------------------------------------------------
 
-    def approve_start(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+    def approve_start(
+        self, execution_id: int, actor: Actor, seen: Seen | None = None, comment: str | None = None
+    ) -> Outcome:
         """``seen``: what the clicked card showed; refused when the execution no longer matches."""
         return self._write(
-            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, seen),
+            lambda tx: human.approve_start(tx, self.ws, execution_id, actor, seen, comment=comment),
             ("approve_start", execution_id, None, actor),
         )
 
-    def approve_complete(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+    def approve_complete(
+        self, execution_id: int, actor: Actor, seen: Seen | None = None, comment: str | None = None
+    ) -> Outcome:
         return self._write(
-            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, seen),
+            lambda tx: human.approve_complete(tx, self.ws, execution_id, actor, seen, comment=comment),
             ("approve_complete", execution_id, None, actor),
         )
+
+    def approve(
+        self, execution_id: int, actor: Actor, comment: str | None = None, seen: Seen | None = None
+    ) -> Outcome:
+        """Approve whichever approval waits (to start or to complete), with an optional comment."""
+
+        def do(tx: Tx) -> Outcome:
+            ex, _, _ = human.load(tx, execution_id)
+            stage = human.STAGES.get(ex.status)  # type: ignore[call-overload]
+            command = human.approve_start if stage == "start" else human.approve_complete
+            return command(tx, self.ws, execution_id, actor, seen, comment=comment)
+
+        return self._write(do, ("approve_complete", execution_id, None, actor))
+
+    def reject(self, execution_id: int, actor: Actor, reason: str, seen: Seen | None = None) -> Outcome:
+        outcome = self._write(
+            lambda tx: human.reject(tx, self.ws, execution_id, actor, reason, seen),
+            ("reject", execution_id, None, actor),
+        )
+        return self._roll_back_rejected(outcome, actor)
+
+    def _roll_back_rejected(self, outcome: Outcome, actor: Actor) -> Outcome:
+        """`on_reject: rollback:<checkpoint>`: the rejection committed (the run failed); roll it back.
+
+        If this fails (or the process dies first) the run stays failed and says why: a person can
+        still roll it back by hand."""
+        if not (outcome.rollback_to and outcome.run):
+            return outcome
+        try:
+            done = self.rollback(outcome.run, outcome.rollback_to, actor)
+        except PipebotError as exc:
+            log.warning("rollback after the rejection in %s failed: %s", outcome.run, exc)
+            return Outcome(f"{outcome.message} The rollback to {outcome.rollback_to} failed: {exc}")
+        return Outcome(f"{outcome.message} {done.message}")
+
+    def reassign(self, execution_id: int, actor: Actor, to: Actor) -> Outcome:
+        return self._write(
+            lambda tx: human.reassign(tx, execution_id, actor, to), ("reassign", execution_id, None, actor)
+        )
+
+    # -- timers (deadlines and reminders) --------------------------------------------------------
+
+    def fire_timers(self, limit: int = 100) -> int:
+        """Fire the deadlines and reminders that are due; return how many were claimed."""
+        then: list[Outcome] = []
+        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then))
+        for outcome in then:
+            self._roll_back_rejected(outcome, DEADLINE)
+        return fired
+
+    def next_timer_due(self) -> datetime | None:
+        return self._read(timers.next_due)
 
     def request_revision(
         self, execution_id: int, actor: Actor, feedback: str, seen: Seen | None = None
@@ -536,7 +594,10 @@ class Engine:
             row = s.get(ArtifactRow, artifact_id)
             if row is None:
                 raise NotFound(f"There is no artifact {artifact_id}.")
-            return self.ws.absolute(row.path)
+            path = self.ws.absolute(row.path)
+            if not path.is_file():  # e.g. `pipebot archives purge` removed its archive
+                raise NotFound(messages.ARTIFACT_GONE.format(id=artifact_id, path=row.path))
+            return path
 
 
 __all__ = [

@@ -53,7 +53,25 @@ class InputField(_Model):
     max_bytes: int | None = Field(default=None, ge=1, description="file inputs: size limit")
 
 
-class HumanConfig(_Model):
+Duration = Annotated[str, Field(pattern=r"^\d+(s|m|h|d)$", description="30s, 15m, 4h, 2d")]
+DeadlineOutcome = Literal["approve", "reject", "cancel", "escalate", "fail"]
+
+
+class Deadlines(_Model):
+    """What happens when nobody decides: the keys a pipeline-level `human:` block gives as
+    defaults to every checkpoint. None means "not set here" (the pipeline's value, or the default)."""
+
+    deadline: Duration | None = None
+    on_deadline: DeadlineOutcome | None = None
+    remind_every: Duration | None = None
+    max_reminders: int | None = Field(default=None, ge=0, le=100)
+    escalate_to: list[Principal] | None = None
+    escalation_deadline: Duration | None = None
+    on_escalation_deadline: DeadlineOutcome | None = None
+    on_reject: str | None = Field(default=None, pattern=r"^(fail|rollback:[a-z0-9][a-z0-9_-]{0,62})$")
+
+
+class HumanConfig(Deadlines):
     approval_to_start: bool = False
     approval_to_complete: bool = True
     max_revisions: int = Field(default=2, ge=0, le=100)
@@ -167,6 +185,7 @@ class Pipeline(_Model):
     )
     prevent_self_approval: bool = False
     required_approvals: int = Field(default=1, ge=1, le=50)
+    human: Deadlines = Deadlines()
     schedule: Schedule | None = None
     budget_tokens: int | None = Field(default=None, ge=1)
     checkpoints: list[Checkpoint] = Field(
@@ -305,9 +324,29 @@ def cross_check(p: Pipeline, limits: Limits = DEFAULT_LIMITS) -> list[tuple[Loc,
             out.append(((*at, "agent"), f"an agent section needs mode agent (mode is {cp.mode})"))
         if cp.agent is not None:
             out += _check_agent(cp, at, seen, i)
+        out += _check_deadlines(p, cp, at, seen, i)
         for j, o in enumerate(cp.outputs):
             if o.regex is not None and not _regex_ok(o.regex):
                 out.append(((*at, "outputs", j, "regex"), f"not a valid regular expression: {o.regex}"))
+    return out
+
+
+def _check_deadlines(
+    p: Pipeline, cp: Checkpoint, at: Loc, seen: dict[str, int], index: int
+) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    on_reject = cp.human.on_reject or p.human.on_reject
+    if on_reject and on_reject.startswith("rollback:"):
+        target = on_reject.removeprefix("rollback:")
+        if target not in seen or seen[target] > index:
+            where = (*at, "human", "on_reject") if cp.human.on_reject else ("human", "on_reject")
+            out.append((where, f"'{target}' is not this or an earlier checkpoint"))
+    for key in ("on_deadline", "on_escalation_deadline"):
+        if getattr(cp.human, key) == "escalate" or getattr(p.human, key) == "escalate":
+            if key == "on_escalation_deadline":
+                out.append(((*at, "human", key), "an escalation cannot escalate again"))
+            elif not (cp.human.escalate_to or p.human.escalate_to):
+                out.append(((*at, "human", key), "on_deadline escalate needs escalate_to"))
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import artifacts, messages, seen
+from engine import artifacts, messages, seen, timers
 from engine.definitions import Checkpoint
 from engine.models import ExecutionRow, RunRow
 from engine.notifications import (
@@ -47,7 +47,16 @@ def show_run(tx: Tx, run: RunRow) -> None:
     tx.session.info.setdefault("moved_runs", {})[run.id] = run  # its run_info.json too (engine.tx)
 
 
-def notice(tx: Tx, run: RunRow, text: str, level: str = "info", buttons: list[Button] | None = None) -> None:
+def notice(
+    tx: Tx,
+    run: RunRow,
+    text: str,
+    level: str = "info",
+    buttons: list[Button] | None = None,
+    *,
+    mentions: list[str] | None = None,
+    direct: list[str] | None = None,
+) -> None:
     tx.log(run, text.splitlines()[0] if text else text)
     tx.notify(
         run,
@@ -57,6 +66,8 @@ def notice(tx: Tx, run: RunRow, text: str, level: str = "info", buttons: list[Bu
             text=text,
             level=level,  # type: ignore[arg-type]
             buttons=buttons or [],
+            mentions=mentions or [],
+            direct=direct or [],
         ),
     )
 
@@ -92,6 +103,7 @@ def enter(tx: Tx, ws: Workspace, run: RunRow, position: int) -> ExecutionRow:
     meta = cp.agent is not None and cp.agent.mode == "meta"
     if (cp.human.approval_to_start and not meta) or (position > 0 and not pipeline.auto_advance):
         move_execution(tx.session, tx.clock, ex, E.WAITING_APPROVAL_TO_START)
+        timers.start_wait(tx, run, ex, cp, "start")
         tx.notify(run, approval_card(tx, run, ex, cp, "start"))
     else:
         begin(tx, ws, run, ex)
@@ -104,6 +116,7 @@ def begin(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | Non
     # Agents re-run a revision with the feedback; forms and scripts ask for their inputs again.
     if cp.inputs and (cp.mode != "agent" or ex.form_json is None):
         move_execution(tx.session, tx.clock, ex, E.WAITING_FOR_INPUT, actor=actor)
+        timers.start_wait(tx, run, ex, cp, "form")
         tx.notify(run, form_card(tx, run, ex, cp))
     elif cp.mode == "human_only":
         # Nothing to fill in: the checkpoint is a pure approval gate.
@@ -130,6 +143,7 @@ def work_done(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str |
         )
     if cp.human.approval_to_complete:
         move_execution(tx.session, tx.clock, ex, E.WAITING_APPROVAL_TO_COMPLETE, actor=actor)
+        timers.start_wait(tx, run, ex, cp, "complete")
         tx.notify(run, approval_card(tx, run, ex, cp, "complete"))
     else:
         complete(tx, ws, run, ex, actor=actor)
@@ -175,7 +189,7 @@ def _value_text(value: Any) -> str:
     return "—" if value is None or value == "" else str(value)
 
 
-def _button(action: Action, label: str, style: Style, ex: ExecutionRow, shown: seen.Seen) -> Button:
+def _button(action: Action, label: str, style: Style | None, ex: ExecutionRow, shown: seen.Seen) -> Button:
     """A decision button that carries what its card shows (engine.seen)."""
     return Button(
         action=action,
@@ -198,6 +212,7 @@ def approval_card(
 ) -> ApprovalCard:
     pipeline = tx.pipeline(run)
     buttons: list[Button] = []
+    due_at, extra = None, ""
     if decided is None:
         shown = seen.of(tx, ex)
         if stage == "start":
@@ -206,6 +221,12 @@ def approval_card(
             buttons.append(_button("approve_complete", "Approve", "primary", ex, shown))
             if ex.revision < cp.human.max_revisions:
                 buttons.append(_button("request_revision", "Request revision", "danger", ex, shown))
+            buttons.append(_button("approve_with_comment", "Approve with comment", None, ex, shown))
+        buttons.append(_button("reject", "Reject", "danger", ex, shown))
+        if pipeline.approvers:
+            buttons.append(Button(action="reassign", execution_id=ex.id, label="Reassign"))
+        due_at = timers.due_at(tx, ex)
+        extra = timers.added_approvers_text(tx, ex)
     labels = {f.id: f.label for f in cp.inputs}
     fields = [Field_(label=labels.get(k, k), value=_value_text(v)) for k, v in form_values(ex).items()]
     text = (
@@ -215,6 +236,8 @@ def approval_card(
     )
     if stage == "start" and cp.description:
         text += f"\n{cp.description}"
+    if extra:
+        text += f"\n{extra}"
     return ApprovalCard(
         key=f"exec:{ex.id}:{stage}:{ex.revision if stage == 'complete' else 0}",
         run=tx.run_info(run),
@@ -227,6 +250,7 @@ def approval_card(
         required=pipeline.required_approvals,
         buttons=buttons,
         decided=decided,
+        due_at=due_at,
     )
 
 
@@ -242,6 +266,7 @@ def form_card(tx: Tx, run: RunRow, ex: ExecutionRow, cp: Checkpoint, decided: st
         feedback=ex.feedback if ex.revision else None,
         buttons=buttons,
         decided=decided,
+        due_at=None if decided else timers.due_at(tx, ex),
     )
 
 

@@ -17,12 +17,12 @@ from engine.errors import AlreadyDone, NotFound, Refused
 from engine.forms import FileUpload, validate_form
 from engine.limits import DEFAULT as DEFAULT_LIMITS
 from engine.limits import Limits
-from engine.models import ExecutionRow, InteractionRow, RunRow
+from engine.models import ExecutionRow, ExtraApproverRow, InteractionRow, RunRow
 from engine.permissions import check_approval
 from engine.seen import Seen
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
-from engine.states import move_execution
+from engine.states import move_execution, move_run
 from engine.tx import Tx
 from engine.workspace import Workspace, safe_filename
 
@@ -31,6 +31,10 @@ from engine.workspace import Workspace, safe_filename
 class Outcome:
     message: str
     changed: bool = True
+    # A rejection with `on_reject: rollback:<checkpoint>`: the engine rolls the run back to it
+    # once this transaction committed (a rollback moves files: engine.rollbacks).
+    rollback_to: str | None = None
+    run: str | None = None
 
 
 VERBS = {
@@ -38,13 +42,23 @@ VERBS = {
     "approve_complete": "Approved",
     "submit_form": "Submitted",
     "request_revision": "Revision requested",
+    "reject": "Rejected",
+    "deadline": "Decided",
 }
 # A click on a decided message answers with the decision taken there, whichever button it was.
+_ENDS = ("reject", "deadline")
 SAME_DECISION = {
-    "approve_start": ("approve_start",),
-    "submit_form": ("submit_form",),
-    "approve_complete": ("approve_complete", "request_revision"),
-    "request_revision": ("approve_complete", "request_revision"),
+    "approve_start": ("approve_start", *_ENDS),
+    "submit_form": ("submit_form", *_ENDS),
+    "approve_complete": ("approve_complete", "request_revision", *_ENDS),
+    "request_revision": ("approve_complete", "request_revision", *_ENDS),
+    "reject": ("approve_start", "submit_form", "approve_complete", "request_revision", *_ENDS),
+    "reassign": ("approve_start", "submit_form", "approve_complete", "request_revision", *_ENDS),
+}
+STAGES = {
+    E.WAITING_APPROVAL_TO_START: "start",
+    E.WAITING_FOR_INPUT: "form",
+    E.WAITING_APPROVAL_TO_COMPLETE: "complete",
 }
 
 
@@ -138,21 +152,56 @@ def _approve(tx: Tx, run: RunRow, ex: ExecutionRow, kind: str, actor: Actor) -> 
 
 
 def approve_start(
-    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, shown: Seen | None = None
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    shown: Seen | None = None,
+    *,
+    comment: str | None = None,
+    auto: str | None = None,
 ) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "start", shown)
+    return _approval(tx, ws, execution_id, actor, "start", shown, comment, auto)
 
 
 def approve_complete(
-    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, shown: Seen | None = None
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    shown: Seen | None = None,
+    *,
+    comment: str | None = None,
+    auto: str | None = None,
 ) -> Outcome:
-    return _approval(tx, ws, execution_id, actor, "complete", shown)
+    return _approval(tx, ws, execution_id, actor, "complete", shown, comment, auto)
+
+
+def extra_approvers(tx: Tx, ex: ExecutionRow) -> list[str]:
+    """Principals added to this decision only (escalation, reassignment)."""
+    return list(
+        tx.session.scalars(select(ExtraApproverRow.principal).where(ExtraApproverRow.execution_id == ex.id))
+    )
+
+
+def check_approver(tx: Tx, run: RunRow, ex: ExecutionRow, actor: Actor) -> None:
+    check_approval(tx.pipeline(run), run, actor, extra_approvers(tx, ex))
 
 
 def _approval(
-    tx: Tx, ws: Workspace, execution_id: int, actor: Actor, stage: str, shown: Seen | None
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    stage: str,
+    shown: Seen | None,
+    comment: str | None,
+    auto: str | None,
 ) -> Outcome:
-    """One approval of a start or a result; the decision once enough distinct people approved."""
+    """One approval of a start or a result; the decision once enough distinct people approved.
+
+    ``auto`` is the deadline's own wording: it decides alone, needing no permission or count.
+    """
     kind, waits_in = (
         ("approve_start", E.WAITING_APPROVAL_TO_START)
         if stage == "start"
@@ -162,13 +211,17 @@ def _approval(
     seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, kind, waits_in)
     seen.check(tx, ex, shown)
-    check_approval(tx.pipeline(run), run, actor)
-    count, names = _approve(tx, run, ex, kind, actor)
-    if not names:
-        tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, approvals=count))
-        return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
-    _record(tx, run, ex, kind, actor)
-    decided = flow.decided_text("Approved", ", ".join(names), tx)
+    comment = (comment or "").strip() or None
+    if auto is None:
+        check_approver(tx, run, ex, actor)
+        count, names = _approve(tx, run, ex, kind, actor)
+        if not names:
+            tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, approvals=count))
+            return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
+        decided = messages.with_comment(flow.decided_text("Approved", ", ".join(names), tx), comment)
+    else:
+        count, decided = 0, auto
+    _record(tx, run, ex, kind, actor, {"comment": comment} if comment else None)
     tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, count, decided))
     if stage == "start":
         flow.begin(tx, ws, run, ex, actor=actor.key)
@@ -185,7 +238,7 @@ def request_revision(
     seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "request_revision", E.WAITING_APPROVAL_TO_COMPLETE)
     seen.check(tx, ex, shown)
-    check_approval(tx.pipeline(run), run, actor)
+    check_approver(tx, run, ex, actor)
     if ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
     feedback = feedback.strip()
@@ -217,6 +270,8 @@ def submit_form(
     max_file_bytes: int,
     limits: Limits = DEFAULT_LIMITS,
     shown: Seen | None = None,
+    *,
+    auto: str | None = None,
 ) -> Outcome:
     ex, run, cp = load(tx, execution_id)
     seen.check_revision(ex, shown)
@@ -247,7 +302,9 @@ def submit_form(
         )
         artifacts.record(tx, ws, run, ex, name, "json", path)
     _record(tx, run, ex, "submit_form", actor, stored)
-    tx.notify(run, flow.form_card(tx, run, ex, cp, decided=flow.decided_text("Submitted", actor.name, tx)))
+    tx.notify(
+        run, flow.form_card(tx, run, ex, cp, decided=auto or flow.decided_text("Submitted", actor.name, tx))
+    )
     if cp.mode == "human_only":
         flow.work_done(tx, ws, run, ex, actor=actor.key)
     else:
@@ -273,6 +330,7 @@ def _kept_files(ws: Workspace, cp: Checkpoint, ex: ExecutionRow, values: dict[st
 WAITS_FOR = {
     "approve_start": E.WAITING_APPROVAL_TO_START,
     "approve_complete": E.WAITING_APPROVAL_TO_COMPLETE,
+    "approve_with_comment": E.WAITING_APPROVAL_TO_COMPLETE,
     "request_revision": E.WAITING_APPROVAL_TO_COMPLETE,
 }
 
@@ -284,8 +342,104 @@ def check(tx: Tx, execution_id: int, actor: Actor, kind: str, shown: Seen | None
     """
     ex, run, cp = load(tx, execution_id)
     seen.check_revision(ex, shown)
-    _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
-    seen.check(tx, ex, shown)
-    check_approval(tx.pipeline(run), run, actor)
+    if kind in ("reject", "reassign", "approve_with_comment"):
+        # These act on whichever approval waits (to start or to complete).
+        _waiting_approval(tx, ex, run, cp, "reassign" if kind == "approve_with_comment" else kind, False)
+    else:
+        _expect(tx, ex, run, cp, kind, WAITS_FOR[kind])
+    if kind != "reassign":  # handing a decision on judges nothing the card shows
+        seen.check(tx, ex, shown)
+    check_approver(tx, run, ex, actor)
     if kind == "request_revision" and ex.revision >= cp.human.max_revisions:
         raise Refused(messages.NO_REVISIONS_LEFT.format(checkpoint=cp.title, max=cp.human.max_revisions))
+
+
+def _waiting_approval(tx: Tx, ex: ExecutionRow, run: RunRow, cp: Checkpoint, kind: str, forms: bool) -> str:
+    """The stage waiting for a decision now (start, complete; form when ``forms``), or refuse."""
+    allowed = {E.WAITING_APPROVAL_TO_START, E.WAITING_APPROVAL_TO_COMPLETE} | (
+        {E.WAITING_FOR_INPUT} if forms else set()
+    )
+    _expect(tx, ex, run, cp, kind, E(ex.status) if ex.status in allowed else E.WAITING_APPROVAL_TO_COMPLETE)
+    return STAGES[E(ex.status)]
+
+
+def reject(
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    reason: str,
+    shown: Seen | None = None,
+    *,
+    auto: str | None = None,
+    roll_back: bool = True,
+) -> Outcome:
+    """The checkpoint fails: the run stops as failed, or rolls back when ``on_reject`` says so.
+
+    One rejection decides, however many approvals the pipeline needs. ``auto`` (the deadline's
+    wording) needs no permission; ``roll_back=False`` ignores ``on_reject`` (``on_deadline: fail``).
+    """
+    from engine import runs  # runs imports this module (Outcome)
+    from engine.timers import effective
+
+    ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
+    stage = _waiting_approval(tx, ex, run, cp, "reject", forms=auto is not None)
+    seen.check(tx, ex, shown)
+    reason = reason.strip()
+    if not reason:
+        raise Refused(messages.REASON_NEEDED)
+    if auto is None:
+        check_approver(tx, run, ex, actor)
+    _record(
+        tx, run, ex, "reject" if auto is None else "deadline", actor, {"reason": reason, "outcome": "reject"}
+    )
+    decided = auto or messages.rejected(actor.name, tx.now(), reason)
+    runs.close_open_card(tx, run, ex, decided)
+    move_execution(tx.session, tx.clock, ex, E.FAILED, actor=actor.key, reason=reason)
+    ex.error = reason
+    on_reject = effective(tx.pipeline(run), cp).on_reject if roll_back else None
+    move_run(tx.session, tx.clock, run, R.FAILED, actor=actor.key, reason=reason)
+    verb = "rejected" if stage != "form" else "not filled in"
+    if on_reject and on_reject.startswith("rollback:"):
+        target = on_reject.removeprefix("rollback:")
+        flow.notice(
+            tx, run, f"{cp.title} {verb} by {actor.name}: {reason}. Rolling back to {target}.", "error"
+        )
+        flow.show_run(tx, run)
+        return Outcome(f"Rejected {cp.title}.", rollback_to=target, run=run.name)
+    flow.notice(tx, run, f"{run.name} failed: {cp.title} {verb} by {actor.name}: {reason}", "error")
+    flow.show_run(tx, run)
+    return Outcome(f"Rejected {cp.title}.")
+
+
+def reassign(tx: Tx, execution_id: int, actor: Actor, to: Actor) -> Outcome:
+    """Hand a pending decision to someone else: they become an approver of this decision only."""
+    ex, run, cp = load(tx, execution_id)
+    stage = _waiting_approval(tx, ex, run, cp, "reassign", forms=False)
+    check_approver(tx, run, ex, actor)
+    if to.platform != actor.platform:
+        raise Refused("Hand it to someone on this platform.")
+    principal = to.key
+    if principal in extra_approvers(tx, ex):
+        raise AlreadyDone(f"{to.name} may already decide this.", by=actor.name)
+    tx.session.add(
+        ExtraApproverRow(
+            execution_id=ex.id,
+            principal=principal,
+            name=to.name,
+            reason="reassign",
+            added_by=actor.key,
+            created_at=tx.now(),
+        )
+    )
+    _record(tx, run, ex, "reassign", actor, {"to": principal, "name": to.name})
+    tx.notify(run, flow.approval_card(tx, run, ex, cp, stage))
+    flow.notice(
+        tx,
+        run,
+        f"{actor.name} handed the decision on *{cp.title}* to {to.name}.",
+        mentions=[principal],
+        direct=[principal],
+    )
+    return Outcome(f"{to.name} may now decide {cp.title}.")

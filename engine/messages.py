@@ -54,6 +54,8 @@ def progress_bar(done: int, total: int, width: int = 10) -> str:
 FEEDBACK_PROMPT = "What should change?"
 FEEDBACK_TO_ADDRESS = "Feedback to address: {feedback}"
 ACTION_UNAVAILABLE = "{action} is not available in this version of pipebot."
+IMPORT_FILE_TOO_LARGE = "{name} is {size:,} bytes: /pipeline import takes at most {limit:,} bytes."
+ARTIFACT_GONE = "Artifact {id} has no file any more ({path}): was its archive purged?"
 NUMBER_TOO_LARGE = "There is nothing with that number: it is too large."
 UNKNOWN_BUTTON = "This button does not belong to pipebot, or it is too old to use."
 RESTARTED_BEFORE_FORM = "pipebot restarted before your form could open: click {button} again."
@@ -83,3 +85,58 @@ def size_text(size: int) -> str:
         if value < 1024 or unit == "GB":
             break
     return f"{value:.1f} {unit}"
+
+
+# Deadlines, reminders, escalation, reject, reassign (engine.timers, engine.human).
+REASON_NEEDED = "Say why: the reason is empty."
+REASON_PROMPT = "Why is it rejected?"
+COMMENT_PROMPT = "Comment (optional)"
+REASSIGN_PROMPT = "Hand this decision to"
+BY_DEADLINE = {
+    "approve": "Approved automatically",
+    "reject": "Rejected automatically",
+    "cancel": "Cancelled automatically",
+    "fail": "Failed automatically",
+}
+_UNITS = {"s": ("s", "s"), "m": ("min", "min"), "h": ("h", "h"), "d": ("day", "days")}
+
+
+def duration_text(duration: str) -> str:
+    """``48h`` as "48 h", ``2d`` as "2 days"."""
+    number, unit = int(duration[:-1]), duration[-1]
+    one, many = _UNITS[unit]
+    return f"{number} {one if number == 1 else many}"
+
+
+def no_decision(outcome: str, duration: str) -> str:
+    return f"{BY_DEADLINE[outcome]}: no decision within {duration_text(duration)}"
+
+
+def escalated(who: str, duration: str) -> str:
+    return f"Escalated to {who}: no decision within {duration_text(duration)}"
+
+
+def rejected(who: str, when: datetime, reason: str) -> str:
+    return f"Rejected by {who} at {at(when)}: {reason}"
+
+
+def with_comment(decided: str, comment: str | None) -> str:
+    return f"{decided}: “{comment}”" if comment else decided
+
+
+def reminder(number: int, total: int, checkpoint: str, run: str, what: str, due: str | None) -> str:
+    return f"Reminder ({number} of {total}): *{checkpoint}* in {run} waits for {what}" + (
+        f" ({due})." if due else "."
+    )
+
+
+def due_in(seconds: float) -> str:
+    """ "due in 3 h" / "overdue by 5 min", rounded to the largest unit."""
+    late, left = seconds < 0, abs(seconds)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if left >= size:
+            text = duration_text(f"{round(left / size)}{unit}")
+            break
+    else:
+        text = duration_text(f"{max(1, round(left))}s")
+    return f"overdue by {text}" if late else f"due in {text}"

@@ -141,6 +141,45 @@ class InteractionRow(Base):
     created_at: Mapped[datetime]
 
 
+class TimerRow(Base):
+    """A deadline or a reminder of one wait (execution, stage, revision): the row is the timer.
+
+    Written with the state that starts the wait, closed (``state``) by the decision that ends it
+    or by firing; the timer loop claims open rows whose ``due_at`` has passed.
+    """
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_open_due", "state", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True)
+    execution_id: Mapped[int] = mapped_column(
+        ForeignKey("checkpoint_executions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # deadline | escalation | reminder
+    stage: Mapped[str] = mapped_column(String(10))  # start | form | complete
+    revision: Mapped[int]
+    number: Mapped[int] = mapped_column(default=0)  # the reminder's count
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open | fired | cancelled
+    closed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ExtraApproverRow(Base):
+    """A principal who may decide one execution only: added by an escalation or a reassignment."""
+
+    __tablename__ = "extra_approvers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    execution_id: Mapped[int] = mapped_column(
+        ForeignKey("checkpoint_executions.id", ondelete="CASCADE"), index=True
+    )
+    principal: Mapped[str] = mapped_column(String(120))
+    name: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(String(20))  # escalation | reassign
+    added_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+
+
 class AuditRow(Base):
     """Commands about pipelines themselves (import, delete) and refusals that have no run."""
 

@@ -7,6 +7,7 @@ the buttons of an approval request.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -17,6 +18,9 @@ Action = Literal[
     "request_revision",
     "open_form",
     "retry",
+    "reject",
+    "approve_with_comment",
+    "reassign",
     "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
     "keep_rollback",
     "history_page",  # execution_id carries the run id, page the page to show
@@ -85,6 +89,7 @@ class ApprovalCard(_Base):
     required: int = 1
     buttons: list[Button] = []
     decided: str | None = None
+    due_at: datetime | None = None  # naive UTC; shown in each reader's own time zone
 
 
 class FormCard(_Base):
@@ -95,6 +100,7 @@ class FormCard(_Base):
     feedback: str | None = None
     buttons: list[Button] = []
     decided: str | None = None
+    due_at: datetime | None = None
 
 
 class ArtifactsCard(_Base):
@@ -111,6 +117,10 @@ class NoticeCard(_Base):
     text: str
     level: Literal["info", "success", "warning", "error"] = "info"
     buttons: list[Button] = []
+    # Principals (slack:U1, slack:@group, discord:role:9) to mention: reminders and escalations only.
+    mentions: list[str] = []
+    # Users (platform:id) who also get the text as a direct message.
+    direct: list[str] = []
 
 
 class TurnCard(_Base):

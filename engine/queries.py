@@ -5,16 +5,17 @@ Plain functions over a read transaction (``Tx``); ``engine.api.Engine`` exposes 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from engine import drafts, flow, history, runs
+from engine import drafts, flow, history, human, messages, runs, timers
 from engine.actors import Actor
 from engine.definitions import InputField
 from engine.errors import NotFound, Refused
-from engine.models import ExecutionRow, RunRow
+from engine.models import ExecutionRow, RunRow, TimerRow
 from engine.notifications import Button, RunInfo
 from engine.permissions import is_approver
 from engine.states import ExecStatus as E
@@ -66,6 +67,12 @@ class PendingItem(BaseModel):
     checkpoint: str
     stage: str
     buttons: list[Button]
+    due_at: datetime | None = None  # naive UTC
+    due: str | None = None  # "due in 3 h" / "overdue by 5 min", by the engine's clock
+
+    @property
+    def overdue(self) -> bool:
+        return bool(self.due and self.due.startswith("overdue"))
 
 
 def run_view(tx: Tx, name: str) -> RunView:
@@ -120,9 +127,17 @@ def form_spec(tx: Tx, ws: Workspace, execution_id: int, actor: Actor | None) -> 
 
 
 def pending(tx: Tx, actor: Actor, limit: int) -> list[PendingItem]:
+    """What waits for ``actor``, the nearest deadline first; what has none after, oldest first."""
+    due = (
+        select(TimerRow.execution_id, func.min(TimerRow.due_at).label("due_at"))
+        .where(TimerRow.state == "open", TimerRow.kind.in_(timers.DEADLINES))
+        .group_by(TimerRow.execution_id)
+        .subquery()
+    )
     stmt = (
-        select(ExecutionRow, RunRow)
+        select(ExecutionRow, RunRow, due.c.due_at)
         .join(RunRow, RunRow.id == ExecutionRow.run_id)
+        .outerjoin(due, due.c.execution_id == ExecutionRow.id)
         .where(
             RunRow.platform == actor.platform,
             RunRow.status == R.IN_PROGRESS,
@@ -130,18 +145,19 @@ def pending(tx: Tx, actor: Actor, limit: int) -> list[PendingItem]:
                 [E.WAITING_APPROVAL_TO_START, E.WAITING_FOR_INPUT, E.WAITING_APPROVAL_TO_COMPLETE]
             ),
         )
-        .order_by(ExecutionRow.id)
+        .order_by(due.c.due_at.is_(None), due.c.due_at, ExecutionRow.id)
         .limit(limit * 4)
     )
     items: list[PendingItem] = []
-    for ex, run in tx.session.execute(stmt):
+    for ex, run, due_at in tx.session.execute(stmt):
         pipeline = tx.pipeline(run)
         cp = pipeline.checkpoint(ex.checkpoint_id)
         if ex.status == E.WAITING_FOR_INPUT:
             card = flow.form_card(tx, run, ex, cp)
             stage, buttons = "form", card.buttons
         else:
-            may = is_approver(pipeline, actor) and not (
+            extra = human.extra_approvers(tx, ex)
+            may = is_approver(pipeline, actor, extra) and not (
                 pipeline.prevent_self_approval and run.started_by == actor.key
             )
             if not may:
@@ -149,6 +165,14 @@ def pending(tx: Tx, actor: Actor, limit: int) -> list[PendingItem]:
             stage = "start" if ex.status == E.WAITING_APPROVAL_TO_START else "complete"
             buttons = flow.approval_card(tx, run, ex, cp, stage).buttons
         items.append(
-            PendingItem(execution_id=ex.id, run=run.name, checkpoint=cp.title, stage=stage, buttons=buttons)
+            PendingItem(
+                execution_id=ex.id,
+                run=run.name,
+                checkpoint=cp.title,
+                stage=stage,
+                buttons=buttons,
+                due_at=due_at,
+                due=messages.due_in((due_at - tx.now()).total_seconds()) if due_at else None,
+            )
         )
     return items[:limit]

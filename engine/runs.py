@@ -153,11 +153,12 @@ def cancel(tx: Tx, name: str, actor: Actor) -> Outcome:
     return cancel_run(tx, run, actor)
 
 
-def cancel_run(tx: Tx, run: RunRow, actor: Actor) -> Outcome:
-    """Cancel an active run (the caller checked who may, and locked the run)."""
+def cancel_run(tx: Tx, run: RunRow, actor: Actor, decided: str | None = None) -> Outcome:
+    """Cancel an active run (the caller checked who may, and locked the run); ``decided`` is the
+    open card's new wording (the deadline's)."""
     ex = flow.active_execution(tx, run)
     if ex is not None:
-        close_open_card(tx, run, ex, flow.decided_text("Cancelled", actor.name, tx))
+        close_open_card(tx, run, ex, decided or flow.decided_text("Cancelled", actor.name, tx))
         move_execution(tx.session, tx.clock, ex, E.CANCELLED, actor=actor.key)
     move_run(tx.session, tx.clock, run, R.CANCELLED, actor=actor.key)
     flow.notice(tx, run, f"{run.name} cancelled by {actor.name}.", "warning")

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
 from engine.errors import IllegalTransition
-from engine.models import EventRow, ExecutionRow, RunRow
+from engine.models import EventRow, ExecutionRow, RunRow, TimerRow
 
 
 class RunStatus(StrEnum):
@@ -47,6 +47,13 @@ R, E = RunStatus, ExecStatus
 RUN_FINAL = frozenset({R.COMPLETED, R.FAILED, R.CANCELLED, R.ROLLED_BACK})
 EXEC_FINAL = frozenset({E.COMPLETED, E.FAILED, E.ROLLED_BACK, E.CANCELLED})
 EXEC_ACTIVE = frozenset(set(E) - EXEC_FINAL)
+# The states in which a person must act; deadlines and reminders (engine.timers) watch them.
+WAITING = frozenset({E.WAITING_APPROVAL_TO_START, E.WAITING_FOR_INPUT, E.WAITING_APPROVAL_TO_COMPLETE})
+STAGE_STATUS = {
+    "start": E.WAITING_APPROVAL_TO_START,
+    "form": E.WAITING_FOR_INPUT,
+    "complete": E.WAITING_APPROVAL_TO_COMPLETE,
+}
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,8 @@ EXEC_POLICY: tuple[Rule, ...] = (
         {E.COMPLETED},
     ),
     _rule("fail", {E.RUNNING, E.WAITING_APPROVAL_TO_START}, {E.FAILED}),
+    # A human (or a deadline) rejects what waits for a decision: the checkpoint fails.
+    _rule("reject", set(WAITING), {E.FAILED}),
     _rule("cancel", set(EXEC_ACTIVE), {E.CANCELLED}),
     _rule("roll_back", set(E) - {E.ROLLED_BACK}, {E.ROLLED_BACK}),
     # A restore brings an archived execution back to where it stood.
@@ -184,6 +193,13 @@ def move_execution(
     _check(EXEC_POLICY, "execution", ex.id, ex.status, to)
     now = clock()
     _event(session, ex.run_id, "execution", ex.id, ex.status, to, actor, reason, now)
+    if ex.status in WAITING:
+        # Whatever ends a wait makes its deadline and reminders moot, in the same transaction.
+        session.connection().execute(
+            update(TimerRow)
+            .where(TimerRow.execution_id == ex.id, TimerRow.state == "open")
+            .values(state="cancelled", closed_at=now)
+        )
     ex.status = to
     ex.updated_at = now
     if to in EXEC_FINAL:

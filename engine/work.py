@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 
-from engine import artifacts, flow
+from engine import artifacts, flow, timers
 from engine.actors import Actor, Conversation
 from engine.agent_prompts import ContextArtifact
 from engine.definitions import AgentSpec, Checkpoint
@@ -285,6 +285,7 @@ def propose(tx: Tx, execution_id: int, worker: str, team: list[AgentSpec], token
     lines = "\n".join(f"• *{a.name}* — {a.role}" for a in team)
     if cp.human.approval_to_start:
         move_execution(tx.session, tx.clock, ex, E.WAITING_APPROVAL_TO_START, reason="team proposed")
+        timers.start_wait(tx, run, ex, cp, "start")
         card = flow.approval_card(tx, run, ex, cp, "start")
         tx.notify(run, card.model_copy(update={"text": f"Approve this team for *{cp.title}*?\n{lines}"}))
     else:

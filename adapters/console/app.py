@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import select
 from pathlib import Path
 from typing import Any, TextIO
 
 from adapters import chat
 from adapters.console.render import LONG, buttons_line, render, turn_head
+from engine import messages
 from engine.actors import Actor, Conversation
 from engine.api import Engine, Seen
 from engine.definitions import InputField
@@ -24,7 +26,9 @@ from engine.streams import TurnHeader
 from engine.worker import Worker
 
 BUTTON = re.compile(r"^\[?([a-z])(\d+)(?:\.(\d+))?\]?$")
+REASSIGN = re.compile(r"^reassign\s+\[?[a-z]?(\d+)\]?\s+@?(\S+)$")
 PLATFORM = "console"
+TICK = 1.0  # seconds between timer checks while waiting for a line
 
 
 class ConsoleDeliverer:
@@ -111,6 +115,7 @@ class Console:
     def ask(self, prompt: str) -> str | None:
         self.out.write(prompt)
         self.out.flush()
+        self.wait_for_line(prompt)
         line = self.inp.readline()
         if not line:
             return None
@@ -119,6 +124,17 @@ class Console:
             shown = line if len(line) <= ECHO_MAX else f"{line[:ECHO_MAX]}… ({len(line):,} characters)"
             self.out.write(shown + "\n")
         return line
+
+    def wait_for_line(self, prompt: str) -> None:
+        """At a terminal, deadlines and reminders fire while nobody types (checked each second)."""
+        if not self.inp.isatty():
+            return  # a script: timers fire between its lines
+        while not select.select([self.inp], [], [], TICK)[0]:
+            if self.engine.fire_timers():
+                self.out.write("\n")
+                self.flush_outbox()
+                self.out.write(prompt)
+                self.out.flush()
 
     def run(self) -> int:
         self.say(f"pipebot console — you are {self.actor.name}. Type /pipeline help; Ctrl-D to quit.")
@@ -134,7 +150,10 @@ class Console:
         return 0
 
     def flush_outbox(self) -> None:
-        """Deliver what the last command caused, running agent and script work it started."""
+        """Deliver what the last command caused, running agent and script work it started,
+        and what deadlines and reminders that came due did."""
+        while self.engine.fire_timers():
+            pass
         while True:
             delivered = self.loop.run_until_complete(self.engine.outbox.drain())
             worked = self.loop.run_until_complete(self.worker.drain()) if self.worker else 0
@@ -149,6 +168,10 @@ class Console:
                 self.say("Only /pipeline commands here. Try /pipeline help.")
                 return
             self.show(self.loop.run_until_complete(chat.handle(self.engine, self.actor, self.where, line)))
+            return
+        m = REASSIGN.match(line)
+        if m:
+            self.reassign(int(m[1]), m[2])
             return
         m = BUTTON.match(line)
         if m and m[1] in LONG and LONG[m[1]] in chat.CHAT_BUTTONS:
@@ -186,8 +209,31 @@ class Console:
                 self.fill_form(execution_id, shown)
             elif action == "retry":
                 self.say(self.engine.retry(execution_id, self.actor).message)
+            elif action == "reject":
+                self.engine.check_decision(execution_id, self.actor, "reject", shown)
+                reason = self.ask(f"  {messages.REASON_PROMPT} ")
+                if reason is None:
+                    return
+                self.say(self.engine.reject(execution_id, self.actor, reason, shown).message)
+            elif action == "approve_with_comment":
+                self.engine.check_decision(execution_id, self.actor, "approve_with_comment", shown)
+                comment = self.ask(f"  {messages.COMMENT_PROMPT}: ")
+                if comment is None:
+                    return
+                self.say(self.engine.approve(execution_id, self.actor, comment, shown).message)
+            elif action == "reassign":
+                self.engine.check_decision(execution_id, self.actor, "reassign")
+                user = self.ask(f"  {messages.REASSIGN_PROMPT} (user): ")
+                if user:
+                    self.reassign(execution_id, user.strip().lstrip("@"))
             else:
                 self.say(f"✖ {action} is not available here.")
+        except PipebotError as exc:
+            self.say(f"✖ {exc}")
+
+    def reassign(self, execution_id: int, user: str) -> None:
+        try:
+            self.say(self.engine.reassign(execution_id, self.actor, Actor(PLATFORM, user, user)).message)
         except PipebotError as exc:
             self.say(f"✖ {exc}")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from engine.messages import progress_bar
 from engine.notifications import (
     ApprovalCard,
@@ -20,6 +22,9 @@ SHORT = {
     "request_revision": "r",
     "open_form": "f",
     "retry": "t",
+    "reject": "x",
+    "approve_with_comment": "w",
+    "reassign": "g",
     "confirm_rollback": "c",
     "keep_rollback": "k",
     "history_page": "h",
@@ -68,7 +73,9 @@ def render(note: Notification, edited: bool = False) -> str:
                 if a.preview:
                     lines += [f"      | {line}" for line in a.preview.splitlines()[:12]]
         case NoticeCard():
-            lines = [f"{ICONS[note.level]} {note.text}"]
+            who = " ".join(f"@{m.partition(':')[2]}" for m in note.mentions)
+            lines = [f"{ICONS[note.level]} {who + ' ' if who else ''}{note.text}"]
+            lines += [f"    ✉ to {d.partition(':')[2]}: {note.text}" for d in note.direct]
         case TurnCard():
             usage = f"{note.tokens_in}+{note.tokens_out} tokens"
             lines = [f"{turn_head(note.agent, note.round)}, {usage}:", *note.text.splitlines()]
@@ -78,6 +85,9 @@ def render(note: Notification, edited: bool = False) -> str:
         lines = lines[:1]  # an edit only changes the outcome: do not repeat the whole card
     if decided:
         lines.append(f"    → {decided}")
+    due: datetime | None = getattr(note, "due_at", None)
+    if due is not None and not decided:
+        lines.append(f"    Due {local_time(due)}")
     buttons: list[Button] = getattr(note, "buttons", [])
     if buttons:
         lines.append("    " + buttons_line(buttons))
@@ -85,3 +95,8 @@ def render(note: Notification, edited: bool = False) -> str:
         prefix + (line if i == 0 else "  " + line.lstrip() if not line.startswith("    ") else line)
         for i, line in enumerate(lines)
     )
+
+
+def local_time(when: datetime) -> str:
+    """Naive UTC as ISO 8601 in this terminal's time zone, with its offset."""
+    return when.replace(tzinfo=UTC).astimezone().isoformat(timespec="minutes")

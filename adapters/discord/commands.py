@@ -18,6 +18,7 @@ from discord import app_commands
 from adapters import chat
 from adapters.discord.interactions import actor_of, conversation_of, engine_of, view_of
 from adapters.discord.render import NO_MENTIONS, reply_text
+from engine import messages
 from engine.errors import PipebotError
 
 MAX_CHOICES = 25
@@ -220,6 +221,12 @@ class PipelineGroup(app_commands.Group):
         yaml: str | None = None,
         file: discord.Attachment | None = None,
     ) -> None:
+        limit = engine_of(interaction).config.limits.import_bytes
+        if file is not None and file.size > limit:  # refused before it is downloaded
+            refusal = messages.IMPORT_FILE_TOO_LARGE.format(name=file.filename, size=file.size, limit=limit)
+            await interaction.response.send_message(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
+
         async def text() -> str:
             if file is None:
                 return yaml or ""

@@ -16,10 +16,19 @@ from typing import Any, Literal
 import discord
 
 from adapters.discord.layout import layout_of
-from adapters.discord.render import MAX_FILES, NO_MENTIONS, Rendered, render, thread_name
+from adapters.discord.render import (
+    MAX_CONTENT,
+    MAX_FILES,
+    NO_MENTIONS,
+    Rendered,
+    clip,
+    markdown,
+    render,
+    thread_name,
+)
 from engine.api import Engine
 from engine.errors import PipebotError
-from engine.notifications import ArtifactInfo, ArtifactsCard, RunStatusCard
+from engine.notifications import ArtifactInfo, ArtifactsCard, NoticeCard, RunStatusCard
 from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.discord")
@@ -67,7 +76,7 @@ class DiscordDeliverer:
         message = await self._channel(channel_id).send(
             files=files or [],
             view=layout_of(shown, files or []),
-            allowed_mentions=NO_MENTIONS,
+            allowed_mentions=shown.mentions,
             nonce=nonce,
         )
         return message.id
@@ -145,7 +154,24 @@ class DiscordDeliverer:
             message_id = await self._artifacts(where, d.note, shown, f"pb{d.outbox_id}")
         else:
             message_id = await self._send(where, shown, f"pb{d.outbox_id}")
+            if isinstance(d.note, NoticeCard) and d.note.direct:
+                await self._direct(d.note)
         return MessageRef(where, str(message_id), where if where != d.conversation.channel else None)
+
+    async def _direct(self, note: NoticeCard) -> None:
+        """A reminder also reaches each person in a DM channel, where they accept DMs from the bot."""
+        for principal in note.direct:
+            platform, _, user_id = principal.partition(":")
+            if platform != "discord" or not user_id.isdigit():
+                continue
+            try:
+                channel = await self.client.create_dm(discord.Object(int(user_id)))
+                await channel.send(
+                    clip(f"{markdown(note.text)} ({note.run.name})", MAX_CONTENT),
+                    allowed_mentions=NO_MENTIONS,
+                )
+            except discord.HTTPException as exc:  # DMs closed: the thread's mention still reached them
+                log.warning("direct message to %s failed: %r", user_id, exc)
 
     def _upload_limit(self, channel_id: str) -> int:
         channel = self.client.get_channel(int(channel_id))

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import discord
 
 from adapters.discord.render import clip
+from engine import messages
 from engine.api import FormSpec, Seen
 from engine.definitions import InputField
 from engine.forms import FileUpload
@@ -32,8 +33,10 @@ MAX_OPTION = 100
 MODAL_TIMEOUT = 15 * 60.0  # only bounds discord.py's in-memory copy; submissions are routed by custom_id
 FEEDBACK = "feedback"
 MODAL_ID = re.compile(
-    r"^pbm:(?P<kind>form|revise):(?P<id>\d+)(?::(?P<page>\d+))?(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]{1,64}))?$"
+    r"^pbm:(?P<kind>form|revise|reject|comment|reassign):(?P<id>\d+)(?::(?P<page>\d+))?"
+    r"(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]{1,64}))?$"
 )
+DECISION = "decision"  # the one field of the reject, approve-with-comment and reassign modals
 YES_NO = (("yes", "Yes"), ("no", "No"))
 
 Submitted = str | list[str] | list[dict[str, Any]] | None
@@ -42,7 +45,7 @@ Download = Callable[[Mapping[str, Any]], Awaitable[bytes]]
 
 @dataclass(frozen=True)
 class ModalRef:
-    kind: Literal["form", "revise"]
+    kind: Literal["form", "revise", "reject", "comment", "reassign"]
     execution_id: int
     page: int = 0
     seen: Seen | None = None  # what the clicked card showed (engine.seen)
@@ -174,6 +177,27 @@ def revision_modal(
         style=discord.TextStyle.paragraph, custom_id=FEEDBACK, required=True, max_length=MAX_TEXT
     )
     modal.add_item(discord.ui.Label(text="What should change?", component=box))
+    return modal
+
+
+def decision_modal(action: str, execution_id: int, shown: Seen | None = None) -> PipebotModal:
+    """Reject (a reason, required), approve with comment (optional), reassign (a user select)."""
+    kind = {"reject": "reject", "approve_with_comment": "comment", "reassign": "reassign"}[action]
+    title = {"reject": "Reject", "comment": "Approve with comment", "reassign": "Reassign"}[kind]
+    modal = PipebotModal(title, f"pbm:{kind}:{execution_id}{seen_suffix(shown)}")
+    item: discord.ui.Item[PipebotModal]
+    if kind == "reassign":
+        item = discord.ui.UserSelect[PipebotModal](custom_id=DECISION, min_values=1, max_values=1)
+        label = messages.REASSIGN_PROMPT
+    else:
+        item = discord.ui.TextInput[PipebotModal](
+            style=discord.TextStyle.paragraph,
+            custom_id=DECISION,
+            required=kind == "reject",
+            max_length=MAX_TEXT,
+        )
+        label = messages.REASON_PROMPT if kind == "reject" else messages.COMMENT_PROMPT
+    modal.add_item(discord.ui.Label(text=clip(label, MAX_LABEL), component=item))
     return modal
 
 

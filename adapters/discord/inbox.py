@@ -35,6 +35,8 @@ PLATFORM = ix.PLATFORM
 TOKEN_SECONDS = 15 * 60.0  # an interaction token answers follow-ups this long
 THREAD_TYPES = (10, 11, 12)
 COMMAND = "pipeline"
+# Clicks answered with a modal (the modal is the acknowledgement: the front sends it).
+MODAL_ACTIONS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign")
 PAGE = re.compile(
     r"^pbf:(?P<id>\d+):(?P<page>\d+)(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]+))?$"
 )  # PageButton
@@ -51,7 +53,7 @@ def kind_of(data: Mapping[str, Any]) -> str | None:
             return "modal"
         ref = actions.decode(custom_id)
         if ref is not None:
-            return "modal" if ref.action in ("open_form", "request_revision") else "click"
+            return "modal" if ref.action in MODAL_ACTIONS else "click"
     if data.get("type") == 5 and parse_modal_id(str(inner.get("custom_id") or "")) is not None:
         return "submission"
     return None

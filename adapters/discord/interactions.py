@@ -18,8 +18,10 @@ import discord
 from adapters import actions, chat
 from adapters.actions import ActionRef
 from adapters.discord.forms import (
+    DECISION,
     FEEDBACK,
     ModalRef,
+    decision_modal,
     form_modal,
     page_of,
     page_values,
@@ -190,6 +192,14 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
             return
         await interaction.response.send_modal(revision_modal(ref.execution_id, shown=ref.seen))
         return
+    if ref.action in ("reject", "approve_with_comment", "reassign"):
+        try:
+            await asyncio.to_thread(engine.check_decision, ref.execution_id, actor, ref.action, ref.seen)
+        except PipebotError as exc:
+            await _say(interaction, str(exc))
+            return
+        await interaction.response.send_modal(decision_modal(ref.action, ref.execution_id, ref.seen))
+        return
     await _defer(interaction)
     if ref.action == "retry":
         text = await _outcome(engine.retry, ref.execution_id, actor)
@@ -227,6 +237,15 @@ async def on_modal_submit(interaction: discord.Interaction[Any]) -> bool:
     if ref.kind == "revise":
         feedback = submitted_values(data).get(FEEDBACK)
         text = await _outcome(engine.request_revision, ref.execution_id, actor, str(feedback or ""), ref.seen)
+    elif ref.kind in ("reject", "comment"):
+        given = submitted_values(data).get(DECISION)
+        given = given if isinstance(given, str) else None
+        if ref.kind == "reject":
+            text = await _outcome(engine.reject, ref.execution_id, actor, given or "", ref.seen)
+        else:
+            text = await _outcome(engine.approve, ref.execution_id, actor, given, ref.seen)
+    elif ref.kind == "reassign":
+        text = await _outcome(engine.reassign, ref.execution_id, actor, _chosen_user(data))
     else:
         try:
             text, view = await _submit_page(interaction, engine, actor, ref, data)
@@ -234,6 +253,14 @@ async def on_modal_submit(interaction: discord.Interaction[Any]) -> bool:
             text = str(exc)
     await _say(interaction, text, view)
     return True
+
+
+def _chosen_user(data: Mapping[str, Any]) -> Actor:
+    chosen = submitted_values(data).get(DECISION)
+    user_id = str(chosen[0]) if isinstance(chosen, list) and chosen else ""
+    resolved = (data.get("resolved") or {}).get("users") or {}
+    user = resolved.get(user_id) or {}
+    return Actor(PLATFORM, user_id, str(user.get("global_name") or user.get("username") or user_id))
 
 
 def _errors(spec: FormSpec, exc: FormInvalid) -> str:

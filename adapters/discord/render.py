@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import discord
 
@@ -93,15 +94,21 @@ class Rendered:
     texts: list[str] = field(default_factory=list)
     accent: int | None = None
     buttons: list[Button] = field(default_factory=list)
+    # Nobody is pinged, except those a reminder or an escalation names: exactly them.
+    mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
+    lead: str = ""  # the mentions themselves (<@id> <@&role>), put before the first text unescaped
 
     def fitted(self, budget: int = MAX_TEXT_TOTAL) -> list[str]:
         """The texts clipped so that together they stay within the message's text budget."""
         out: list[str] = []
+        budget -= _units(self.lead)
         for text in self.texts:
             if budget <= 1 or not text:
                 break
             out.append(clip(text, budget))
             budget -= _units(out[-1])
+        if self.lead and out:
+            out[0] = self.lead + out[0]
         return out
 
 
@@ -129,16 +136,22 @@ def render(note: Notification) -> Rendered:
             texts += [f"**{f.label}**\n{f.value}" for f in note.fields]
             if note.required > 1:
                 texts.append(f"-# {note.approvals} of {note.required} approvals")
+            texts += _due(note.due_at, note.decided)
             return _decided(Rendered(texts, accent, note.buttons), note.decided)
         case FormCard():
             texts = [markdown(note.text)]
             if note.feedback:
                 texts.append(f"**Feedback:** {note.feedback}")
+            texts += _due(note.due_at, note.decided)
             return _decided(Rendered(texts, accent, note.buttons), note.decided)
         case ArtifactsCard():
             return Rendered([f"📎 **{note.checkpoint}**: {len(note.artifacts)} artifact(s)"])
         case NoticeCard():
-            return Rendered([f"{LEVEL_ICONS[note.level]} {markdown(note.text)}"], None, note.buttons)
+            who, allowed = mentions(note.mentions)
+            icon = LEVEL_ICONS[note.level]
+            if who:  # the icon, then the people named, then the text (defused as any other)
+                return Rendered([markdown(note.text)], None, note.buttons, allowed, f"{icon} {who}")
+            return Rendered([f"{icon} {markdown(note.text)}"], None, note.buttons)
         case TurnCard():
             return Rendered([f"{turn_title(note)}\n{turn_usage(note)}", note.text or "…"])
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
@@ -150,6 +163,31 @@ def turn_title(note: TurnCard) -> str:
 
 def turn_usage(note: TurnCard) -> str:
     return f"-# {note.checkpoint} · {note.tokens_in}+{note.tokens_out} tokens"
+
+
+def mentions(principals: list[str]) -> tuple[str, discord.AllowedMentions]:
+    """``discord:123`` as <@123>, ``discord:role:9`` as <@&9>; allowed_mentions names exactly them."""
+    users: list[discord.Object] = []
+    roles: list[discord.Object] = []
+    for p in principals:
+        who = p.partition(":")[2]
+        if who.startswith("role:") and who[5:].isdigit():
+            roles.append(discord.Object(int(who[5:])))
+        elif who.isdigit():
+            users.append(discord.Object(int(who)))
+    if not users and not roles:
+        return "", NO_MENTIONS
+    text = " ".join([*(f"<@{u.id}>" for u in users), *(f"<@&{r.id}>" for r in roles)])
+    allowed = discord.AllowedMentions(everyone=False, users=users, roles=roles, replied_user=False)
+    return text + " ", allowed
+
+
+def _due(due_at: datetime | None, decided: str | None) -> list[str]:
+    """Discord shows <t:…> in each reader's own time zone."""
+    if due_at is None or decided:
+        return []
+    stamp = int(due_at.replace(tzinfo=UTC).timestamp())
+    return [f"-# ⏰ Due <t:{stamp}:f> (<t:{stamp}:R>)"]
 
 
 def _decided(card: Rendered, decided: str | None) -> Rendered:

@@ -24,6 +24,8 @@ from engine.errors import PipebotError
 from engine.human import Outcome
 
 BUTTON_ACTION = re.compile(r"^pb:")
+# Buttons that open a modal first (a click's trigger_id is valid for 3 s only).
+MODALS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign")
 
 
 async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
@@ -39,7 +41,7 @@ async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
         await ctx.tell(body, render.reply(reply.text, reply.buttons), ephemeral=reply.ephemeral)
         return
     try:
-        if ref.action in ("open_form", "request_revision"):
+        if ref.action in MODALS:
             await _open_modal(ctx, body, ref)
         else:
             # Success needs no answer of its own: the message is edited to show the outcome
@@ -56,8 +58,10 @@ async def _open_modal(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -
     if ref.action == "open_form":
         spec = await ctx.call(ctx.engine.form, ref.execution_id)  # Refused when the form is closed
         view = forms.modal(spec, ref.seen)
-    else:
+    elif ref.action == "request_revision":
         view = forms.feedback_modal(ref.execution_id, ref.seen)
+    else:
+        view = forms.decision_modal(ref.action, ref.execution_id, ref.seen)
     try:
         await ctx.client.views_open(trigger_id=body["trigger_id"], view=view)
     except SlackApiError as exc:

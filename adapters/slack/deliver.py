@@ -22,7 +22,7 @@ from adapters.slack import render, workflow
 from adapters.slack.context import AcksFirst
 from engine.api import Engine
 from engine.errors import NotFound
-from engine.notifications import ArtifactsCard, RunStatusCard
+from engine.notifications import ArtifactsCard, NoticeCard, RunStatusCard
 from engine.outbox import Delivery, MessageRef, RetryLater
 
 log = logging.getLogger("pipebot.slack")
@@ -70,7 +70,9 @@ class SlackDeliverer:
         return delivery.conversation.channel, delivery.conversation.thread
 
     async def _message(self, delivery: Delivery) -> MessageRef:
-        out = render.card(delivery.note)
+        note = delivery.note
+        groups = await self._group_ids() if isinstance(note, NoticeCard) and note.mentions else {}
+        out = render.card(note, groups)
         if delivery.existing is not None:
             ref = delivery.existing
             await self.client.chat_update(
@@ -87,6 +89,8 @@ class SlackDeliverer:
                 metadata=outbox_metadata(delivery.outbox_id),
             )
             ref = MessageRef(str(resp["channel"]), str(resp["ts"]), thread)
+            if isinstance(note, NoticeCard) and note.direct:
+                await self._direct(note, channel)
         if out.file is not None:  # what the message had to cut, whole, next to it in the thread
             name, content = out.file
             await self.client.files_upload_v2(
@@ -97,6 +101,27 @@ class SlackDeliverer:
                 thread_ts=ref.thread_id or ref.message_id,
             )
         return ref
+
+    async def _direct(self, note: NoticeCard, channel: str) -> None:
+        """A reminder also reaches each person as a direct message (to the user id: Slack opens the DM)."""
+        text = f"{note.text} (in <#{channel}>, {note.run.name})"
+        for principal in note.direct:
+            platform, _, user = principal.partition(":")
+            if platform != "slack":
+                continue
+            try:
+                await self.client.chat_postMessage(channel=user, text=render.fallback(text))
+            except SlackApiError as exc:  # a DM that cannot be sent must not repeat the thread post
+                log.warning("direct message to %s failed: %s", user, exc.response.get("error"))
+
+    async def _group_ids(self) -> dict[str, str]:
+        """User group handles to ids, for <!subteam^ID> mentions (reminders are rare: no cache)."""
+        try:
+            resp = await self.client.usergroups_list()
+        except SlackApiError as exc:
+            log.warning("usergroups.list failed: %s", exc.response.get("error"))
+            return {}
+        return {str(g.get("handle")): str(g.get("id")) for g in resp.get("usergroups") or []}
 
     async def _find(self, delivery: Delivery) -> MessageRef | None:
         """The message an interrupted attempt posted: by the outbox id in its metadata (or, for

@@ -28,6 +28,10 @@ log = logging.getLogger("pipebot.slack")
 FORM_CALLBACK = "pb_form"
 FEEDBACK_CALLBACK = "pb_feedback"
 FEEDBACK_BLOCK = "feedback"
+# Decisions that ask for a word first: the reason of a rejection, an approval's comment, a new approver.
+REJECT_CALLBACK, COMMENT_CALLBACK, REASSIGN_CALLBACK = "pb_reject", "pb_comment", "pb_reassign"
+DECISION_CALLBACKS = (REJECT_CALLBACK, COMMENT_CALLBACK, REASSIGN_CALLBACK)
+DECISION_BLOCK = "decision"
 TITLE_MAX = 24
 LABEL_MAX = 2000
 TEXT_INPUT_MAX = 3000  # plain_text_input max_length: Slack's own ceiling
@@ -151,6 +155,43 @@ def feedback_modal(execution_id: int, shown: Seen | None = None) -> dict[str, An
     }
 
 
+def decision_modal(action: str, execution_id: int, shown: Seen | None = None) -> dict[str, Any]:
+    """Reject (a reason, required), approve with comment (optional), reassign (a users_select)."""
+    element: dict[str, Any]
+    if action == "reassign":
+        callback, title, submit, label = REASSIGN_CALLBACK, "Reassign", "Hand over", messages.REASSIGN_PROMPT
+        element = {"type": "users_select", "action_id": DECISION_BLOCK}
+    else:
+        callback, title, submit, label = (
+            (REJECT_CALLBACK, "Reject", "Reject", messages.REASON_PROMPT)
+            if action == "reject"
+            else (COMMENT_CALLBACK, "Approve", "Approve", messages.COMMENT_PROMPT)
+        )
+        element = {
+            "type": "plain_text_input",
+            "action_id": DECISION_BLOCK,
+            "multiline": True,
+            "max_length": TEXT_INPUT_MAX,
+        }
+    return {
+        "type": "modal",
+        "callback_id": callback,
+        "private_metadata": metadata(execution_id, shown),
+        "title": _plain(title, TITLE_MAX),
+        "submit": _plain(submit, TITLE_MAX),
+        "close": _plain("Cancel", TITLE_MAX),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": DECISION_BLOCK,
+                "label": _plain(label, LABEL_MAX),
+                "element": element,
+                "optional": callback == COMMENT_CALLBACK,
+            }
+        ],
+    }
+
+
 def notice_view(title: str, text: str) -> dict[str, Any]:
     """What replaces a modal when the engine refuses it (already submitted, run over, ...)."""
     return {
@@ -261,4 +302,31 @@ async def submit_feedback(ctx: SlackContext, body: dict[str, Any]) -> dict[str, 
     except PipebotError as exc:
         # Shown under the feedback box: a refusal (not an approver, no revisions left) or a bad value.
         return {"response_action": "errors", "errors": {FEEDBACK_BLOCK: str(exc)[:2000]}}
+    return None
+
+
+async def submit_decision(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
+    """A reject, approve-with-comment or reassign modal: the engine decides; refusals stay in it."""
+    view = body["view"]
+    target = parse_metadata(view)
+    if target is None:
+        return _unreadable(view)
+    execution_id, shown = target
+    user = body["user"]
+    value = (view["state"]["values"].get(DECISION_BLOCK, {}).get(DECISION_BLOCK)) or {}
+    actor = await ctx.directory.actor(user["id"], user.get("username"))
+    engine = ctx.engine
+    try:
+        if view["callback_id"] == REJECT_CALLBACK:
+            await ctx.call(engine.reject, execution_id, actor, value.get("value") or "", shown)
+        elif view["callback_id"] == COMMENT_CALLBACK:
+            await ctx.call(engine.approve, execution_id, actor, value.get("value"), shown)
+        else:
+            chosen = str(value.get("selected_user") or "")
+            if not chosen:
+                return {"response_action": "errors", "errors": {DECISION_BLOCK: "Choose someone."}}
+            to = await ctx.directory.actor(chosen)
+            await ctx.call(engine.reassign, execution_id, actor, to)
+    except PipebotError as exc:
+        return {"response_action": "errors", "errors": {DECISION_BLOCK: str(exc)[:2000]}}
     return None

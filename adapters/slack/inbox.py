@@ -27,8 +27,14 @@ from engine.inbox import InboxItem, Interaction
 
 ANSWER_WAIT = 2.0  # a form's ack waits this long for its answer (errors under the fields)
 TRIGGER_SECONDS = 3.0  # a trigger_id opens a modal this long after the click
-MODAL_ACTIONS = ("open_form", "request_revision")
-BUTTON_LABELS = {"open_form": "Open form", "request_revision": "Request revision"}
+MODAL_ACTIONS = actions.MODALS  # clicks whose answer is a modal: 3 s from the click
+BUTTON_LABELS = {
+    "open_form": "Open form",
+    "request_revision": "Request revision",
+    "reject": "Reject",
+    "approve_with_comment": "Approve with comment",
+    "reassign": "Reassign",
+}
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
@@ -60,6 +66,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     app.action(actions.BUTTON_ACTION)(on_click)
     app.view(forms.FORM_CALLBACK)(on_submission)
     app.view(forms.FEEDBACK_CALLBACK)(on_submission)
+    for callback in forms.DECISION_CALLBACKS:
+        app.view(callback)(on_submission)
 
 
 def dedup_key(body: dict[str, Any], request: AsyncBoltRequest | None) -> str:
@@ -134,7 +142,10 @@ async def handle(ctx: SlackContext, item: InboxItem) -> str | None:
                 return "trigger expired: told the person"
             raise
         return "done"
-    submit = forms.submit if body["view"].get("callback_id") == forms.FORM_CALLBACK else forms.submit_feedback
+    callback = body["view"].get("callback_id")
+    submit = {forms.FORM_CALLBACK: forms.submit, forms.FEEDBACK_CALLBACK: forms.submit_feedback}.get(
+        callback, forms.submit_decision
+    )
     answer = await submit(ctx, body)
     if answer is not None and answer.get("response_action") == "errors" and item.expired(ctx.engine.clock()):
         # The ack went without these errors (the modal closed): say them in a message instead.

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.actions import encode
@@ -182,7 +183,22 @@ def fallback(text: str) -> str:
 # -- notifications ---------------------------------------------------------------------------------
 
 
-def card(note: Notification) -> Rendered:
+def mention(principal: str, groups: dict[str, str]) -> str:
+    """``slack:U1`` as <@U1>; ``slack:@handle`` as <!subteam^ID> when the group's id is known."""
+    who = principal.partition(":")[2]
+    if not who.startswith("@"):
+        return f"<@{who}>"
+    group_id = groups.get(who.removeprefix("@"))
+    return f"<!subteam^{group_id}>" if group_id else escape(who)
+
+
+def local_time(when: datetime) -> str:
+    """A time each reader sees in their own time zone (the fallback is UTC)."""
+    stamp = int(when.replace(tzinfo=UTC).timestamp())
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{when:%Y-%m-%d %H:%M} UTC>"
+
+
+def card(note: Notification, groups: dict[str, str] | None = None) -> Rendered:
     match note:
         case RunStatusCard():
             return _run(note)
@@ -193,6 +209,10 @@ def card(note: Notification) -> Rendered:
         case ArtifactsCard():
             return artifacts(note, {}, set())
         case NoticeCard():
+            if note.mentions:  # mrkdwn: the one place pipebot mentions people (<@U…>, <!subteam^…>)
+                who = " ".join(mention(m, groups or {}) for m in note.mentions)
+                text = f"{ICONS[note.level]} {who} {escape(note.text)}"
+                return Rendered(fallback(note.text), fit(text_sections(text), actions(note.buttons)))
             body, cut = markdown_head(slack_bold(note.text), MARKDOWN_MAX - 40)
             blocks = [markdown_block(f"{ICONS[note.level]} {body}")]
             if cut:
@@ -246,10 +266,11 @@ def turn(note: TurnCard) -> Rendered:
     return Rendered(fallback(f"{note.agent}: {note.text}"), blocks, file)
 
 
-def _outcome(decided: str | None, buttons: list[Button]) -> list[Block]:
+def _outcome(decided: str | None, buttons: list[Button], due_at: datetime | None = None) -> list[Block]:
     if decided:
         return [context(f":ballot_box_with_check: {escape(decided)}")]
-    return actions(buttons)
+    due = [context(f":alarm_clock: Due {local_time(due_at)}")] if due_at else []
+    return due + actions(buttons)
 
 
 def _approval(note: ApprovalCard) -> Rendered:
@@ -270,7 +291,7 @@ def _approval(note: ApprovalCard) -> Rendered:
             }
         )
     text = note.text + count + (f" — {note.decided}" if note.decided else "")
-    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons)))
+    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons, note.due_at)))
 
 
 def _form(note: FormCard) -> Rendered:
@@ -280,7 +301,7 @@ def _form(note: FormCard) -> Rendered:
         said, _ = markdown_head(feedback, MARKDOWN_MAX // 3)
         blocks.append(markdown_block("\n".join("> " + line for line in said.splitlines())))
     text = note.text + (f" — {note.decided}" if note.decided else "")
-    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons)))
+    return Rendered(fallback(text), fit(blocks, _outcome(note.decided, note.buttons, note.due_at)))
 
 
 def artifact_file(a: ArtifactInfo) -> str:

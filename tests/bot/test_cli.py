@@ -165,3 +165,30 @@ def test_limits_come_from_settings(
     monkeypatch.setenv("PIPEBOT_MAX_CHECKPOINTS", "2")
     assert main(["pipelines", "validate", str(path)]) == 1
     assert capsys.readouterr().err == f"{path}:5: checkpoints[2]: 3 checkpoints; the limit is 2\n"
+
+
+def test_a_wrong_database_url_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # SQLAlchemy's own wording varies between versions: check the shape and the gist.
+    for url, gist in (("bogus://", "bogus"), ("nonsense", "URL")):
+        monkeypatch.setenv("DATABASE_URL", url)
+        assert main(["runs", "list"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error: database: ") and err.count("\n") == 1 and gist in err, err
+
+
+def test_settings_of_the_wrong_shape_are_one_line_errors(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PIPEBOT_HTTP_PORT", "abc")
+    assert main(["runs", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: PIPEBOT_HTTP_PORT: Input should be a valid integer")
+    assert err.count("\n") == 1
+    monkeypatch.delenv("PIPEBOT_HTTP_PORT")
+    monkeypatch.setenv("PIPEBOT_ADMINS", "slack:U1, nonsense")  # a typo must not leave no admin
+    assert main(["runs", "list"]) == 1
+    assert capsys.readouterr().err.startswith("error: PIPEBOT_ADMINS: 'nonsense' is not a principal like")
+    monkeypatch.setenv("PIPEBOT_ADMINS", "slack:U1,slack:@ops,discord:role:12,discord:34,console:bob")
+    assert main(["runs", "list"]) == 0

@@ -181,12 +181,24 @@ async def test_network_is_off_unless_the_checkpoint_turns_it_on(tmp_path: Path) 
     assert on["loopback"] == "ALLOWED: connected" and connections == [b"hello"]
 
 
-def marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if marker in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
-            found.append(proc)
-    return found
+def marked(marker: str, grace: float = 5.0) -> list[psutil.Process]:
+    """The live processes whose command line holds ``marker``.
+
+    The kernel's SIGKILL of a PID namespace's last processes is delivered asynchronously, so a
+    process may still be listed for a moment after the sandbox ended: wait up to ``grace``.
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        found = []
+        for proc in psutil.process_iter(["cmdline"]):
+            try:
+                if marker in " ".join(proc.info["cmdline"] or []) and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except psutil.NoSuchProcess:
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 @needs_bwrap

@@ -44,6 +44,9 @@ EXEC_LEGAL = {
         for t in ("running", "waiting_for_input")
     },
     ("waiting_for_input", "running"),
+    # reject: a person or a deadline fails what waits for them
+    ("waiting_for_input", "failed"),
+    ("waiting_approval_to_complete", "failed"),
     ("running", "waiting_approval_to_start"),
     ("running", "running"),
     ("failed", "running"),

@@ -1,7 +1,7 @@
 """inbox: every acknowledged interaction is a row, handled from that row; its effect, once
 
 Revision ID: 0004_i10
-Revises: 0002_i11
+Revises: 0002_i9
 
 The inbox's dedup key takes over from request_keys (one row per acknowledged request).
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_i10"
-down_revision = "0002_i11"
+down_revision = "0002_i9"
 branch_labels = None
 depends_on = None
 

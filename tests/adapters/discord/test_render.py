@@ -42,8 +42,16 @@ def test_clip_respects_the_limit_in_utf16_units(text: str, limit: int) -> None:
     assert out.count("```") % 2 == 0 or (text.count("```") % 2 == 1 and out == text)
 
 
-RUN = RunInfo(run_id=1, name="r#v1", pipeline_title="R", status="in_progress", done=1, total=3,
-              current="Draft", started_by="Ana")
+RUN = RunInfo(
+    run_id=1,
+    name="r#v1",
+    pipeline_title="R",
+    status="in_progress",
+    done=1,
+    total=3,
+    current="Draft",
+    started_by="Ana",
+)
 
 
 def components_of(view: discord.ui.LayoutView) -> list[dict[str, Any]]:
@@ -58,8 +66,14 @@ def v2(components: list[Any], files: list[str] | None = None) -> dict[str, Any]:
 def test_a_huge_card_stays_within_every_v2_limit() -> None:
     buttons = [Button(action="approve_complete", execution_id=i, label="A" * 100) for i in range(40)]
     note = ApprovalCard(
-        key="k", run=RUN, execution_id=1, stage="complete", checkpoint="c", text="t" * 5000,
-        fields=[Field_(label=f"f{i}", value="v" * 900) for i in range(50)], buttons=buttons,
+        key="k",
+        run=RUN,
+        execution_id=1,
+        stage="complete",
+        checkpoint="c",
+        text="t" * 5000,
+        fields=[Field_(label=f"f{i}", value="v" * 900) for i in range(50)],
+        buttons=buttons,
     )
     card = render(note)
     components = components_of(layout_of(card))

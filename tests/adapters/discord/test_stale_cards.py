@@ -32,7 +32,7 @@ async def test_approve_on_the_card_of_an_earlier_revision_is_refused(fake: FakeD
     bot.engine.start_run("gate", ANA, HERE)
     await bot.drain()
     card = with_button(thread_messages(fake), "pb:approve_complete:")
-    approve, revise = card.custom_ids()
+    approve, revise = card.custom_ids()[:2]
     assert approve.count(":") == 4 and revise.count(":") == 4
 
     modal = await open_modal(fake, card, revise, CAROL)
