@@ -1,8 +1,10 @@
 """Discord interactions as inbox rows, and their handling from those rows.
 
 pipebot's interactions (``/pipeline``, its buttons, its modals) are taken from the gateway's
-INTERACTION_CREATE before discord.py dispatches them: the raw payload is recorded, then deferred
-(the "thinking" acknowledgement, within Discord's 3 s), and the work runs from the row through
+INTERACTION_CREATE before discord.py dispatches them: each is deferred (the "thinking"
+acknowledgement, within Discord's 3 s) and its raw payload recorded with it (the insert follows
+the deferral at once: the handler answers through the token, which needs the deferral done
+first), and the work runs from the row through
 the interaction token (valid 15 min), in this process or in `pipebot serve`'s engine process,
 and after a crash too. A click that opens a modal is the exception: its acknowledgement *is*
 the modal, so it is answered here at once and its row is recorded as handled.
@@ -128,10 +130,11 @@ class Front:
                 ):
                     await open_modal(interaction, data)
                 return
-            if await self.engine.inbox.accept(interaction_row(kind, data)) is None:
-                return  # a repeated delivery: its first copy acts
+            # Deferred first, recorded right after (the same loop iteration's insert): the handling,
+            # here or in the engine process, must find the deferral done before it answers.
             ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
             await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+            await self.engine.inbox.accept(interaction_row(kind, data))  # None: a repeated delivery
         except Exception:
             log.exception("discord %s %s could not be acknowledged", kind, data.get("id"))
 
@@ -165,6 +168,16 @@ async def run_command(
     """Run the subcommand's own method (adapters.discord.commands) with the recorded options."""
     name, values = _subcommand(data)
     if name == "import":  # its file is read here, from the recorded attachment
+        attachment = _attachment(data, values)
+        limit = _engine(client).config.limits.import_bytes
+        size = int((attachment or {}).get("size") or 0)
+        if attachment is not None and size > limit:  # refused before it is downloaded
+            refusal = messages.IMPORT_FILE_TOO_LARGE.format(
+                name=attachment.get("filename"), size=size, limit=limit
+            )
+            await interaction.delete_original_response()  # the public "thinking" message
+            await interaction.followup.send(refusal, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            return
         await execute(interaction, "import", raw=_import_text(client, data, values))
         return
     command = _subcommand_of(client, name)
@@ -179,8 +192,7 @@ async def run_command(
 async def handle(client: discord.Client, item: InboxItem) -> str | None:
     """Handle one recorded interaction (deferred by the front) and answer through its token."""
     data = item.interaction.payload
-    engine = getattr(client, "engine", None)
-    assert isinstance(engine, Engine), "a pipebot client handles the inbox"
+    engine = _engine(client)
     if item.expired(engine.clock()):
         await tell_directly(client, item.interaction.actor, messages.TOO_LATE_TO_ANSWER)
         return "token expired: told the person"
@@ -200,16 +212,29 @@ def _import_text(
     client: discord.Client, data: Mapping[str, Any], values: dict[str, Any]
 ) -> Callable[[], Awaitable[str]]:
     async def text() -> str:
-        file_id = values.get("file")
-        if not file_id:
+        if not values.get("file"):
             return str(values.get("yaml") or "")
-        attachment = ((data.get("data") or {}).get("resolved") or {}).get("attachments", {}).get(str(file_id))
+        attachment = _attachment(data, values)
         if not attachment:
             return ""
         blob: bytes = await client.http.get_from_cdn(str(attachment["url"]))
         return blob.decode("utf-8", errors="replace")
 
     return text
+
+
+def _attachment(data: Mapping[str, Any], values: dict[str, Any]) -> dict[str, Any] | None:
+    file_id = values.get("file")
+    if not file_id:
+        return None
+    found = ((data.get("data") or {}).get("resolved") or {}).get("attachments", {}).get(str(file_id))
+    return found if isinstance(found, dict) else None
+
+
+def _engine(client: discord.Client) -> Engine:
+    engine = getattr(client, "engine", None)
+    assert isinstance(engine, Engine), "a pipebot client handles the inbox"
+    return engine
 
 
 async def tell_directly(client: discord.Client, actor: Actor, text: str) -> None:
