@@ -27,6 +27,7 @@ from engine import (
     human,
     inbox,
     logctx,
+    messages,
     metrics,
     pipelines,
     queries,
@@ -583,7 +584,10 @@ class Engine:
             row = s.get(ArtifactRow, artifact_id)
             if row is None:
                 raise NotFound(f"There is no artifact {artifact_id}.")
-            return self.ws.absolute(row.path)
+            path = self.ws.absolute(row.path)
+            if not path.is_file():  # e.g. `pipebot archives purge` removed its archive
+                raise NotFound(messages.ARTIFACT_GONE.format(id=artifact_id, path=row.path))
+            return path
 
 
 __all__ = [

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from engine import runs
+from engine import messages, runs
 from engine.archive_moves import folder_size
-from engine.models import RollbackRow, RunRow
+from engine.errors import NotFound
+from engine.models import PipelineRow, RollbackRow, RunRow
 from engine.tx import Tx
 from engine.workspace import Workspace
 
@@ -53,7 +54,10 @@ def rollbacks(tx: Tx, target: str) -> list[RollbackInfo]:
     if "#" in target:
         stmt = stmt.where(RollbackRow.run_id == runs.find_run(tx.session, target).id)
     else:
-        stmt = stmt.where(RollbackRow.pipeline_slug == target.strip())
+        slug = target.strip()
+        if tx.session.scalar(select(PipelineRow.id).where(PipelineRow.slug == slug).limit(1)) is None:
+            raise NotFound(messages.NO_PIPELINE.format(slug=slug))  # not "no rollbacks" for a typo
+        stmt = stmt.where(RollbackRow.pipeline_slug == slug)
     stmt = stmt.where(RollbackRow.status.in_(["applied", "restored", "purged"]))
     out = []
     for rb, run in tx.session.execute(stmt.order_by(RollbackRow.id.desc())).all():

@@ -61,6 +61,7 @@ def test_rollbacks_in_the_console(
         "/pipeline restore 9",
         "/pipeline history twins#v3",
         "/pipeline rollbacks twins",
+        "/pipeline rollbacks twinz",
     )
     out = console(tmp_path, script, "ana", str(twins))
     assert (
@@ -83,6 +84,7 @@ def test_rollbacks_in_the_console(
     assert "Started twins#v4." in out
     assert "✖ Cannot restore rollback 3: twins#v4 was started after it" in out
     assert "✖ There is no rollback 9." in out
+    assert "✖ There is no pipeline 'twinz'. Try /pipeline list." in out
     assert "History of twins#v3 (rolled back)" in out
     assert "archived by rollback 3 (twins returned to v1)" in out
 
@@ -122,3 +124,6 @@ def test_rollbacks_in_the_console(
     assert main(["archives", "purge", "--older-than", "0m", "--yes"]) == 0
     assert "removed 2 archive(s)" in capsys.readouterr().out
     assert not list((base / ".archived").iterdir())
+    capsys.readouterr()
+    assert main(["artifacts", "get", art_id]) == 1  # its archive is gone: said so, in one line
+    assert capsys.readouterr().err.endswith(": was its archive purged?\n")
