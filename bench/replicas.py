@@ -1,14 +1,15 @@
 """Replicas: human decisions per second and click → next message with 1 replica on SQLite, 1 on
 PostgreSQL and 3 on PostgreSQL, then takeover times after kill -9.
 
-    PIPEBOT_TEST_POSTGRES_URL=postgresql+psycopg://… python -m bench.replicas [--runs 40] [--concurrency 8]
+    PIPEBOT_TEST_POSTGRES_URL=postgresql+psycopg://… python -m bench.replicas [--runs 64] [--concurrency 32]
 
 Each setup runs real `pipebot serve` processes (tests/bot/replicas.py) against the loopback Slack
 fake held by this process, which also plays Slack's clients: per run a slash command, the form
 (open, submit) and three approvals, every request to the next replica round-robin. A decision is
 a form submission or an approval (4 per run); click → next message is an approval click → the
-fake receiving the edit of the clicked card. Takeovers: the schedule leadership (advisory lock)
-and a run's outbox (lease stale after PIPEBOT_WORKER_STALE_SECONDS = 3 s here).
+fake receiving the edit of the clicked card, one click at a time ("alone") and while `--concurrency`
+runs proceed at once ("loaded", where decisions/s is measured). Takeover: the schedule
+leadership (advisory lock) after kill -9 of its holder.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from tests.fakes.slack_signing import SlackClientSim
 from tests.pg import ADMIN_URL, fresh_database
 
 DECISIONS_PER_RUN = 4
+LATENCY_RUNS = 10  # 30 approval clicks, one at a time
 
 
 def prepare(tmp: Path, url: str | None) -> Path:
@@ -59,6 +61,10 @@ async def throughput(label: str, n: int, url: str | None, runs: int, concurrency
 
                     await one(999)  # warm-up
                     driver.latencies.clear()
+                    for i in range(LATENCY_RUNS):  # one click at a time
+                        await one(500 + i)
+                    alone = list(driver.latencies)
+                    driver.latencies.clear()
                     started = time.monotonic()
                     await asyncio.gather(*(one(i) for i in range(runs)))
                     elapsed = time.monotonic() - started
@@ -68,8 +74,10 @@ async def throughput(label: str, n: int, url: str | None, runs: int, concurrency
                     "runs": runs,
                     "seconds": round(elapsed, 2),
                     "decisions_per_s": round(runs * DECISIONS_PER_RUN / elapsed, 1),
-                    "click_to_message_p50_ms": round(percentile(lat, 50) * 1000, 1),
-                    "click_to_message_p99_ms": round(percentile(lat, 99) * 1000, 1),
+                    "alone_click_to_message_p50_ms": round(percentile(alone, 50) * 1000, 1),
+                    "alone_click_to_message_p99_ms": round(percentile(alone, 99) * 1000, 1),
+                    "loaded_click_to_message_p50_ms": round(percentile(lat, 50) * 1000, 1),
+                    "loaded_click_to_message_p99_ms": round(percentile(lat, 99) * 1000, 1),
                     "duplicates": len(duplicates(fake)),
                 }
                 print(json.dumps(row), flush=True)
@@ -116,8 +124,8 @@ async def main(runs: int, concurrency: int, out: Path) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--out", type=Path, default=Path("bench/results/replicas.json"))
     args = parser.parse_args()
     os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))

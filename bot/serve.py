@@ -76,10 +76,18 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
             )
         )
     if "schedule" in wanted:
-        # Deadlines and reminders: every replica that runs the schedule may fire them (the rows
-        # are claimed in a transaction, so each fires once).
-        timer_loop = timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, stop)
-        tasks.append(asyncio.create_task(timer_loop, name="timers"))
+        # Deadlines and reminders: one replica at a time fires them (the rows are claimed in a
+        # transaction too, so each fires once even if two ever did).
+        timer_leader = Leadership(engine.store, "timers")
+        tasks.append(
+            asyncio.create_task(
+                timer_leader.run(
+                    stop,
+                    lambda inner: timers.run(engine.fire_timers, engine.next_timer_due, engine.clock, inner),
+                ),
+                name="timers",
+            )
+        )
     listening = threading.Event()
     if not engine.store.is_sqlite:  # other replicas' commits wake this one's outbox and worker
         threading.Thread(

@@ -4,6 +4,7 @@ PIPEBOT_TEST_POSTGRES_URL to an account that may create databases)."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ProgrammingError
 
 ADMIN_URL = os.environ.get("PIPEBOT_TEST_POSTGRES_URL")
 needs_postgres = pytest.mark.skipif(not ADMIN_URL, reason="PIPEBOT_TEST_POSTGRES_URL is not set")
@@ -26,6 +28,13 @@ def fresh_database() -> Iterator[str]:
     try:
         yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        for attempt in range(20):
+            try:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+                break
+            except ProgrammingError:  # an autovacuum worker (not ours to end) is in it: wait
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
         admin.dispose()

@@ -187,14 +187,18 @@ class Replicas:
 
 
 async def until(probe: Callable[[], T | None], timeout: float = 60, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     while True:
         found = probe()
         if found is not None and found is not False:
             return found
-        if time.monotonic() > deadline:
+        now = time.monotonic()
+        if now > deadline:
             raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
+        # Close polling first (latency figures), then less often: many waiters scanning the
+        # fake's messages would otherwise make this process the bottleneck.
+        await asyncio.sleep(0.005 if now - started < 0.2 else 0.05)
 
 
 def button(message: Message, action: str) -> str | None:
