@@ -408,6 +408,15 @@ def _after(tx: Tx, ws: Workspace, slug: str, plan: Plan) -> None:
 # -- restore -------------------------------------------------------------------------------
 
 
+_NOT_APPLIED = {
+    PROPOSED: "it was never confirmed",
+    KEPT: "it was kept as is (never made)",
+    STALE: "it was never made (the run changed)",
+    MOVING: "it is being made right now",
+    "purged": "its archive was purged",
+}
+
+
 def restore(tx: Tx, ws: Workspace, rollback_id: int, actor: Actor) -> tuple[int, Plan]:
     """Step 1 of a restore: check, then commit a plan that archives what the rollback's redo
     made and moves the archived files back."""
@@ -415,7 +424,9 @@ def restore(tx: Tx, ws: Workspace, rollback_id: int, actor: Actor) -> tuple[int,
     if orig.status == RESTORED:
         raise AlreadyDone(f"Rollback {orig.id} was already restored.")
     if orig.status != APPLIED or orig.kind == "restore":
-        raise Refused(f"Rollback {orig.id} has nothing to restore (it is {orig.status}, {orig.kind}).")
+        why = _NOT_APPLIED.get(orig.status, orig.status)
+        why = "it is itself a restore" if orig.kind == "restore" else why
+        raise Refused(f"Rollback {orig.id} has nothing to restore: {why}.")
     run = tx.session.get(RunRow, orig.run_id, with_for_update=True)
     assert run is not None
     done = Plan.from_json(json.loads(orig.plan_json or "{}"))

@@ -62,6 +62,7 @@ def test_rollbacks_in_the_console(
         "/pipeline history twins#v3",
         "/pipeline rollbacks twins",
         "/pipeline rollbacks twinz",
+        "/pipeline restore 2",
     )
     out = console(tmp_path, script, "ana", str(twins))
     assert (
@@ -85,6 +86,7 @@ def test_rollbacks_in_the_console(
     assert "✖ Cannot restore rollback 3: twins#v4 was started after it" in out
     assert "✖ There is no rollback 9." in out
     assert "✖ There is no pipeline 'twinz'. Try /pipeline list." in out
+    assert "✖ Rollback 2 has nothing to restore: it was kept as is (never made)." in out
     assert "History of twins#v3 (rolled back)" in out
     assert "archived by rollback 3 (twins returned to v1)" in out
 
