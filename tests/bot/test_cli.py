@@ -170,13 +170,12 @@ def test_limits_come_from_settings(
 def test_a_wrong_database_url_is_a_one_line_error(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for url, reason in (
-        ("bogus://", "Can't load plugin: sqlalchemy.dialects:bogus"),
-        ("nonsense", "Could not parse SQLAlchemy URL from given URL string"),
-    ):
+    # SQLAlchemy's own wording varies between versions: check the shape and the gist.
+    for url, gist in (("bogus://", "bogus"), ("nonsense", "URL")):
         monkeypatch.setenv("DATABASE_URL", url)
         assert main(["runs", "list"]) == 1
-        assert capsys.readouterr().err == f"error: database: {reason}\n"
+        err = capsys.readouterr().err
+        assert err.startswith("error: database: ") and err.count("\n") == 1 and gist in err, err
 
 
 def test_settings_of_the_wrong_shape_are_one_line_errors(
