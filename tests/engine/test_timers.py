@@ -142,3 +142,20 @@ def test_the_yaml_keys_are_checked() -> None:
     s = effective(p, p.checkpoints[0])
     assert (s.deadline, s.on_deadline, s.remind_every, s.max_reminders) == ("2d", "reject", "10s", 3)
     assert s.escalation_deadline == "2d" and s.on_escalation_deadline == "fail"
+
+
+def test_pending_shows_deadlines_nearest_first(gated: Engine, clock: ManualClock, tmp_path: Path) -> None:
+    path = tmp_path / "later.yaml"
+    path.write_text(GATE.replace("id: gate", "id: later").replace("deadline: 30s", "deadline: 2h"))
+    gated.import_pipeline(path)
+    gated.start_run("later", CAROL, HERE)
+    gated.start_run("gate", CAROL, HERE)
+    clock.advance(20)
+    items = gated.pending(ALICE)
+    assert [(i.run, i.due) for i in items] == [("gate#v1", "due in 10 s"), ("later#v1", "due in 2 h")]
+    clock.advance(20)
+    gated.pause("gate#v1", CAROL)  # its deadline waits; pending lists in-progress runs only
+    assert [i.run for i in gated.pending(ALICE)] == ["later#v1"]
+    gated.resume("gate#v1", CAROL)
+    first = gated.pending(ALICE)[0]
+    assert first.run == "gate#v1" and first.overdue and first.due == "overdue by 10 s"
