@@ -31,7 +31,11 @@ def _value(value: Any) -> Any:
 class SqliteAppender:
     def __init__(self, path: str) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+        # No checkpoints from here: a checkpoint writes the WAL back and syncs the file (hundreds
+        # of ms on a busy disk), and an ack must not wait for it. The handling side's connections
+        # (SQLAlchemy's, default autocheckpoint) do it instead.
+        pragmas = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "wal_autocheckpoint=0")
+        for pragma in pragmas:
             self._conn.execute(f"PRAGMA {pragma}")
         self._lock = threading.Lock()
 
