@@ -11,24 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import get_args
 
 from engine.notifications import Action, Button
 from engine.seen import Seen
 
 PREFIX = "pb"
-ACTIONS: tuple[Action, ...] = (
-    "approve_start",
-    "approve_complete",
-    "request_revision",
-    "open_form",
-    "retry",
-    "reject",
-    "approve_with_comment",
-    "reassign",
-    "confirm_rollback",
-    "keep_rollback",
-    "history_page",
-)
+ACTIONS: tuple[Action, ...] = get_args(Action)  # one list of actions: the engine's
 PATTERN = re.compile(
     r"^pb:(?P<action>[a-z_]+):(?P<execution_id>\d+)"
     r"(?::(?P<page>\d+)|:r(?P<revision>\d+):(?P<digest>[0-9a-f]{1,64}))?$"
