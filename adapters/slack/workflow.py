@@ -43,8 +43,10 @@ async def start(ctx: SlackContext, event: dict[str, Any]) -> None:
     execution = str(event.get("function_execution_id") or "")
     inputs: dict[str, Any] = event.get("inputs") or {}
     pipeline, channel = str(inputs.get("pipeline") or "").strip(), str(inputs.get("channel") or "")
-    user = str(inputs.get("user") or "")
-    actor = Actor(PLATFORM, user or "workflow", user or WORKFLOW)
+    # Whoever builds the workflow chooses its `user` input freely, so it names the run's owner but
+    # never grants anything: the step acts as the principal slack:workflow (runners must name it).
+    user = str(inputs.get("user") or "")[:100]
+    actor = Actor(PLATFORM, "workflow", f"{WORKFLOW} for {user}" if user else WORKFLOW)
     try:
         values = json.loads(inputs["values"]) if inputs.get("values") else {}
         if not isinstance(values, dict):

@@ -12,6 +12,7 @@ from engine.actors import Actor
 from engine.api import Engine
 from tests.adapters.slack.conftest import CHANNEL, Harness, start_harness, stop_harness
 from tests.adapters.slack.test_manifests import manifest
+from tests.conftest import EXAMPLES
 from tests.fakes.slack_api import FakeSlack
 
 BOB = Actor("slack", "U0BEN", "Bob")
@@ -80,3 +81,13 @@ async def test_a_cancelled_run_completes_its_step_with_an_error(h: Harness) -> N
     await h.settle()
     step = h.fake.executions[execution]
     assert step.status == "failed" and step.error == "blog-post#v1 cancelled"
+
+
+async def test_the_user_input_grants_nothing(h: Harness) -> None:
+    # The workflow's author types `user` freely: naming a runner must not let the step start a run
+    # that only that runner may start; the step acts as slack:workflow.
+    text = (EXAMPLES / "blog-post.yaml").read_text().replace("id: blog-post", "id: gated", 1)
+    h.engine.import_pipeline_text('runners: ["slack:U0ANA"]\n' + text, actor=None)
+    refused = await execute(h, {"pipeline": "gated", "channel": CHANNEL, "user": "U0ANA"})
+    assert h.fake.executions[refused].status == "failed"
+    assert h.engine.runs("gated") == []
