@@ -3,8 +3,8 @@
 * ``Leases``: named rows (holder, heartbeat). A lease is taken when free, when its holder is us, or
   when its heartbeat is older than the stale period (the holder died); one upsert decides, so two
   processes never both get it. The outbox holds one per run while it delivers that run.
-* ``Leadership``: one holder per name for a loop that must run once (the schedule, timers, the
-  Discord gateway). On PostgreSQL it is a session advisory lock on a connection of its own: the
+* ``Leadership``: one holder per name for a loop that must run once (the schedule, timers, a
+  chat gateway connection). On PostgreSQL it is a session advisory lock on a connection of its own: the
   server frees it the moment the holder's connection closes (a killed process), and the others
   retry every few seconds. On SQLite it is an flock on a file next to the database, which the
   kernel frees likewise.
