@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -28,13 +29,14 @@ def fresh_database() -> Iterator[str]:
     try:
         yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        for attempt in range(20):
+        for attempt in range(40):
             try:
                 with admin.connect() as conn:
                     conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
                 break
             except ProgrammingError:  # an autovacuum worker (not ours to end) is in it: wait
-                if attempt == 19:
-                    raise
+                if attempt == 39:  # a leftover test database is not the test's failure
+                    warnings.warn(f"test database {name} left behind: autovacuum held it", stacklevel=1)
+                    break
                 time.sleep(0.5)
         admin.dispose()
