@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -104,6 +105,7 @@ class Engine:
         self.outbox = Dispatcher(store, clock, stale_after=self.config.stale_after_seconds)
         self.inbox = inbox.Inbox(store, clock, journal)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
+        self._file_work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipebot-files")
         # Live agent turns by platform: adapters in this process register theirs (engine.streams).
         self.turn_sinks: dict[str, TurnSink] = {}
 
@@ -127,6 +129,7 @@ class Engine:
         return engine
 
     def close(self) -> None:
+        self._file_work.shutdown(wait=True)  # the timers' file work queued so far
         self.inbox.close()
         self.store.dispose()
         if self.inbox.journal is not None:
@@ -140,8 +143,14 @@ class Engine:
     # -- transactions ----------------------------------------------------------------------
 
     def _write(
-        self, fn: Callable[[Tx], T], audit: tuple[str, int | None, str | None, Actor] | None = None
+        self,
+        fn: Callable[[Tx], T],
+        audit: tuple[str, int | None, str | None, Actor] | None = None,
+        *,
+        files_later: bool = False,
     ) -> T:
+        """``files_later``: wake the listeners at commit and leave the file work that follows it
+        (folders, run_info.json, logs) to the engine's file thread, in commit order."""
         _, execution_id, run_name, actor = audit or (None, None, None, None)
         ids = {"run": run_name, "execution": execution_id}
         if actor is not None:
@@ -163,16 +172,32 @@ class Engine:
             applying.done = True
         if audit is not None:  # a human command that took effect
             metrics.DECISIONS.labels(audit[0]).inc()
+        if files_later:
+            if tx.notified:
+                for listener in self.listeners:
+                    listener()
+            self._file_work.submit(self._files_logged, tx)
+            return result
+        self._files(tx)
+        if tx.notified:
+            for listener in self.listeners:
+                listener()
+        return result
+
+    def _files(self, tx: Tx) -> None:
+        """What follows a commit on disk: folders moved or dropped, run_info.json, log lines."""
         for action in tx.after_commit:
             action()
         for slug, version, data in tx.run_files:
             self.ws.write_run_info(slug, version, data)
         for slug, line in tx.logs:
             self.ws.log(slug, self.clock(), line)
-        if tx.notified:
-            for listener in self.listeners:
-                listener()
-        return result
+
+    def _files_logged(self, tx: Tx) -> None:
+        try:
+            self._files(tx)
+        except Exception:  # nobody waits for it: say so in the log
+            log.exception("file work after a commit failed")
 
     def _audited(self, kind: str, subject: str, actor: Actor | None, fn: Callable[[Tx], T]) -> T:
         """A command without a run to audit on: a refusal goes to the audit log (engine.audit)."""
@@ -429,7 +454,9 @@ class Engine:
     def fire_timers(self, limit: int = 100) -> int:
         """Fire the deadlines and reminders that are due; return how many were claimed."""
         then: list[Outcome] = []
-        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then))
+        # A burst of deadlines must not wait for the file work of the ones before it (removing a
+        # work folder takes milliseconds on some disks): the outbox is woken at each commit.
+        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then), files_later=True)
         for outcome in then:
             self._roll_back_rejected(outcome, DEADLINE)
         return fired
