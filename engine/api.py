@@ -73,6 +73,7 @@ from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.streams import TurnSink, TurnTarget
+from engine.timers import FIRE_BATCH
 from engine.tx import Definitions, Tx
 from engine.work import WorkItem
 from engine.workspace import Workspace
@@ -451,7 +452,7 @@ class Engine:
 
     # -- timers (deadlines and reminders) --------------------------------------------------------
 
-    def fire_timers(self, limit: int = 100) -> int:
+    def fire_timers(self, limit: int = FIRE_BATCH) -> int:
         """Fire the deadlines and reminders that are due; return how many were claimed."""
         then: list[Outcome] = []
         # A burst of deadlines must not wait for the file work of the ones before it (removing a

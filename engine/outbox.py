@@ -104,13 +104,13 @@ class Dispatcher:
         clock: Clock,
         *,
         max_attempts: int = 12,
-        batch: int = 200,
+        batch: int = 1000,
         holder: str | None = None,
         stale_after: float = 30.0,
     ) -> None:
         self.store, self.clock = store, clock
         self.max_attempts, self.batch = max_attempts, batch
-        self.parallel_runs = 32
+        self.parallel_runs = 64
         self.deliverers: dict[str, Deliverer] = {}
         self.leases = Leases(store, clock, holder or process_name(), stale_after)
         self.last_drain: float | None = None  # monotonic time of the last drain (readiness)
@@ -150,11 +150,14 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 self._wake.clear()
+                delivered = 0
                 try:
-                    await self.drain()
+                    delivered = await self.drain()
                 except Exception:  # keep delivering whatever one bad row did
                     log.exception("outbox drain failed")
                 self.last_drain = time.monotonic()
+                if delivered:
+                    continue  # a backlog (a burst of deadlines): the next rows now, not in a second
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait(
