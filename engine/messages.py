@@ -140,3 +140,28 @@ def due_in(seconds: float) -> str:
     else:
         text = duration_text(f"{max(1, round(left))}s")
     return f"overdue by {text}" if late else f"due in {text}"
+
+
+# Edit and approve (engine.edits, engine.human).
+EDITED_VERB = "Edited and approved"
+NOTHING_TO_EDIT = (
+    "There is nothing to edit here: only agent and script outputs in md, txt, json, yaml or csv"
+    " can be edited."
+)
+NOT_EDITABLE = "{names}: not an output of this checkpoint that can be edited."
+EDIT_UNCHANGED = "No changes to keep."
+
+
+def edit_too_long(file: str, chars: int, limit: int, artifact_id: int) -> str:
+    return (
+        f"{file} is {chars:,} characters, too long to edit here (at most {limit:,}): download it from"
+        f" the run's thread or with `pipebot artifacts get {artifact_id}`, or request a revision."
+    )
+
+
+def edit_refused(file: str, problems: list[str]) -> str:
+    return f"The edited {file} {'; it '.join(problems)}. Nothing was changed."
+
+
+def edited(who: str, files: list[str], checkpoint: str) -> str:
+    return f"{who} edited {', '.join(files)} of *{checkpoint}*; the original is kept as an earlier revision."

@@ -20,6 +20,7 @@ Action = Literal[
     "retry",
     "reject",
     "approve_with_comment",
+    "edit_and_approve",
     "reassign",
     "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
     "keep_rollback",
