@@ -43,11 +43,10 @@ def editable(tx: Tx, cp: Checkpoint, ex: ExecutionRow) -> list[tuple[ArtifactRow
     if cp.mode not in ("agent", "script"):
         return []
     specs = {o.name: o for o in cp.outputs if o.format in EDITABLE_FORMATS}
-    return [
-        (row, specs[row.name])
-        for row in artifacts.of_execution(tx, ex.id)
-        if row.name in specs and row.format == specs[row.name].format
-    ]
+    order = list(specs)
+    found = artifacts.of_execution(tx, ex.id)
+    rows = [r for r in found if r.name in specs and r.format == specs[r.name].format]
+    return [(row, specs[row.name]) for row in sorted(rows, key=lambda r: order.index(r.name))]  # as declared
 
 
 def _read(ws: Workspace, row: ArtifactRow) -> bytes | None:

@@ -24,6 +24,7 @@ SHORT = {
     "retry": "t",
     "reject": "x",
     "approve_with_comment": "w",
+    "edit_and_approve": "e",
     "reassign": "g",
     "confirm_rollback": "c",
     "keep_rollback": "k",
