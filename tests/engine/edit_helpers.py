@@ -15,6 +15,7 @@ LONG = "x" * 5000
 DIGEST = """\
 id: digest
 approvers: [{approvers}]
+required_approvals: {required}
 checkpoints:
   - id: summary
     mode: script
@@ -34,9 +35,10 @@ checkpoints:
 """
 
 
-def import_digest(engine: Engine, folder: Path, approvers: str, long: str = LONG) -> None:
+def import_digest(engine: Engine, folder: Path, approvers: str, long: str = LONG, required: int = 1) -> None:
     path = folder / "digest.yaml"
-    path.write_text(DIGEST.format(approvers=approvers, summary=SUMMARY, scores=SCORES, long=long))
+    text = DIGEST.format(approvers=approvers, summary=SUMMARY, scores=SCORES, long=long, required=required)
+    path.write_text(text)
     engine.import_pipeline(path)
 
 

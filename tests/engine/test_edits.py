@@ -18,8 +18,8 @@ from tests.engine.helpers import current, interactions
 ANA, BOB, EVE = person("ana"), person("bob"), person("eve")
 
 
-async def waiting(engine: Engine, tmp_path: Path) -> tuple[str, int]:
-    import_digest(engine, tmp_path, "console:ana, console:bob")
+async def waiting(engine: Engine, tmp_path: Path, required: int = 1) -> tuple[str, int]:
+    import_digest(engine, tmp_path, "console:ana, console:bob", required=required)
     run = engine.start_run("digest", EVE, HERE).name
     assert await script_worker(engine).drain() == 1
     ex, status = current(engine, run)
@@ -89,3 +89,16 @@ async def test_permission_and_stale_card_checks_come_first(engine: Engine, tmp_p
         engine.edit_and_approve(ex, ANA, {"summary2": "x", "summary": "z"})
     assert artifact_text(engine, run, "summary") == SUMMARY
     assert current(engine, run) == (ex, "waiting_approval_to_complete")
+
+
+async def test_approvals_before_an_edit_no_longer_count(engine: Engine, tmp_path: Path) -> None:
+    run, ex = await waiting(engine, tmp_path, required=2)
+    bob_saw = engine.pending(BOB)[0].buttons[0]
+    assert engine.approve_complete(ex, BOB).message == "Approval recorded (1 of 2)."
+    out = engine.edit_and_approve(ex, ANA, {"summary": "# Summary\n\nBy Ana."})
+    assert out.message == "Edited summary.md. Approval recorded (1 of 2)."  # Bob approved other text
+    assert ("approve_complete", "approval_before_edit", "bob") in interactions(engine, ex)
+    with pytest.raises(Refused, match="This card is out of date"):
+        engine.approve_complete(ex, BOB, Seen(bob_saw.revision, bob_saw.digest))
+    assert engine.approve_complete(ex, BOB).message == "Approved Summary."
+    assert engine.run(run).info.status == "completed"
