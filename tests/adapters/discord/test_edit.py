@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from adapters.discord.forms import edit_layout, edited_texts
 from engine.actors import Actor, Conversation
+from engine.api import EditableFile, EditSpec
 from tests.adapters.discord.helpers import (
     ALICE,
     BOB,
@@ -73,3 +75,19 @@ async def test_edit_and_approve_in_a_paged_modal(fake: FakeDiscord, bot: Bot, tm
     assert artifact_text(bot.engine, RUN, "long") == LONG  # three pages rejoined exactly: no edit
     assert bot.engine.run(RUN).info.status == "completed"
     assert ("edit", "accepted", str(ALICE.id)) in interactions(bot.engine, ex)
+
+
+def test_pages_rejoin_exactly_and_what_does_not_fit_is_named() -> None:
+    texts = {"a": "y" * 9000, "b": ("z" * 10 + "\n") * 500 + "end", "c": "", "d": "w" * 4001}
+    files = [
+        EditableFile(name=n, filename=f"{n}.txt", format="txt", artifact_id=i, text=t)
+        for i, (n, t) in enumerate(texts.items())
+    ]
+    shown, left_out = edit_layout(EditSpec(execution_id=1, run="r", checkpoint="c", files=files))
+    assert [(f.name, len(cut)) for f, cut in shown] == [("a", 3), ("c", 1)]  # four boxes and the note
+    assert [f.name for f in left_out] == ["b", "d"]
+    submitted = {f"{f.name}.{i}.{join}": page for f, cut in shown for i, (page, join) in enumerate(cut)}
+    assert edited_texts(submitted) == {"a": texts["a"], "c": ""}
+    ((_, cut),) = edit_layout(EditSpec(execution_id=1, run="r", checkpoint="c", files=[files[1]]))[0]
+    submitted = {f"b.{i}.{join}": page for i, (page, join) in enumerate(cut)}
+    assert len(cut) == 2 and edited_texts(submitted) == {"b": texts["b"]}
