@@ -89,7 +89,8 @@ def _archive_executions(
             if art.promoted:
                 plan.add(ws, art.path, f"{base}/{art.path.rsplit('/', 1)[-1]}", paths)
         plan.add(ws, f"{slug}/.temp/exec_{ex.id}", f"{base}/temp", paths)
-        plan.add(ws, ws.relative(ws.revisions_dir(slug, ex.id)), f"{base}/revisions", paths)
+        # Each revision's copy (engine.artifact_revisions) goes too, unlisted: not a file of its own.
+        plan.add(ws, ws.relative(ws.revisions_dir(slug, ex.id)), f"{base}/revisions", paths, listed=False)
 
 
 def _checkpoint_plan(tx: Tx, ws: Workspace, run: RunRow, position: int, archive: str) -> Plan:
@@ -130,7 +131,7 @@ def _run_plan(tx: Tx, ws: Workspace, later: list[RunRow], archive: str) -> Plan:
                 plan.before.setdefault("executions", {})[str(ex.id)] = ex.status
             plan.add(ws, f"{run.pipeline_slug}/.temp/exec_{ex.id}", f"{base}/.temp/exec_{ex.id}", paths)
             revs = ws.relative(ws.revisions_dir(run.pipeline_slug, ex.id))
-            plan.add(ws, revs, f"{base}/.revisions/exec_{ex.id}", paths)
+            plan.add(ws, revs, f"{base}/.revisions/exec_{ex.id}", paths, listed=False)
     return plan
 
 
@@ -547,7 +548,8 @@ def finish_restore(tx: Tx, ws: Workspace, restore_id: int, actor: Actor) -> Outc
         assert art is not None
         art.path = back.get(art.path, art.path)
         art.archived = False
-    artifact_revisions.relocate(tx, done.artifacts, back.get)
+    undone = Plan(moves=[(dst, src) for src, dst in done.moves])  # revision copies are unlisted
+    artifact_revisions.relocate(tx, done.artifacts, undone.new_path)
     before = done.before.get("executions", {})
     for ex_id in done.executions:
         ex = tx.session.get(ExecutionRow, ex_id)
