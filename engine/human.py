@@ -346,7 +346,8 @@ def submit_form(
             path = ws.write_output(
                 run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data, "form"
             )
-            artifacts.record(tx, ws, run, ex, key, path.suffix.lstrip(".") or "bin", path)
+            fmt = path.suffix.lstrip(".") or "bin"
+            artifacts.record(tx, ws, run, ex, key, fmt, path, author=actor.key)
             stored[key] = {"file": path.name, "size": len(value.data), "path": ws.relative(path)}
         else:
             stored[key] = value
@@ -358,7 +359,7 @@ def submit_form(
         path = ws.write_output(
             run.pipeline_slug, ex.id, f"{name}.json", json.dumps(stored, indent=2).encode(), "form"
         )
-        artifacts.record(tx, ws, run, ex, name, "json", path)
+        artifacts.record(tx, ws, run, ex, name, "json", path, author=actor.key)
     _record(tx, run, ex, "submit_form", actor, stored)
     tx.notify(
         run, flow.form_card(tx, run, ex, cp, decided=auto or flow.decided_text("Submitted", actor.name, tx))
