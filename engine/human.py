@@ -20,7 +20,6 @@ from engine.limits import DEFAULT as DEFAULT_LIMITS
 from engine.limits import Limits
 from engine.models import ExecutionRow, ExtraApproverRow, InteractionRow, RunRow
 from engine.permissions import check_approval
-from engine.revisions_stub import add_revision  # TEMP until the revision history lands (i9diff)
 from engine.seen import Seen
 from engine.states import ExecStatus as E
 from engine.states import RunStatus as R
@@ -266,8 +265,8 @@ def edit_and_approve(
     changed = edits.prepare(tx, ws, cp, ex, texts)
     stored = []
     for row, content in changed:
-        add_revision(tx, ws, row, content, actor.key, "edited")
-        stored.append({"name": row.name, "format": row.format, "sha256": row.sha256})
+        rev = artifacts.add_revision(tx, ws, row, content, actor.key, "edited")
+        stored.append({"name": row.name, "format": row.format, "revision": rev.number, "sha256": rev.sha256})
     if not stored:
         outcome = _approval(tx, ws, execution_id, actor, "complete", None, comment, None)
         return Outcome(f"{messages.EDIT_UNCHANGED} {outcome.message}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine import artifacts
 from engine.api import Engine
-from engine.models import ArtifactRow
 from engine.sandbox import SandboxConfig, unavailable
+from engine.tx import Tx
 from engine.worker import Worker, WorkerConfig
 
 SUMMARY = "# Summary\n\nFirst draft by the script.\n"
@@ -52,10 +53,14 @@ def artifact_text(engine: Engine, run: str, name: str) -> str:
     return engine.artifact_path(arts[name].artifact_id).read_text()
 
 
-def artifact_row(engine: Engine, run: str, name: str) -> ArtifactRow:
-    with engine.store.read() as s:
-        arts = {a.name: a for a in engine.artifacts(run)}
-        row = s.get(ArtifactRow, arts[name].artifact_id)
-        assert row is not None
-        s.expunge(row)
-        return row
+def history(engine: Engine, run: str, name: str) -> list[tuple[int, str, str, bytes | None]]:
+    """An artifact's revisions, oldest first: (number, kind, author, content)."""
+    artifact_id = {a.name: a for a in engine.artifacts(run)}[name].artifact_id
+
+    def q(tx: Tx) -> list[tuple[int, str, str, bytes | None]]:
+        return [
+            (r.number, r.kind, r.author, artifacts.revision_bytes(engine.ws, r))
+            for r in artifacts.revisions(tx, artifact_id)
+        ]
+
+    return engine._read(q)

@@ -12,7 +12,7 @@ from engine.errors import AlreadyDone, EditInvalid, NotAllowed, Refused
 from engine.models import EventRow
 from engine.seen import Seen
 from tests.conftest import HERE, person
-from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, import_digest, script_worker
+from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, history, import_digest, script_worker
 from tests.engine.helpers import current, interactions
 
 ANA, BOB, EVE = person("ana"), person("bob"), person("eve")
@@ -40,7 +40,14 @@ async def test_edit_and_approve_keeps_the_original_and_credits_the_editor(
     assert out.message == "Edited summary.md. Approved Summary."
     assert engine.run(run).info.status == "completed"
     assert artifact_text(engine, run, "summary") == edited + "\n"
-    assert artifact_text(engine, run, "scores") == SCORES  # unchanged: no new revision
+    assert artifact_text(engine, run, "scores") == SCORES
+    revs = history(engine, run, "summary")
+    assert [(number, kind) for number, kind, _, _ in revs] == [(1, "produced"), (2, "edited")]
+    assert revs[1][2] == "console:ana"
+    original = revs[0][3]
+    mine = revs[1][3]
+    assert original == SUMMARY.encode() and mine == (edited + "\n").encode()  # the original is kept
+    assert [kind for _, kind, _, _ in history(engine, run, "scores")] == ["produced"]  # unchanged
     kinds = [(k, o, who) for k, o, who in interactions(engine, ex)]
     assert ("edit", "accepted", "ana") in kinds and ("approve_complete", "accepted", "ana") in kinds
     with engine.store.read() as s:
@@ -51,7 +58,9 @@ async def test_edit_and_approve_keeps_the_original_and_credits_the_editor(
         edit = s.scalar(select(InteractionRow).where(InteractionRow.kind == "edit"))
         decision = s.scalar(select(InteractionRow).where(InteractionRow.kind == "approve_complete"))
         assert edit is not None and decision is not None
-        assert [a["name"] for a in json.loads(edit.data_json or "")["artifacts"]] == ["summary"]
+        assert [(a["name"], a["revision"]) for a in json.loads(edit.data_json or "")["artifacts"]] == [
+            ("summary", 2)
+        ]
         assert json.loads(decision.data_json or "") == {"comment": "Tightened", "edited": ["summary.md"]}
         event = s.scalar(select(EventRow).where(EventRow.entity_id == ex, EventRow.to_state == "completed"))
         assert event is not None and event.actor == "console:ana" and event.reason == "edited summary.md"
@@ -73,6 +82,7 @@ async def test_invalid_json_is_refused_and_changes_nothing(engine: Engine, tmp_p
         engine.edit_and_approve(ex, ANA, {"scores": "{score: 1"})
     assert current(engine, run) == (ex, "waiting_approval_to_complete")
     assert artifact_text(engine, run, "summary") == SUMMARY  # the valid edit beside it is not kept
+    assert [kind for _, kind, _, _ in history(engine, run, "summary")] == ["produced"]
     assert engine.run(run).executions[-1] == shown
     assert ("edit_and_approve", "refused", "ana") in interactions(engine, ex)
 

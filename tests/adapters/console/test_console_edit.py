@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.console.app import Console
 from engine.api import Engine
-from tests.engine.edit_helpers import artifact_text, import_digest, script_worker
+from tests.engine.edit_helpers import SUMMARY, artifact_text, history, import_digest, script_worker
 from tests.engine.helpers import current, interactions
 
 
@@ -39,4 +39,9 @@ def test_edit_and_approve_in_the_console(engine: Engine, tmp_path: Path) -> None
     assert "Edited and approved by ana" in out.replace("Ana", "ana")
     assert artifact_text(engine, run, "summary") == "# Summary\n\nEdited in the console.\n.\n"
     assert engine.run(run).info.status == "completed"
+    revs = history(engine, run, "summary")
+    assert [(number, kind) for number, kind, _, _ in revs] == [(1, "produced"), (2, "edited")]
+    assert revs[1][2] == "console:ana"
+    original = revs[0][3]
+    assert original == SUMMARY.encode()
     assert ("edit", "accepted", "ana") in interactions(engine, ex)

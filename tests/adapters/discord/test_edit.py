@@ -22,7 +22,7 @@ from tests.adapters.discord.helpers import (
     thread_messages,
     with_button,
 )
-from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, import_digest, script_worker
+from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, history, import_digest, script_worker
 from tests.engine.helpers import current, interactions
 from tests.fakes.discord_fake import FakeDiscord, FakeUser
 
@@ -73,6 +73,12 @@ async def test_edit_and_approve_in_a_paged_modal(fake: FakeDiscord, bot: Bot, tm
     assert "Edited and approved by Alice" in fresh(fake, card).text
     assert artifact_text(bot.engine, RUN, "summary") == "# Summary\n\nEdited in Discord.\n"
     assert artifact_text(bot.engine, RUN, "long") == LONG  # three pages rejoined exactly: no edit
+    assert len(history(bot.engine, RUN, "long")) == 1
+    revs = history(bot.engine, RUN, "summary")
+    assert [(number, kind) for number, kind, _, _ in revs] == [(1, "produced"), (2, "edited")]
+    author = revs[1][2]
+    original = revs[0][3]
+    assert original == SUMMARY.encode() and author == f"discord:{ALICE.id}"
     assert bot.engine.run(RUN).info.status == "completed"
     assert ("edit", "accepted", str(ALICE.id)) in interactions(bot.engine, ex)
 

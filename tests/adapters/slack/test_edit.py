@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.adapters.slack.conftest import CHANNEL, Harness, all_text, has_buttons
-from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, import_digest, script_worker
+from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, history, import_digest, script_worker
 from tests.engine.helpers import current, interactions
 
 RUN = "digest#v1"
@@ -48,6 +48,7 @@ async def test_edit_and_approve_through_the_modal(h: Harness, tmp_path: Path) ->
     }
     await h.settle()
     assert artifact_text(h.engine, RUN, "summary") == SUMMARY  # nothing changed
+    assert len(history(h.engine, RUN, "summary")) == 1
     assert current(h.engine, RUN) == (ex, "waiting_approval_to_complete")
 
     resp = await h.sim.view_submission(
@@ -60,6 +61,12 @@ async def test_edit_and_approve_through_the_modal(h: Harness, tmp_path: Path) ->
     assert not has_buttons(card)
     assert any("ana edited summary.md of" in m.text for m in h.thread())
     assert artifact_text(h.engine, RUN, "summary") == edited + "\n"
+    revs = history(h.engine, RUN, "summary")
+    assert [(number, kind) for number, kind, _, _ in revs] == [(1, "produced"), (2, "edited")]
+    assert revs[1][2] == "slack:U0ANA"
+    original = revs[0][3]
+    mine = revs[1][3]
+    assert original == SUMMARY.encode() and mine == (edited + "\n").encode()
     assert h.engine.run(RUN).info.status == "completed"
     assert ("edit", "accepted", "U0ANA") in interactions(h.engine, ex)
 
