@@ -22,6 +22,7 @@ from engine import (
     archive_moves,
     archives,
     audit,
+    changes,
     drafts,
     history,
     human,
@@ -418,6 +419,13 @@ class Engine:
             log.warning("rollback after the rejection in %s failed: %s", outcome.run, exc)
             return Outcome(f"{outcome.message} The rollback to {outcome.rollback_to} failed: {exc}")
         return Outcome(f"{outcome.message} {done.message}")
+
+    def show_changes(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+        """Post the diff of the execution's revision to its thread, once (engine.changes)."""
+        return self._write(
+            lambda tx: changes.show(tx, self.ws, execution_id, actor, seen),
+            ("show_changes", execution_id, None, actor),
+        )
 
     def reassign(self, execution_id: int, actor: Actor, to: Actor) -> Outcome:
         return self._write(

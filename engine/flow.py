@@ -222,6 +222,8 @@ def approval_card(
             if ex.revision < cp.human.max_revisions:
                 buttons.append(_button("request_revision", "Request revision", "danger", ex, shown))
             buttons.append(_button("approve_with_comment", "Approve with comment", None, ex, shown))
+            if ex.revision > 0 or run.extends_run_id is not None:  # see engine.changes.available
+                buttons.append(_button("show_changes", "Show changes", None, ex, shown))
         buttons.append(_button("reject", "Reject", "danger", ex, shown))
         if pipeline.approvers:
             buttons.append(Button(action="reassign", execution_id=ex.id, label="Reassign"))
