@@ -22,6 +22,7 @@ from engine import (
     archive_moves,
     archives,
     audit,
+    changes,
     drafts,
     edits,
     history,
@@ -444,6 +445,13 @@ class Engine:
         return self._write(
             lambda tx: human.edit_and_approve(tx, self.ws, execution_id, actor, texts, seen, comment=comment),
             ("edit_and_approve", execution_id, None, actor),
+        )
+
+    def show_changes(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+        """Post the diff of the execution's revision to its thread, once (engine.changes)."""
+        return self._write(
+            lambda tx: changes.show(tx, self.ws, execution_id, actor, seen),
+            ("show_changes", execution_id, None, actor),
         )
 
     def reassign(self, execution_id: int, actor: Actor, to: Actor) -> Outcome:

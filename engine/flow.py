@@ -233,6 +233,8 @@ def approval_card(
             buttons.append(_button("approve_with_comment", "Approve with comment", None, ex, shown))
             if edits.editable(tx, cp, ex):
                 buttons.append(_button("edit_and_approve", "Edit and approve", None, ex, shown))
+            if ex.revision > 0 or run.extends_run_id is not None:  # see engine.changes.available
+                buttons.append(_button("show_changes", "Show changes", None, ex, shown))
         buttons.append(_button("reject", "Reject", "danger", ex, shown))
         if pipeline.approvers:
             buttons.append(Button(action="reassign", execution_id=ex.id, label="Reassign"))

@@ -29,6 +29,7 @@ BUTTON = re.compile(r"^\[?([a-z])(\d+)(?:\.(\d+))?\]?$")
 REASSIGN = re.compile(r"^reassign\s+\[?[a-z]?(\d+)\]?\s+@?(\S+)$")
 EDIT = re.compile(r"^edit\s+\[?[a-z]?(\d+)\]?(?:\s+(\S+))?$")
 END_OF_TEXT = "."  # a line holding only this ends an edited text; ".." stands for a line "."
+CHANGES = re.compile(r"^changes\s+\[?[a-z]?(\d+)\]?$")
 PLATFORM = "console"
 TICK = 1.0  # seconds between timer checks while waiting for a line
 
@@ -179,6 +180,10 @@ class Console:
         if m:
             self.edit(int(m[1]), m[2])
             return
+        m = CHANGES.match(line)
+        if m:
+            self.click("show_changes", int(m[1]))
+            return
         m = BUTTON.match(line)
         if m and m[1] in LONG and LONG[m[1]] in chat.CHAT_BUTTONS:
             page = int(m[3]) if m[3] else None
@@ -215,6 +220,8 @@ class Console:
                 self.fill_form(execution_id, shown)
             elif action == "retry":
                 self.say(self.engine.retry(execution_id, self.actor).message)
+            elif action == "show_changes":
+                self.say(self.engine.show_changes(execution_id, self.actor, shown).message)
             elif action == "reject":
                 self.engine.check_decision(execution_id, self.actor, "reject", shown)
                 reason = self.ask(f"  {messages.REASON_PROMPT} ")

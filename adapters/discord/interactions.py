@@ -217,7 +217,9 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
         await interaction.response.send_modal(decision_modal(ref.action, ref.execution_id, ref.seen))
         return
     await _defer(interaction)
-    if ref.action == "retry":
+    if ref.action == "show_changes":  # read-only: posts to the thread once, answers each click here
+        text = await _outcome(engine.show_changes, ref.execution_id, actor, ref.seen)
+    elif ref.action == "retry":
         text = await _outcome(engine.retry, ref.execution_id, actor)
     else:
         approve = engine.approve_start if ref.action == "approve_start" else engine.approve_complete

@@ -86,6 +86,11 @@ async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Ou
         return await ctx.call(engine.approve_start, ref.execution_id, actor, ref.seen)
     if ref.action == "approve_complete":
         return await ctx.call(engine.approve_complete, ref.execution_id, actor, ref.seen)
+    if ref.action == "show_changes":  # posts to the thread once; a later click is answered privately
+        outcome: Outcome = await ctx.call(engine.show_changes, ref.execution_id, actor, ref.seen)
+        if not outcome.changed:
+            await ctx.tell(body, text(outcome.message))
+        return outcome
     return await ctx.call(engine.retry, ref.execution_id, actor)
 
 
