@@ -1,6 +1,7 @@
 """The engine process of `pipebot serve`: inbox handling, outbox, worker and schedules.
 
-Started by bot.serve with the settings as JSON on the first line of stdin. Each further line
+Started by bot.serve with the settings as JSON on the first line of stdin; reports on stdout
+("handled <row> <result as JSON>": the front writes it to the inbox, see engine/journal.py). Each further line
 wakes the inbox (the front recorded a row); "stop" asks for a clean stop (what is under way
 finishes); the end of stdin without "stop" means the front died, and this process exits at
 once, like the front: the rows it had not handled are handled after the restart.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -18,7 +20,7 @@ import sys
 import threading
 
 from bot import logs
-from bot.serve import engine_tasks, open_engine
+from bot.serve import SWITCH_INTERVAL, engine_tasks, open_engine
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -28,8 +30,13 @@ log = logging.getLogger("pipebot.engine")
 async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
     # Below the front in the CPU scheduler: on a busy machine the acks come first, the work after.
     os.nice(settings.pipebot_engine_nice)
+    # Commands and deliveries hop between the loop and worker threads many times per click; a
+    # shorter GIL switch interval (CPython's default is 5 ms) keeps each hop short.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     engine = open_engine(settings)
     engine.inbox.partner = f"{socket.gethostname()}:{os.getppid()}"  # the front's rows: see Inbox.owner
+    if engine.inbox.journal is not None:  # SQLite: the front is the journal's one writer
+        engine.inbox.report = _report_handled
     stop = asyncio.Event()
     listening = threading.Event()
     tasks = engine_tasks(engine, settings, stop, listening)
@@ -56,6 +63,11 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
         listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
+
+
+def _report_handled(row_id: int, result: str | None) -> None:
+    sys.stdout.write(f"handled {row_id} {json.dumps(result)}\n")
+    sys.stdout.flush()
 
 
 async def report(engine: Engine, stop: asyncio.Event, every: float = 1.0) -> None:

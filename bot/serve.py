@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 import sys
@@ -155,8 +156,9 @@ def engine_tasks(
 
 
 class EngineProcess:
-    """The engine process, fed its settings and wake-ups on stdin; restarted if it dies. It
-    reports its outbox's drains on stdout ("drained <monotonic time>"), for /readyz here."""
+    """The engine process, fed its settings and wake-ups on stdin. It reports on stdout the inbox
+    rows it handled ("handled <id> <result>", recorded here) and its outbox's drains
+    ("drained <monotonic time>", for /readyz)."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings, self.engine = settings, engine
@@ -166,8 +168,10 @@ class EngineProcess:
     async def _reports(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         async for line in proc.stdout:
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == b"drained":
+            parts = line.split(maxsplit=2)
+            if len(parts) == 3 and parts[0] == b"handled":
+                self.engine.inbox.finished(int(parts[1]), json.loads(parts[2]))
+            elif len(parts) == 2 and parts[0] == b"drained":
                 self.engine.outbox.last_drain = float(parts[1])
 
     def wake(self) -> None:
@@ -185,6 +189,7 @@ class EngineProcess:
             "bot.engine_process",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=1 << 22,  # a report carries a form's answer (a modal view) on one line
         )
         assert self.proc.stdin is not None
         reports = asyncio.create_task(self._reports(self.proc))
