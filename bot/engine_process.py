@@ -1,10 +1,11 @@
 """The engine process of `pipebot serve`: inbox handling, outbox, worker and schedules.
 
-Started by bot.serve with the settings as JSON on the first line of stdin; reports on stdout
-("handled <row> <result as JSON>": the front writes it to the inbox, see engine/journal.py). Each further line
-wakes the inbox (the front recorded a row); "stop" asks for a clean stop (what is under way
-finishes); the end of stdin without "stop" means the front died, and this process exits at
-once, like the front: the rows it had not handled are handled after the restart.
+Started by bot.serve with the settings as JSON on the first line of stdin. Then each row the
+front records arrives whole ("row <json>"; an empty line means "look in the inbox"); "stop" asks
+for a clean stop (what is under way finishes); the end of stdin without "stop" means the front
+died, and this process exits at once, like the front: the rows it had not handled are handled
+after the restart. On stdout it reports the rows it handled ("handled <id> <result as JSON>":
+the front writes them to the inbox, see engine/journal.py) and its outbox's drains.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import threading
 
 from bot import logs
-from bot.serve import SWITCH_INTERVAL, engine_tasks, open_engine
+from bot.serve import SWITCH_INTERVAL, engine_tasks, freeze_startup_objects, open_engine
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -30,6 +31,7 @@ log = logging.getLogger("pipebot.engine")
 async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
     # Below the front in the CPU scheduler: on a busy machine the acks come first, the work after.
     os.nice(settings.pipebot_engine_nice)
+    throughput_only()
     # Commands and deliveries hop between the loop and worker threads many times per click; a
     # shorter GIL switch interval (CPython's default is 5 ms) keeps each hop short.
     sys.setswitchinterval(SWITCH_INTERVAL)
@@ -49,6 +51,7 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
 
         tasks.append(asyncio.create_task(run_discord_engine(engine, settings, stop), name="discord"))
     tasks.append(asyncio.create_task(report(engine, stop), name="report"))
+    tasks.append(asyncio.create_task(freeze_startup_objects(stop), name="gc-freeze"))
     try:
         while True:
             line = await lines.readline()
@@ -57,12 +60,23 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
                 os._exit(1)
             if line.strip() == b"stop":
                 break
-            engine.inbox.wake()
+            if line.startswith(b"row "):
+                engine.inbox.hand_over(line[4:].decode())
+            else:
+                engine.inbox.wake()
     finally:
         stop.set()
         listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
+
+
+def throughput_only() -> None:
+    """Tell the kernel this process is throughput work (SCHED_BATCH, Linux): it never preempts a
+    process that wakes up, so the front answers a request the moment it arrives, and it still
+    gets its full share of the CPU (unlike a high nice value, which starves it on a busy box)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _report_handled(row_id: int, result: str | None) -> None:

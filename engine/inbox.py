@@ -130,7 +130,7 @@ class Inbox:
     inline_records: bool = False
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
-    on_recorded: list[Callable[[], None]] = field(default_factory=list)
+    on_recorded: list[Callable[[InboxItem], None]] = field(default_factory=list)
     # The handling side of a front whose journal is a SQLite file (the engine process): rows are
     # only read here, and each handled row is reported to the front, the file's one writer.
     report: Callable[[int, str | None], None] | None = None
@@ -181,7 +181,7 @@ class Inbox:
             self._start(item)
         else:
             for signal in self.on_recorded:
-                signal()
+                signal(item)
         return item.id
 
     def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
@@ -372,8 +372,17 @@ class Inbox:
             done = s.execute(delete(InboxRow).where(InboxRow.handled_at < before))
         return int(getattr(done, "rowcount", 0) or 0)
 
+    def hand_over(self, encoded: str) -> None:
+        """The reporting side: a row the front just recorded, sent whole on the pipe (no read of
+        the file before it starts; a row lost on the way is found by the next `claim`)."""
+        item = decode_item(encoded)
+        if item.interaction.platform in self.handlers:
+            self._start(item)
+        else:
+            self.wake()
+
     def _start(self, item: InboxItem) -> None:
-        if item.id in self._running:
+        if item.id in self._running or item.id in self._reported:
             return
         self._running.add(item.id)
         if self._limit is None:
@@ -445,6 +454,41 @@ class Inbox:
     @property
     def busy(self) -> bool:
         return bool(self._tasks)
+
+
+def encode_item(item: InboxItem) -> str:
+    """One line of JSON (for the pipe from the front to the engine process)."""
+    i = item.interaction
+    return json.dumps(
+        {
+            "id": item.id,
+            "key": item.key,
+            "platform": i.platform,
+            "kind": i.kind,
+            "actor": [i.actor.user_id, i.actor.name, sorted(i.actor.groups)],
+            "where": [i.conversation.channel, i.conversation.thread] if i.conversation else None,
+            "payload": i.payload,
+            "received_at": item.received_at.isoformat(),
+            "answer_by": item.answer_by.isoformat() if item.answer_by else None,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_item(encoded: str) -> InboxItem:
+    d = json.loads(encoded)
+    platform, where = d["platform"], d["where"]
+    user_id, name, groups = d["actor"]
+    interaction = Interaction(
+        platform=platform,
+        kind=d["kind"],
+        actor=Actor(platform, user_id, name, frozenset(groups)),
+        conversation=Conversation(platform, where[0], where[1]) if where else None,
+        payload=d["payload"],
+        dedup_key=d["key"],
+    )
+    answer_by = datetime.fromisoformat(d["answer_by"]) if d["answer_by"] else None
+    return InboxItem(d["id"], d["key"], interaction, datetime.fromisoformat(d["received_at"]), answer_by)
 
 
 def _item(row: InboxRow) -> InboxItem:
