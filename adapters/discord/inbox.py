@@ -38,7 +38,14 @@ TOKEN_SECONDS = 15 * 60.0  # an interaction token answers follow-ups this long
 THREAD_TYPES = (10, 11, 12)
 COMMAND = "pipeline"
 # Clicks answered with a modal (the modal is the acknowledgement: the front sends it).
-MODAL_ACTIONS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign")
+MODAL_ACTIONS = (
+    "open_form",
+    "request_revision",
+    "reject",
+    "approve_with_comment",
+    "reassign",
+    "edit_and_approve",
+)
 PAGE = re.compile(
     r"^pbf:(?P<id>\d+):(?P<page>\d+)(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]+))?$"
 )  # PageButton
