@@ -20,7 +20,7 @@ import socket
 import sys
 import threading
 
-from bot import logs
+from bot import logs, process_metrics
 from bot.serve import SWITCH_INTERVAL, engine_tasks, freeze_startup_objects, open_engine
 from bot.settings import Settings
 from engine.api import Engine
@@ -60,7 +60,10 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
                 os._exit(1)
             if line.strip() == b"stop":
                 break
-            if line.startswith(b"row "):
+            if line.strip() == b"metrics":
+                sys.stdout.write(f"metrics {process_metrics.encode()}\n")
+                sys.stdout.flush()
+            elif line.startswith(b"row "):
                 engine.inbox.hand_over(line[4:].decode())
             else:
                 engine.inbox.wake()

@@ -25,6 +25,7 @@ from typing import Any
 
 from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
+from bot.process_metrics import Families
 from bot.settings import Settings
 from engine import timers
 from engine.api import Engine
@@ -73,6 +74,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     if split:
         child = EngineProcess(settings, engine)
         engine.inbox.on_recorded.append(child.wake)
+        health.engine_metrics = child.metrics
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
@@ -168,6 +170,7 @@ class EngineProcess:
         self.settings, self.engine = settings, engine
         self.proc: asyncio.subprocess.Process | None = None
         self.failed = 0  # the engine process's exit code when it died first
+        self._metrics: list[asyncio.Future[Families]] = []  # scrapes waiting, in order
 
     async def _reports(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -175,6 +178,10 @@ class EngineProcess:
             parts = line.split(maxsplit=2)
             if len(parts) == 3 and parts[0] == b"handled":
                 self.engine.inbox.finished(int(parts[1]), json.loads(parts[2]))
+            elif parts and parts[0] == b"metrics" and self._metrics:
+                waiter = self._metrics.pop(0)
+                if not waiter.done():
+                    waiter.set_result(json.loads(line[len(b"metrics ") :]))
             elif len(parts) == 2 and parts[0] == b"drained":
                 self.engine.outbox.last_drain = float(parts[1])
 
@@ -183,6 +190,19 @@ class EngineProcess:
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.write(b"\n" if item is None else b"row " + encode_item(item).encode() + b"\n")
+
+    async def metrics(self, timeout: float = 2.0) -> Families | None:
+        """The engine process's samples, or None when it does not answer in time."""
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return None
+        waiter: asyncio.Future[Families] = asyncio.get_running_loop().create_future()
+        self._metrics.append(waiter)
+        proc.stdin.write(b"metrics\n")
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Run the engine process until `stop`; if it dies first, stop this replica too (its code):
