@@ -153,8 +153,8 @@ class Engine:
         *,
         files_later: bool = False,
     ) -> T:
-        """``files_later``: wake the listeners at commit and leave the file work that follows it
-        (folders, run_info.json, logs) to the engine's file thread, in commit order."""
+        """``files_later``: leave the file work that follows the commit (folders, run_info.json,
+        logs) to the engine's file thread, in commit order, instead of doing it before returning."""
         _, execution_id, run_name, actor = audit or (None, None, None, None)
         ids = {"run": run_name, "execution": execution_id}
         if actor is not None:
@@ -176,16 +176,13 @@ class Engine:
             applying.done = True
         if audit is not None:  # a human command that took effect
             metrics.DECISIONS.labels(audit[0]).inc()
-        if files_later:
-            if tx.notified:
-                for listener in self.listeners:
-                    listener()
-            self._file_work.submit(self._files_logged, tx)
-            return result
-        self._files(tx)
-        if tx.notified:
+        if tx.notified:  # first: what the outbox delivers does not wait for the files below
             for listener in self.listeners:
                 listener()
+        if files_later:
+            self._file_work.submit(self._files_logged, tx)
+        else:
+            self._files(tx)
         return result
 
     def _files(self, tx: Tx) -> None:
