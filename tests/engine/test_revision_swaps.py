@@ -124,7 +124,8 @@ def edit_in_a_process_that_dies_before_the_swap(engine: Engine, ex: int, text: s
         "from engine.api import Engine\n"
         "engine = Engine.open(Path(sys.argv[1]))\n"
         "artifact_revisions.before_swap = lambda: os._exit(87)\n"
-        "engine.edit_and_approve(int(sys.argv[2]), Actor('console', 'bob', 'Bob'), {'summary': sys.argv[3]})\n"
+        "bob = Actor('console', 'bob', 'Bob')\n"
+        "engine.edit_and_approve(int(sys.argv[2]), bob, {'summary': sys.argv[3]})\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", script, str(engine.ws.base), str(ex), text],
@@ -172,7 +173,7 @@ async def test_a_crash_between_commit_and_swap_is_put_right_at_the_next_start(
 async def test_without_its_staged_file_the_content_comes_from_the_newest_revision_copy(
     engine: Engine, tmp_path: Path, restarted: list[Engine]
 ) -> None:
-    run, ex = await waiting(engine, tmp_path, required=2)
+    _, ex = await waiting(engine, tmp_path, required=2)
     path = engine.ws.absolute(summary_row(engine).path)
     edit_in_a_process_that_dies_before_the_swap(engine, ex, "# Summary\n\nBy Bob.")
     for staged in path.parent.glob(".*.new"):
