@@ -50,6 +50,7 @@ from engine.store import Store
 log = logging.getLogger("pipebot.inbox")
 KEEP = timedelta(days=1)  # handled rows (and their dedup keys) are kept this long
 URGENT = timedelta(seconds=10)  # rows to be answered within this long skip the queue
+HELD = "~held"  # appended to the recorder's claim while the ack is on its way (see `release`)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ class Inbox:
     _limit: asyncio.Semaphore | None = None
     _recorder: GroupCommit[tuple[Interaction, bool, str | None], InboxItem | None] | None = None
     _finisher: GroupCommit[tuple[int, str | None], None] | None = None
+    _releaser: GroupCommit[int, None] | None = None
+    _held: dict[int, InboxItem] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
@@ -155,35 +158,61 @@ class Inbox:
 
     # -- the front: record before the ack ---------------------------------------------------
 
-    async def accept(self, interaction: Interaction, handled: str | None = None) -> int | None:
+    async def accept(
+        self, interaction: Interaction, handled: str | None = None, held: bool = False
+    ) -> int | None:
         """Record `interaction` (before acking it); None when its dedup key was seen: a replay.
 
         When this process handles the platform, the row is claimed in the same insert and its
         handling starts now; otherwise the handling process is woken. ``handled``: the ack
         itself was the whole answer (the row is recorded as handled, with this result).
+        ``held``: the handling must not start before the ack has reached the platform (it answers
+        through what the ack opens): it starts at `release`, or after a crash on the next start.
         """
-        local = interaction.platform in self.handlers
         if self._recorder is None:
             self._recorder = GroupCommit(self.record_many, inline=self.inline_records)
-        item = await self._recorder.submit((interaction, local, handled))
+        item = await self._recorder.submit((interaction, held, handled))
         if item is None:
             return None
-        if handled is not None:
+        if held:
+            self._held[item.id] = item
             return item.id
-        if local:
+        self._handle_soon(item, handled)
+        return item.id
+
+    async def release(self, row_id: int) -> None:
+        """A held row's ack is done: its handling may start (grouped like the inserts)."""
+        item = self._held.pop(row_id)
+        if item.interaction.platform not in self.handlers:  # the handling process claims it now
+            if self._releaser is None:
+                self._releaser = GroupCommit(self._release_many, inline=self.inline_records)
+            await self._releaser.submit(row_id)
+        self._handle_soon(item, None)
+
+    def _release_many(self, ids: list[int]) -> list[None]:
+        if self._appender is not None:
+            self._appender.update_claims(ids, self.owner)
+        else:
+            with self.rows.write() as s:
+                s.execute(update(InboxRow).where(InboxRow.id.in_(ids)).values(claimed_by=self.owner))
+        return [None] * len(ids)
+
+    def _handle_soon(self, item: InboxItem, handled: str | None) -> None:
+        if handled is not None:
+            return
+        if item.interaction.platform in self.handlers:
             self._start(item)
         else:
             for signal in self.on_recorded:
                 signal()
-        return item.id
 
-    def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
-        return self.record_many([(i, claim, handled)])[0]
+    def record(self, i: Interaction, held: bool = False, handled: str | None = None) -> InboxItem | None:
+        return self.record_many([(i, held, handled)])[0]
 
     def record_many(self, batch: list[tuple[Interaction, bool, str | None]]) -> list[InboxItem | None]:
         """One transaction for the batch; None for an item whose dedup key is already there."""
         now = self.clock()
-        rows = [self._values(i, claim, handled, now) for i, claim, handled in batch]
+        rows = [self._values(i, held, handled, now) for i, held, handled in batch]
         if self._appender is not None:
             ids = self._appender.insert_many(rows)
         else:
@@ -207,7 +236,7 @@ class Inbox:
             for row_id, values, (i, _, _) in zip(ids, rows, batch, strict=True)
         ]
 
-    def _values(self, i: Interaction, claim: bool, handled: str | None, now: datetime) -> dict[str, Any]:
+    def _values(self, i: Interaction, held: bool, handled: str | None, now: datetime) -> dict[str, Any]:
         return {
             "platform": i.platform,
             "kind": i.kind,
@@ -220,8 +249,9 @@ class Inbox:
             "dedup_key": i.dedup_key or uuid.uuid4().hex,
             "received_at": now,
             "answer_by": now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None,
-            # The recording process's: its own handler (or engine process, `partner`) takes it.
-            "claimed_by": self.owner,
+            # The recording process's: its own handler (or engine process, `partner`) takes it;
+            # a held row's nobody's until released (or stale: a crash before the release).
+            "claimed_by": self.owner + HELD if held else self.owner,
             "claimed_at": now,
             "handled_at": now if handled is not None else None,
             "result": handled,
