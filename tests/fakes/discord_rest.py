@@ -170,6 +170,8 @@ class RestApi:
         # A header carrying each request's arrival time (time.monotonic()), set by front doors
         # that forward to this fake from other processes (bench.discord_latency); None: stamped here.
         self.arrival_header: str | None = None
+        # Called once a callback is accepted, before it is answered (a test can crash the bot here).
+        self.on_callback: Callable[[InteractionRecord], None] | None = None
         self.routes: list[RouteDef] = []
         app = r"(?P<app>\d+)"
         guild = r"(?P<guild>\d+)"
@@ -598,6 +600,8 @@ class RestApi:
             self.state.modals.append(ModalRecord(record, modal))
         self.state.interaction_responses[record.id] = copy.deepcopy(body)
         self.state.notify()
+        if self.on_callback is not None:
+            self.on_callback(record)
 
         if not _truthy(ctx.query.get("with_response")):
             return Reply(None)
