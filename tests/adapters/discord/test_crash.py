@@ -57,7 +57,8 @@ async def test_kill_9_as_the_deferral_arrives_then_the_command_takes_effect_once
     fake.rest.on_callback = crash
     try:
         await fake.wait_for(lambda: fake.connected, timeout=60)
-        asked = await fake.send_slash_command(GUILD, CHANNEL, ALICE, "pipeline run", {"pipeline": "blog-post"})
+        options = {"pipeline": "blog-post"}
+        asked = await fake.send_slash_command(GUILD, CHANNEL, ALICE, "pipeline run", options)
         await fake.wait_for(lambda: killed or None, timeout=30)
     finally:
         fake.rest.on_callback = None

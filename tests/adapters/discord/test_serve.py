@@ -61,7 +61,7 @@ async def test_a_command_a_form_and_its_submission_through_the_engine_process(
             return found[-1] if found else None
 
         card = await fake.wait_for(form_card, timeout=30)
-        modal = await open_modal(fake, card, card.custom_ids()[0], ALICE)  # the engine process's answer, within 3 s
+        modal = await open_modal(fake, card, card.custom_ids()[0], ALICE)  # opened by the engine process
         page1 = {"topic": "Through serve", "words": "900", "urgent": ["no"], "tone": ["casual"]}
         thread = next(iter(fake.threads))
         saved = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], page1, ALICE))
