@@ -1,7 +1,8 @@
 """The engine process of `pipebot serve`: inbox handling, outbox, worker and schedules.
 
 Started by bot.serve with the settings as JSON on the first line of stdin. Each further line
-wakes the inbox (the front recorded a row); "stop" asks for a clean stop (what is under way
+wakes the inbox (the front recorded a row), or says a row's ack reached the platform
+("acked <id>", see Inbox.until_acked); "stop" asks for a clean stop (what is under way
 finishes); the end of stdin without "stop" means the front died, and this process exits at
 once, like the front: the rows it had not handled are handled after the restart.
 """
@@ -50,6 +51,9 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
                 os._exit(1)
             if line.strip() == b"stop":
                 break
+            if line.startswith(b"acked "):  # the front's ack of a row reached the platform
+                engine.inbox.acked(int(line.split()[1]))
+                continue
             engine.inbox.wake()
     finally:
         stop.set()

@@ -70,6 +70,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     if split:
         child = EngineProcess(settings, engine)
         engine.inbox.on_recorded.append(child.wake)
+        engine.inbox.on_acked.append(child.acked)
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
@@ -174,6 +175,11 @@ class EngineProcess:
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.write(b"\n")
+
+    def acked(self, row_id: int) -> None:
+        proc = self.proc
+        if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.write(b"acked %d\n" % row_id)
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Run the engine process until `stop`; if it dies first, stop this replica too (its code):

@@ -50,7 +50,6 @@ from engine.store import Store
 log = logging.getLogger("pipebot.inbox")
 KEEP = timedelta(days=1)  # handled rows (and their dedup keys) are kept this long
 URGENT = timedelta(seconds=10)  # rows to be answered within this long skip the queue
-HELD = "~held"  # appended to the recorder's claim while the ack is on its way (see `release`)
 
 
 @dataclass(frozen=True)
@@ -131,6 +130,9 @@ class Inbox:
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
     on_recorded: list[Callable[[], None]] = field(default_factory=list)
+    # Called with a row's id once its ack reached the platform, for the process that handles it.
+    on_acked: list[Callable[[int], None]] = field(default_factory=list)
+    _acked: dict[int, asyncio.Event] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _running: set[int] = field(default_factory=set)
     _results: dict[int, asyncio.Future[str | None]] = field(default_factory=dict)
@@ -139,8 +141,6 @@ class Inbox:
     _limit: asyncio.Semaphore | None = None
     _recorder: GroupCommit[tuple[Interaction, bool, str | None], InboxItem | None] | None = None
     _finisher: GroupCommit[tuple[int, str | None], None] | None = None
-    _releaser: GroupCommit[int, None] | None = None
-    _held: dict[int, InboxItem] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
@@ -158,61 +158,61 @@ class Inbox:
 
     # -- the front: record before the ack ---------------------------------------------------
 
-    async def accept(
-        self, interaction: Interaction, handled: str | None = None, held: bool = False
-    ) -> int | None:
+    async def accept(self, interaction: Interaction, handled: str | None = None) -> int | None:
         """Record `interaction` (before acking it); None when its dedup key was seen: a replay.
 
         When this process handles the platform, the row is claimed in the same insert and its
         handling starts now; otherwise the handling process is woken. ``handled``: the ack
         itself was the whole answer (the row is recorded as handled, with this result).
-        ``held``: the handling must not start before the ack has reached the platform (it answers
-        through what the ack opens): it starts at `release`, or after a crash on the next start.
         """
+        local = interaction.platform in self.handlers
         if self._recorder is None:
             self._recorder = GroupCommit(self.record_many, inline=self.inline_records)
-        item = await self._recorder.submit((interaction, held, handled))
+        item = await self._recorder.submit((interaction, local, handled))
         if item is None:
             return None
-        if held:
-            self._held[item.id] = item
-            return item.id
-        self._handle_soon(item, handled)
-        return item.id
-
-    async def release(self, row_id: int) -> None:
-        """A held row's ack is done: its handling may start (grouped like the inserts)."""
-        item = self._held.pop(row_id)
-        if item.interaction.platform not in self.handlers:  # the handling process claims it now
-            if self._releaser is None:
-                self._releaser = GroupCommit(self._release_many, inline=self.inline_records)
-            await self._releaser.submit(row_id)
-        self._handle_soon(item, None)
-
-    def _release_many(self, ids: list[int]) -> list[None]:
-        if self._appender is not None:
-            self._appender.update_claims(ids, self.owner)
-        else:
-            with self.rows.write() as s:
-                s.execute(update(InboxRow).where(InboxRow.id.in_(ids)).values(claimed_by=self.owner))
-        return [None] * len(ids)
-
-    def _handle_soon(self, item: InboxItem, handled: str | None) -> None:
         if handled is not None:
-            return
-        if item.interaction.platform in self.handlers:
+            return item.id
+        if local:
             self._start(item)
         else:
             for signal in self.on_recorded:
                 signal()
+        return item.id
 
-    def record(self, i: Interaction, held: bool = False, handled: str | None = None) -> InboxItem | None:
-        return self.record_many([(i, held, handled)])[0]
+    def tell_acked(self, row_id: int, platform: str) -> None:
+        """The front: row `row_id`'s ack reached the platform (see `until_acked`)."""
+        if platform in self.handlers:
+            self.acked(row_id)
+        else:
+            for signal in self.on_acked:
+                signal(row_id)
+
+    def acked(self, row_id: int) -> None:
+        if len(self._acked) > 10_000:  # marks nobody waited for (handled before): forget the oldest
+            for old in list(self._acked)[:5_000]:
+                del self._acked[old]
+        self._acked.setdefault(row_id, asyncio.Event()).set()
+
+    async def until_acked(self, item: InboxItem, timeout: float) -> None:
+        """For a handler that answers through what the ack opens (a deferred interaction's token):
+        wait until the front has acked the row (recorded first, acked right after), at most
+        `timeout` seconds. A row recorded before this process started was acked (or not) by a
+        front that is gone: nobody will tell, so no wait."""
+        if item.received_at < self.started_at:
+            return
+        event = self._acked.setdefault(item.id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        self._acked.pop(item.id, None)
+
+    def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
+        return self.record_many([(i, claim, handled)])[0]
 
     def record_many(self, batch: list[tuple[Interaction, bool, str | None]]) -> list[InboxItem | None]:
         """One transaction for the batch; None for an item whose dedup key is already there."""
         now = self.clock()
-        rows = [self._values(i, held, handled, now) for i, held, handled in batch]
+        rows = [self._values(i, claim, handled, now) for i, claim, handled in batch]
         if self._appender is not None:
             ids = self._appender.insert_many(rows)
         else:
@@ -236,7 +236,7 @@ class Inbox:
             for row_id, values, (i, _, _) in zip(ids, rows, batch, strict=True)
         ]
 
-    def _values(self, i: Interaction, held: bool, handled: str | None, now: datetime) -> dict[str, Any]:
+    def _values(self, i: Interaction, claim: bool, handled: str | None, now: datetime) -> dict[str, Any]:
         return {
             "platform": i.platform,
             "kind": i.kind,
@@ -249,9 +249,8 @@ class Inbox:
             "dedup_key": i.dedup_key or uuid.uuid4().hex,
             "received_at": now,
             "answer_by": now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None,
-            # The recording process's: its own handler (or engine process, `partner`) takes it;
-            # a held row's nobody's until released (or stale: a crash before the release).
-            "claimed_by": self.owner + HELD if held else self.owner,
+            # The recording process's: its own handler (or engine process, `partner`) takes it.
+            "claimed_by": self.owner,
             "claimed_at": now,
             "handled_at": now if handled is not None else None,
             "result": handled,

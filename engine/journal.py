@@ -54,12 +54,5 @@ class SqliteAppender:
                 raise
             return found
 
-    def update_claims(self, ids: list[int], owner: str) -> None:
-        """One transaction: the rows ``ids`` are now claimed by ``owner`` (a held row released)."""
-        with self._lock:
-            self._conn.execute(
-                f"UPDATE inbox SET claimed_by = ? WHERE id IN ({', '.join('?' for _ in ids)})", [owner, *ids]
-            )
-
     def close(self) -> None:
         self._conn.close()

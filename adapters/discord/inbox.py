@@ -3,12 +3,13 @@
 pipebot's interactions (``/pipeline``, its buttons, its modals) are taken from the gateway's
 INTERACTION_CREATE before discord.py dispatches them. Each is recorded first (its raw payload,
 one insert per event-loop iteration for all that came in during it), then deferred (the
-"thinking" acknowledgement, within Discord's 3 s): a crash after the ack finds the row. The row
-is held until the deferral is done (the handler answers through the token, which needs it), then
-released; the work runs from the row through the interaction token (valid 15 min), in this
-process or in `pipebot serve`'s engine process, and after a crash too (a row held when the crash
-came is handled on the next start; if its deferral never left, the answer through the token
-fails and the person is told privately).
+"thinking" acknowledgement, within Discord's 3 s): a crash after the ack finds the row. The work
+runs from the row through the interaction token (valid 15 min), in this process or in `pipebot
+serve`'s engine process (woken as the row is recorded), and after a crash too. Its answers go
+through the token, which needs the deferral done first: the handler waits for the front's word
+that it is (`Inbox.until_acked`; through the engine process's pipe), except for rows from before
+a restart (if such a row's deferral never left, the answer fails and the person is told
+privately).
 
 A click that opens a modal is not deferred: the modal *is* its acknowledgement, and what it
 shows is the engine's (the form, the permission check). Its row is recorded here and handled
@@ -43,6 +44,7 @@ log = logging.getLogger("pipebot.discord")
 PLATFORM = ix.PLATFORM
 TOKEN_SECONDS = 15 * 60.0  # an interaction token answers follow-ups this long
 MODAL_SECONDS = 3.0  # a modal (the first response) opens this long after the click
+ACK_WAIT = 5.0  # a handler waits this long at most for the front's deferral
 THREAD_TYPES = (10, 11, 12)
 COMMAND = "pipeline"
 # Clicks answered with a modal (the modal is the acknowledgement: the front sends it).
@@ -135,15 +137,15 @@ class Front:
             if kind == "modal":  # the handler's modal is the acknowledgement
                 await inbox.accept(interaction_row(kind, data))
                 return
-            row_id = await inbox.accept(interaction_row(kind, data), held=True)
+            row_id = await inbox.accept(interaction_row(kind, data))
             if row_id is None:  # a repeated delivery: its first copy was deferred
                 return
             try:
                 ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
                 interaction = rebuild(self.client, data, deferred=False)
                 await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-            finally:  # deferred or not (then the answer fails and the person is told): handle it
-                await inbox.release(row_id)
+            finally:  # deferred or not (then the answer fails and the person is told): go on
+                inbox.tell_acked(row_id, PLATFORM)
         except Exception:
             log.exception("discord %s %s could not be acknowledged", kind, data.get("id"))
 
@@ -207,6 +209,8 @@ async def handle(client: discord.Client, item: InboxItem) -> str | None:
     if item.expired(engine.clock()):
         await tell_directly(client, item.interaction.actor, _too_late(data, modal))
         return "too late to answer in place: told the person"
+    if not modal:
+        await engine.inbox.until_acked(item, ACK_WAIT)
     interaction = rebuild(client, data, deferred=not modal)
     try:
         if modal:
