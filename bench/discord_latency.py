@@ -314,6 +314,7 @@ async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> d
                                     answered = max(r.answered_at for r in burst)
                                     after[f"burst_{n}"].append(await quiet(fake, since, answered))
                         finally:
+                            await asyncio.sleep(0.5)  # the last responses on their way back to it
                             await proc.stop()
                         await fake.wait_for(lambda: not fake.connected, timeout=30)
             finally:

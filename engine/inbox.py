@@ -189,6 +189,7 @@ class Inbox:
                 signal(row_id)
 
     def acked(self, row_id: int) -> None:
+        """Row `row_id`, handled here, was acked: its handler may answer through the ack."""
         if len(self._acked) > 10_000:  # marks nobody waited for (handled before): forget the oldest
             for old in list(self._acked)[:5_000]:
                 del self._acked[old]
@@ -316,19 +317,36 @@ class Inbox:
         stale = now - timedelta(seconds=self.stale_seconds)
         if self.rows.is_sqlite:  # one machine: a claim older than this process is its dead predecessor's
             stale = max(stale, self.started_at)
+        pending = (
+            InboxRow.handled_at.is_(None),
+            InboxRow.platform.in_(list(self.handlers)),
+            InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
+            or_(
+                InboxRow.claimed_at.is_(None),
+                InboxRow.claimed_by == self.partner,
+                InboxRow.claimed_at < stale,
+            ),
+        )
+        if self.rows.is_sqlite:
+            # Read without the write lock (WAL), then claim by id in a short write: the front's
+            # inserts wait for this lock, and this process may be descheduled (it is niced).
+            with self.rows.read() as s:
+                found = s.scalars(select(InboxRow).where(*pending).order_by(InboxRow.id).limit(limit))
+                items = {r.id: _item(r) for r in found}
+            if not items:
+                return []
+            with self.rows.write() as s:
+                claimed = s.scalars(
+                    update(InboxRow)
+                    .where(InboxRow.id.in_(list(items)), *pending)
+                    .values(claimed_by=self.owner, claimed_at=now)
+                    .returning(InboxRow.id)
+                ).all()
+            return [items[row_id] for row_id in sorted(claimed)]
         with self.rows.write() as s:
             rows = s.scalars(
                 select(InboxRow)
-                .where(
-                    InboxRow.handled_at.is_(None),
-                    InboxRow.platform.in_(list(self.handlers)),
-                    InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
-                    or_(
-                        InboxRow.claimed_at.is_(None),
-                        InboxRow.claimed_by == self.partner,
-                        InboxRow.claimed_at < stale,
-                    ),
-                )
+                .where(*pending)
                 .order_by(InboxRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)  # PostgreSQL: replicas claim disjoint rows
@@ -394,13 +412,12 @@ class Inbox:
                 future.set_result(result)
 
     def _finish_many(self, batch: list[tuple[int, str | None]]) -> list[None]:
-        with self.rows.write() as s:
-            for row_id, result in batch:
-                s.execute(
-                    update(InboxRow)
-                    .where(InboxRow.id == row_id)
-                    .values(handled_at=self.clock(), result=result)
-                )
+        now = self.clock()
+        with self.rows.write() as s:  # one executemany: the write lock is held briefly
+            s.execute(
+                update(InboxRow),
+                [{"id": row_id, "handled_at": now, "result": result} for row_id, result in batch],
+            )
         return [None] * len(batch)
 
     async def idle(self, timeout: float = 10.0) -> None:
