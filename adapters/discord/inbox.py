@@ -27,6 +27,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -46,6 +47,7 @@ TOKEN_SECONDS = 15 * 60.0  # an interaction token answers follow-ups this long
 MODAL_SECONDS = 3.0  # a modal (the first response) opens this long after the click
 ACK_WAIT = 5.0  # a handler waits this long at most for the front's deferral
 THREAD_TYPES = (10, 11, 12)
+EPHEMERAL = 1 << 6  # message flag
 COMMAND = "pipeline"
 # Clicks answered with a modal (the modal is the acknowledgement: the front sends it).
 MODAL_ACTIONS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign")
@@ -140,14 +142,31 @@ class Front:
             row_id = await inbox.accept(interaction_row(kind, data))
             if row_id is None:  # a repeated delivery: its first copy was deferred
                 return
+            ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
             try:
-                ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
-                interaction = rebuild(self.client, data, deferred=False)
-                await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+                await defer(self.client, data, ephemeral)
             finally:  # deferred or not (then the answer fails and the person is told): go on
                 inbox.tell_acked(row_id, PLATFORM)
         except Exception:
             log.exception("discord %s %s could not be acknowledged", kind, data.get("id"))
+
+
+async def defer(client: discord.Client, data: Mapping[str, Any], ephemeral: bool) -> None:
+    """The "thinking" acknowledgement (callback type 5), posted straight through the client's
+    session: discord.py's ``InteractionResponse.defer`` would first build an Interaction from the
+    payload and ask for the created message back (and parse it), none of which the front needs."""
+    session: aiohttp.ClientSession = getattr(client.http, "_HTTPClient__session")  # noqa: B009
+    url = f"{discord.http.Route.BASE}/interactions/{data['id']}/{data['token']}/callback"
+    body: dict[str, Any] = {"type": 5, **({"data": {"flags": EPHEMERAL}} if ephemeral else {})}
+    for _ in range(3):
+        async with session.post(url, json=body) as resp:
+            if resp.status == 429:  # not expected for a callback; within the 3 s, try again
+                await asyncio.sleep(min(1.0, float((await resp.json()).get("retry_after") or 0.5)))
+                continue
+            if resp.status >= 400:
+                raise discord.HTTPException(resp, await resp.text())
+            return
+    raise discord.HTTPException(resp, "rate limited")
 
 
 async def open_modal(interaction: discord.Interaction[Any], data: Mapping[str, Any]) -> None:
