@@ -22,7 +22,9 @@ from engine import (
     archive_moves,
     archives,
     audit,
+    changes,
     drafts,
+    edits,
     history,
     human,
     inbox,
@@ -49,6 +51,7 @@ from engine.definitions import (
     load_pipeline_file,
     parse_pipeline,
 )
+from engine.edits import EditableFile, EditSpec
 from engine.errors import NotAllowed, NotFound, PipebotError, Refused
 from engine.forms import DEFAULT_MAX_FILE_BYTES
 from engine.history import HistoryPage
@@ -419,6 +422,38 @@ class Engine:
             return Outcome(f"{outcome.message} The rollback to {outcome.rollback_to} failed: {exc}")
         return Outcome(f"{outcome.message} {done.message}")
 
+    def edit_spec(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> EditSpec:
+        """What "Edit and approve" opens: the editable artifacts' text, once ``actor`` may edit and
+        approve this card now (refused as the command itself would be)."""
+
+        def spec(tx: Tx) -> EditSpec:
+            human.check(tx, execution_id, actor, "edit_and_approve", seen)
+            ex, run, cp = human.load(tx, execution_id)
+            return edits.spec(tx, self.ws, run, cp, ex)
+
+        return self._read(spec)
+
+    def edit_and_approve(
+        self,
+        execution_id: int,
+        actor: Actor,
+        texts: dict[str, str],
+        seen: Seen | None = None,
+        comment: str | None = None,
+    ) -> Outcome:
+        """Store the edited texts (output name -> text) as new artifact revisions and approve."""
+        return self._write(
+            lambda tx: human.edit_and_approve(tx, self.ws, execution_id, actor, texts, seen, comment=comment),
+            ("edit_and_approve", execution_id, None, actor),
+        )
+
+    def show_changes(self, execution_id: int, actor: Actor, seen: Seen | None = None) -> Outcome:
+        """Post the diff of the execution's revision to its thread, once (engine.changes)."""
+        return self._write(
+            lambda tx: changes.show(tx, self.ws, execution_id, actor, seen),
+            ("show_changes", execution_id, None, actor),
+        )
+
     def reassign(self, execution_id: int, actor: Actor, to: Actor) -> Outcome:
         return self._write(
             lambda tx: human.reassign(tx, execution_id, actor, to), ("reassign", execution_id, None, actor)
@@ -601,6 +636,8 @@ class Engine:
 
 
 __all__ = [
+    "EditSpec",
+    "EditableFile",
     "Engine",
     "EngineConfig",
     "FormSpec",

@@ -49,12 +49,17 @@ class Plan:
             before=dict(data.get("before", {})),
         )
 
-    def add(self, ws: Workspace, src: str, dst: str, artifact_paths: dict[str, int]) -> None:
-        """Move ``src`` (a file or folder, if it exists) to ``dst``; record each file in it."""
+    def add(
+        self, ws: Workspace, src: str, dst: str, artifact_paths: dict[str, int], listed: bool = True
+    ) -> None:
+        """Move ``src`` (a file or folder, if it exists) to ``dst``; record each file in it
+        (unless not ``listed``: copies the database accounts for otherwise, artifact revisions)."""
         path = ws.absolute(src)
         if not path.exists():
             return
         self.moves.append((src, dst))
+        if not listed:
+            return
         found = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for f in found:
             rel = ws.relative(f)

@@ -7,6 +7,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+# The revision history, re-exported: callers know one module for artifacts.
+from engine.artifact_revisions import add_revision as add_revision
+from engine.artifact_revisions import produced as _produced
+from engine.artifact_revisions import revision_bytes as revision_bytes
+from engine.artifact_revisions import revisions as revisions
 from engine.models import ArtifactRow, ExecutionRow, RunRow
 from engine.notifications import ArtifactInfo
 from engine.states import RunStatus
@@ -18,9 +23,17 @@ PREVIEW_CHARS = 1500
 
 
 def record(
-    tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, name: str, fmt: str, path: Path
+    tx: Tx,
+    ws: Workspace,
+    run: RunRow,
+    ex: ExecutionRow,
+    name: str,
+    fmt: str,
+    path: Path,
+    author: str = "unknown",
 ) -> ArtifactRow:
-    """Add or replace (on a revision) the artifact ``name`` of an execution."""
+    """Add or replace (on a revision) the artifact ``name`` of an execution; its content is
+    also kept as the artifact's next revision (``author``: who produced it)."""
     row = tx.session.scalar(
         select(ArtifactRow).where(ArtifactRow.execution_id == ex.id, ArtifactRow.name == name)
     )
@@ -41,6 +54,7 @@ def record(
     row.size, row.sha256 = path.stat().st_size, sha256_of(path)
     row.promoted, row.archived = False, False
     tx.session.flush()
+    _produced(tx, ws, row, author)
     return row
 
 

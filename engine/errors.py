@@ -70,6 +70,15 @@ class FormInvalid(PipebotError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+class EditInvalid(Refused):
+    """Edited artifacts refused (not valid against their output's checks); ``errors`` maps
+    artifact name to the problem. Nothing was changed."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__(" ".join(errors.values()))
+
+
 class UsageError(PipebotError):
     """A chat or CLI command that is not well formed."""
 

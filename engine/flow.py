@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from engine import artifacts, messages, seen, timers
+from engine import artifacts, edits, messages, seen, timers
 from engine.definitions import Checkpoint
 from engine.models import ExecutionRow, RunRow
 from engine.notifications import (
@@ -149,8 +149,17 @@ def work_done(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str |
         complete(tx, ws, run, ex, actor=actor)
 
 
-def complete(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow, actor: str | None = None) -> None:
-    move_execution(tx.session, tx.clock, ex, E.COMPLETED, actor=actor)
+def complete(
+    tx: Tx,
+    ws: Workspace,
+    run: RunRow,
+    ex: ExecutionRow,
+    actor: str | None = None,
+    *,
+    rule: str | None = None,
+    reason: str | None = None,
+) -> None:
+    move_execution(tx.session, tx.clock, ex, E.COMPLETED, actor=actor, rule=rule, reason=reason)
     run.done += 1
     if may_have_artifacts(checkpoint_of(tx, run, ex)):
         artifacts.promote(tx, ws, run, ex)
@@ -222,6 +231,10 @@ def approval_card(
             if ex.revision < cp.human.max_revisions:
                 buttons.append(_button("request_revision", "Request revision", "danger", ex, shown))
             buttons.append(_button("approve_with_comment", "Approve with comment", None, ex, shown))
+            if edits.editable(tx, cp, ex):
+                buttons.append(_button("edit_and_approve", "Edit and approve", None, ex, shown))
+            if ex.revision > 0 or run.extends_run_id is not None:  # see engine.changes.available
+                buttons.append(_button("show_changes", "Show changes", None, ex, shown))
         buttons.append(_button("reject", "Reject", "danger", ex, shown))
         if pipeline.approvers:
             buttons.append(Button(action="reassign", execution_id=ex.id, label="Reassign"))

@@ -26,6 +26,7 @@ INTERACTIONS = {
     "confirm_rollback": "confirm a rollback",
     "restore": "restore",
     "retry": "retry",
+    "show_changes": "showed the changes",
 }
 RUN_EVENTS = {
     ("not_started", "in_progress"): "started the run",

@@ -1,5 +1,6 @@
-"""Human commands on a checkpoint execution: approve start, submit form, approve completion,
-request revision. Each is idempotent: when it already took effect, it says who acted first.
+"""Human commands on a checkpoint execution: approve start, submit form, approve completion
+(as it is, or edited), request revision, reject, reassign. Each is idempotent: when it already
+took effect, it says who acted first.
 """
 
 from __future__ import annotations
@@ -8,9 +9,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
-from engine import artifacts, flow, messages, seen
+from engine import artifacts, edits, flow, messages, seen
 from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
@@ -54,6 +55,7 @@ SAME_DECISION = {
     "request_revision": ("approve_complete", "request_revision", *_ENDS),
     "reject": ("approve_start", "submit_form", "approve_complete", "request_revision", *_ENDS),
     "reassign": ("approve_start", "submit_form", "approve_complete", "request_revision", *_ENDS),
+    "edit_and_approve": ("approve_complete", "request_revision", *_ENDS),
 }
 STAGES = {
     E.WAITING_APPROVAL_TO_START: "start",
@@ -197,10 +199,12 @@ def _approval(
     shown: Seen | None,
     comment: str | None,
     auto: str | None,
+    edited: list[str] | None = None,
 ) -> Outcome:
     """One approval of a start or a result; the decision once enough distinct people approved.
 
     ``auto`` is the deadline's own wording: it decides alone, needing no permission or count.
+    ``edited``: the files this approver just edited (edit_and_approve), kept with the decision.
     """
     kind, waits_in = (
         ("approve_start", E.WAITING_APPROVAL_TO_START)
@@ -218,17 +222,70 @@ def _approval(
         if not names:
             tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, approvals=count))
             return Outcome(f"Approval recorded ({count} of {tx.pipeline(run).required_approvals}).")
-        decided = messages.with_comment(flow.decided_text("Approved", ", ".join(names), tx), comment)
+        verb = messages.EDITED_VERB if edited else "Approved"
+        decided = messages.with_comment(flow.decided_text(verb, ", ".join(names), tx), comment)
     else:
         count, decided = 0, auto
-    _record(tx, run, ex, kind, actor, {"comment": comment} if comment else None)
+    data = {k: v for k, v in (("comment", comment), ("edited", edited)) if v}
+    _record(tx, run, ex, kind, actor, data or None)
     tx.notify(run, flow.approval_card(tx, run, ex, cp, stage, count, decided))
     if stage == "start":
         flow.begin(tx, ws, run, ex, actor=actor.key)
+    elif edited:
+        reason = "edited " + ", ".join(edited)
+        flow.complete(tx, ws, run, ex, actor=actor.key, rule="edit_and_approve", reason=reason)
     else:
         flow.complete(tx, ws, run, ex, actor=actor.key)
     flow.show_run(tx, run)
     return Outcome(f"Started {cp.title}." if stage == "start" else f"Approved {cp.title}.")
+
+
+def edit_and_approve(
+    tx: Tx,
+    ws: Workspace,
+    execution_id: int,
+    actor: Actor,
+    texts: dict[str, str],
+    shown: Seen | None = None,
+    *,
+    comment: str | None = None,
+) -> Outcome:
+    """Store an approver's edits of a result's text artifacts, then approve it as approve_complete
+    does (same permission, idempotency and stale-card checks, made before anything is stored).
+
+    ``texts`` maps output name to its new text. Each changed artifact gets a new revision credited
+    to the editor (the agent's original stays readable); an edit that fails its output's checks
+    refuses the whole command (EditInvalid) and changes nothing.
+    """
+    ex, run, cp = load(tx, execution_id)
+    seen.check_revision(ex, shown)
+    _expect(tx, ex, run, cp, "edit_and_approve", E.WAITING_APPROVAL_TO_COMPLETE)
+    seen.check(tx, ex, shown)
+    check_approver(tx, run, ex, actor)
+    changed = edits.prepare(tx, ws, cp, ex, texts)
+    stored = []
+    for row, content in changed:
+        rev = artifacts.add_revision(tx, ws, row, content, actor.key, "edited")
+        stored.append({"name": row.name, "format": row.format, "revision": rev.number, "sha256": rev.sha256})
+    if not stored:
+        outcome = _approval(tx, ws, execution_id, actor, "complete", None, comment, None)
+        return Outcome(f"{messages.EDIT_UNCHANGED} {outcome.message}")
+    _record(tx, run, ex, "edit", actor, {"artifacts": stored})
+    # Approvals given before the edit approved other content: they no longer count.
+    tx.session.execute(
+        update(InteractionRow)
+        .where(
+            InteractionRow.execution_id == ex.id,
+            InteractionRow.kind == "approve_complete",
+            InteractionRow.revision == ex.revision,
+            InteractionRow.outcome == "approval",
+        )
+        .values(outcome="approval_before_edit")
+    )
+    files = [f"{s['name']}.{s['format']}" for s in stored]
+    flow.notice(tx, run, messages.edited(actor.name, files, cp.title))
+    outcome = _approval(tx, ws, execution_id, actor, "complete", None, comment, None, files)
+    return Outcome(f"Edited {', '.join(files)}. {outcome.message}")
 
 
 def request_revision(
@@ -288,7 +345,8 @@ def submit_form(
             path = ws.write_output(
                 run.pipeline_slug, ex.id, f"{key}_{safe_filename(value.filename)}", value.data, "form"
             )
-            artifacts.record(tx, ws, run, ex, key, path.suffix.lstrip(".") or "bin", path)
+            fmt = path.suffix.lstrip(".") or "bin"
+            artifacts.record(tx, ws, run, ex, key, fmt, path, author=actor.key)
             stored[key] = {"file": path.name, "size": len(value.data), "path": ws.relative(path)}
         else:
             stored[key] = value
@@ -300,7 +358,7 @@ def submit_form(
         path = ws.write_output(
             run.pipeline_slug, ex.id, f"{name}.json", json.dumps(stored, indent=2).encode(), "form"
         )
-        artifacts.record(tx, ws, run, ex, name, "json", path)
+        artifacts.record(tx, ws, run, ex, name, "json", path, author=actor.key)
     _record(tx, run, ex, "submit_form", actor, stored)
     tx.notify(
         run, flow.form_card(tx, run, ex, cp, decided=auto or flow.decided_text("Submitted", actor.name, tx))
@@ -332,6 +390,7 @@ WAITS_FOR = {
     "approve_complete": E.WAITING_APPROVAL_TO_COMPLETE,
     "approve_with_comment": E.WAITING_APPROVAL_TO_COMPLETE,
     "request_revision": E.WAITING_APPROVAL_TO_COMPLETE,
+    "edit_and_approve": E.WAITING_APPROVAL_TO_COMPLETE,
 }
 
 

@@ -27,6 +27,31 @@ RUN_OVER = "{run} is {status}: nothing more can be done in it."
 NO_REVISIONS_LEFT = "No revisions left for {checkpoint} (at most {max} allowed)."
 NOT_WAITING = "{checkpoint} is not waiting for this (it is {status})."
 STALE_CARD = "This card is out of date: see the latest one in the thread."
+# Show changes (engine.changes)
+CHANGES_HEAD = "Changes in *{checkpoint}* ({what}), shown for {who}"
+CHANGES_REVISIONS = "revision {a} → {b}"
+CHANGES_PREVIOUS = "against the previous revision"
+CHANGES_VERSION = "against v{version}"
+CHANGES_NONE = "none"
+CHANGES_POSTED = "The changes are posted in the thread."
+CHANGES_ABOVE = "The changes are above, in the thread."
+CHANGES_NOTHING = "{checkpoint} has nothing to compare with: no earlier revision and no extended version."
+CHANGES_NOT_TEXT = "not compared: not a text file"
+CHANGES_GONE = "not compared: the earlier content is no longer available"
+CHANGES_TOO_BIG = "not compared: too large"
+CHANGES_NO_DIFF = "No text changed."
+CHANGES_ATTACHED = "The diff is long: attached as {file}."
+CHANGE_STATUS = {
+    "changed": "{name}: changed (+{added} −{removed} lines)",
+    "added": "{name}: new (+{added} lines)",
+    "unchanged": "{name}: unchanged",
+    "removed": "{name}: not made this time",
+    "skipped": "{name}: {note}",
+}
+
+
+def change_line(name: str, status: str, added: int, removed: int, note: str) -> str:
+    return CHANGE_STATUS[status].format(name=name, added=added, removed=removed, note=note)
 SANDBOX_MISSING = (
     "Scripts run in a bubblewrap sandbox, and it cannot run here ({reason}): install the bubblewrap "
     "package (apt-get install bubblewrap), or set PIPEBOT_SCRIPT_SANDBOX=none to run scripts unsandboxed."
@@ -140,3 +165,28 @@ def due_in(seconds: float) -> str:
     else:
         text = duration_text(f"{max(1, round(left))}s")
     return f"overdue by {text}" if late else f"due in {text}"
+
+
+# Edit and approve (engine.edits, engine.human).
+EDITED_VERB = "Edited and approved"
+NOTHING_TO_EDIT = (
+    "There is nothing to edit here: only agent and script outputs in md, txt, json, yaml or csv"
+    " can be edited."
+)
+NOT_EDITABLE = "{names}: not an output of this checkpoint that can be edited."
+EDIT_UNCHANGED = "No changes to keep."
+
+
+def edit_too_long(file: str, chars: int, limit: int, artifact_id: int) -> str:
+    return (
+        f"{file} is {chars:,} characters, too long to edit here (at most {limit:,}): download it from"
+        f" the run's thread or with `pipebot artifacts get {artifact_id}`, or request a revision."
+    )
+
+
+def edit_refused(file: str, problems: list[str]) -> str:
+    return f"The edited {file} {'; it '.join(problems)}. Nothing was changed."
+
+
+def edited(who: str, files: list[str], checkpoint: str) -> str:
+    return f"{who} edited {', '.join(files)} of *{checkpoint}*; the original is kept as an earlier revision."

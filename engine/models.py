@@ -213,6 +213,27 @@ class ArtifactRow(Base):
     created_at: Mapped[datetime]
 
 
+class ArtifactRevisionRow(Base):
+    """One content of an artifact: what a (re-)run produced or a person edited, oldest first.
+
+    ``path`` is a copy kept under ``{pipeline}/.revisions/exec_{id}/`` (rollbacks move it with the
+    execution), so the next attempt overwriting the artifact's file does not lose it.
+    """
+
+    __tablename__ = "artifact_revisions"
+    __table_args__ = (UniqueConstraint("artifact_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    artifact_id: Mapped[int] = mapped_column(ForeignKey("artifacts.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    execution_revision: Mapped[int]
+    path: Mapped[str] = mapped_column(Text)
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(10))  # produced | edited
+    created_at: Mapped[datetime]
+
+
 class RollbackRow(Base):
     """A rollback (kind ``checkpoint`` or ``run``) or a restore of one, from its proposal on.
 

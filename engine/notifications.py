@@ -20,10 +20,12 @@ Action = Literal[
     "retry",
     "reject",
     "approve_with_comment",
+    "edit_and_approve",
     "reassign",
     "confirm_rollback",  # execution_id carries the rollback id (engine.rollbacks)
     "keep_rollback",
     "history_page",  # execution_id carries the run id, page the page to show
+    "show_changes",  # read-only: posts the diff of the card's revision (engine.changes)
 ]
 Style = Literal["primary", "danger"]
 
@@ -141,8 +143,32 @@ class TurnCard(_Base):
     tokens_out: int = 0
 
 
+class ArtifactChange(BaseModel):
+    name: str  # the file name, e.g. draft.md
+    status: Literal["changed", "unchanged", "added", "removed", "skipped"]
+    added: int = 0  # lines
+    removed: int = 0
+    note: str = ""  # why it was skipped
+
+
+class ChangesCard(_Base):
+    """Show changes: unified diffs of an execution's text artifacts against what came before.
+
+    Each adapter shows ``diff`` inline (a code block) when it fits one message of its platform,
+    else attaches it as ``filename``; ``items`` summarise every artifact either way.
+    """
+
+    kind: Literal["changes"] = "changes"
+    execution_id: int
+    checkpoint: str
+    text: str
+    items: list[ArtifactChange]
+    diff: str
+    filename: str
+
+
 Notification = Annotated[
-    RunStatusCard | ApprovalCard | FormCard | ArtifactsCard | NoticeCard | TurnCard,
+    RunStatusCard | ApprovalCard | FormCard | ArtifactsCard | NoticeCard | TurnCard | ChangesCard,
     Field(discriminator="kind"),
 ]
 NOTIFICATION = TypeAdapter(Notification)

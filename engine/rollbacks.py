@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine import artifacts, flow, messages
+from engine import artifact_revisions, artifacts, flow, messages
 from engine.actors import Actor
 from engine.archive_moves import Plan, prune
 from engine.errors import AlreadyDone, NotFound, Refused, UsageError
@@ -89,6 +89,8 @@ def _archive_executions(
             if art.promoted:
                 plan.add(ws, art.path, f"{base}/{art.path.rsplit('/', 1)[-1]}", paths)
         plan.add(ws, f"{slug}/.temp/exec_{ex.id}", f"{base}/temp", paths)
+        # Each revision's copy (engine.artifact_revisions) goes too, unlisted: not a file of its own.
+        plan.add(ws, ws.relative(ws.revisions_dir(slug, ex.id)), f"{base}/revisions", paths, listed=False)
 
 
 def _checkpoint_plan(tx: Tx, ws: Workspace, run: RunRow, position: int, archive: str) -> Plan:
@@ -128,6 +130,8 @@ def _run_plan(tx: Tx, ws: Workspace, later: list[RunRow], archive: str) -> Plan:
                 plan.executions.append(ex.id)
                 plan.before.setdefault("executions", {})[str(ex.id)] = ex.status
             plan.add(ws, f"{run.pipeline_slug}/.temp/exec_{ex.id}", f"{base}/.temp/exec_{ex.id}", paths)
+            revs = ws.relative(ws.revisions_dir(run.pipeline_slug, ex.id))
+            plan.add(ws, revs, f"{base}/.revisions/exec_{ex.id}", paths, listed=False)
     return plan
 
 
@@ -316,6 +320,7 @@ def _move_artifacts(tx: Tx, plan: Plan, archived: bool) -> None:
         if new is not None:
             art.path = new
         art.archived = archived
+    artifact_revisions.relocate(tx, plan.artifacts, plan.new_path)
 
 
 def _check_unchanged(tx: Tx, plan: Plan, run_ids: list[int]) -> None:
@@ -537,12 +542,14 @@ def finish_restore(tx: Tx, ws: Workspace, restore_id: int, actor: Actor) -> Outc
     _move_artifacts(tx, archive_moves, archived=True)
     _record_files(tx, rb, plan)
     # The archived files and executions come back.
+    back = {f["archived"]: f["original"] for f in done.files}
     for art_id in done.artifacts:
         art = tx.session.get(ArtifactRow, art_id)
         assert art is not None
-        back = {f["archived"]: f["original"] for f in done.files}
         art.path = back.get(art.path, art.path)
         art.archived = False
+    undone = Plan(moves=[(dst, src) for src, dst in done.moves])  # revision copies are unlisted
+    artifact_revisions.relocate(tx, done.artifacts, undone.new_path)
     before = done.before.get("executions", {})
     for ex_id in done.executions:
         ex = tx.session.get(ExecutionRow, ex_id)

@@ -102,6 +102,8 @@ EXEC_POLICY: tuple[Rule, ...] = (
         {E.WAITING_APPROVAL_TO_COMPLETE},
     ),
     _rule("revise", {E.WAITING_APPROVAL_TO_COMPLETE}, {E.REVISION_REQUESTED}),
+    # An approver edits a result's text artifacts (a new revision of each) and approves it.
+    _rule("edit_and_approve", {E.WAITING_APPROVAL_TO_COMPLETE}, {E.COMPLETED}),
     _rule(
         "complete",
         {
@@ -124,9 +126,11 @@ EXEC_POLICY: tuple[Rule, ...] = (
 )
 
 
-def _check(policy: tuple[Rule, ...], entity: str, entity_id: int, frm: str, to: str) -> Rule:
+def _check(
+    policy: tuple[Rule, ...], entity: str, entity_id: int, frm: str, to: str, name: str | None = None
+) -> Rule:
     for rule in policy:
-        if rule.allows(frm, to):
+        if (name is None or rule.name == name) and rule.allows(frm, to):
             return rule
     raise IllegalTransition(entity, entity_id, frm, to)
 
@@ -189,8 +193,11 @@ def move_execution(
     *,
     actor: str | None = None,
     reason: str | None = None,
+    rule: str | None = None,
 ) -> None:
-    _check(EXEC_POLICY, "execution", ex.id, ex.status, to)
+    """``rule``: the transition must be one this named rule allows (a decision narrower than
+    the generic ones, e.g. edit_and_approve)."""
+    _check(EXEC_POLICY, "execution", ex.id, ex.status, to, rule)
     now = clock()
     _event(session, ex.run_id, "execution", ex.id, ex.status, to, actor, reason, now)
     if ex.status in WAITING:

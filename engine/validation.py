@@ -31,6 +31,11 @@ def validate_outputs(specs: list[OutputSpec], files: dict[str, Path], rules: Val
     return problems
 
 
+def check_output(spec: OutputSpec, data: bytes, rules: ValidationConfig) -> list[str]:
+    """The problems of one output's content, checked as an agent's or a script's would be."""
+    return _check_file(spec, data, rules)
+
+
 def _check_file(spec: OutputSpec, data: bytes, rules: ValidationConfig) -> list[str]:
     if not data.strip():
         return ["is empty"]

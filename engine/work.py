@@ -256,8 +256,9 @@ def succeed(
     if mine is None:
         return False
     ex, run, cp = mine
+    author = _producer(cp, _state(ex))
     for name, (fmt, path) in files.items():
-        artifacts.record(tx, ws, run, ex, name, fmt, path)
+        artifacts.record(tx, ws, run, ex, name, fmt, path, author=author)
     _usage(ex, run, tokens)
     if log_text:
         log(tx, ex, log_text)
@@ -271,6 +272,15 @@ def succeed(
     flow.work_done(tx, ws, run, ex)
     flow.show_run(tx, run)
     return True
+
+
+def _producer(cp: Checkpoint, state: dict[str, Any]) -> str:
+    """Who an output's revision is credited to: ``script``, or ``agent:<name>[+<name>…]``."""
+    if cp.mode != "agent":
+        return "script"
+    names = [str(a["name"]) for a in state.get("team", [])]
+    names = names or ([a.name for a in cp.agent.agents] if cp.agent else [])
+    return "agent:" + ("+".join(names) or cp.id)
 
 
 def propose(tx: Tx, execution_id: int, worker: str, team: list[AgentSpec], tokens: tuple[int, int]) -> bool:

@@ -62,6 +62,10 @@ class Workspace:
         (path / "outputs").mkdir(parents=True, exist_ok=True)
         return path
 
+    def revisions_dir(self, slug: str, execution_id: int) -> Path:
+        """Copies of each revision of an execution's artifacts (engine.artifact_revisions)."""
+        return self.pipeline_dir(slug) / ".revisions" / f"exec_{execution_id}"
+
     def write_run_info(self, slug: str, version: int, data: dict[str, object]) -> None:
         self.write_json(self.system_dir(slug) / "runs" / f"v{version}" / "run_info.json", data)
 

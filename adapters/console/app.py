@@ -27,6 +27,9 @@ from engine.worker import Worker
 
 BUTTON = re.compile(r"^\[?([a-z])(\d+)(?:\.(\d+))?\]?$")
 REASSIGN = re.compile(r"^reassign\s+\[?[a-z]?(\d+)\]?\s+@?(\S+)$")
+EDIT = re.compile(r"^edit\s+\[?[a-z]?(\d+)\]?(?:\s+(\S+))?$")
+END_OF_TEXT = "."  # a line holding only this ends an edited text; ".." stands for a line "."
+CHANGES = re.compile(r"^changes\s+\[?[a-z]?(\d+)\]?$")
 PLATFORM = "console"
 TICK = 1.0  # seconds between timer checks while waiting for a line
 
@@ -173,6 +176,14 @@ class Console:
         if m:
             self.reassign(int(m[1]), m[2])
             return
+        m = EDIT.match(line)
+        if m:
+            self.edit(int(m[1]), m[2])
+            return
+        m = CHANGES.match(line)
+        if m:
+            self.click("show_changes", int(m[1]))
+            return
         m = BUTTON.match(line)
         if m and m[1] in LONG and LONG[m[1]] in chat.CHAT_BUTTONS:
             page = int(m[3]) if m[3] else None
@@ -209,6 +220,8 @@ class Console:
                 self.fill_form(execution_id, shown)
             elif action == "retry":
                 self.say(self.engine.retry(execution_id, self.actor).message)
+            elif action == "show_changes":
+                self.say(self.engine.show_changes(execution_id, self.actor, shown).message)
             elif action == "reject":
                 self.engine.check_decision(execution_id, self.actor, "reject", shown)
                 reason = self.ask(f"  {messages.REASON_PROMPT} ")
@@ -221,6 +234,8 @@ class Console:
                 if comment is None:
                     return
                 self.say(self.engine.approve(execution_id, self.actor, comment, shown).message)
+            elif action == "edit_and_approve":
+                self.edit(execution_id)
             elif action == "reassign":
                 self.engine.check_decision(execution_id, self.actor, "reassign")
                 user = self.ask(f"  {messages.REASSIGN_PROMPT} (user): ")
@@ -234,6 +249,39 @@ class Console:
     def reassign(self, execution_id: int, user: str) -> None:
         try:
             self.say(self.engine.reassign(execution_id, self.actor, Actor(PLATFORM, user, user)).message)
+        except PipebotError as exc:
+            self.say(f"✖ {exc}")
+
+    def edit(self, execution_id: int, name: str | None = None) -> None:
+        """`edit <id> [<output>]`: the new text follows, line by line, up to a line ".";
+        the edit is stored as a new revision of that artifact and the result approved."""
+        shown = self.deliverer.shown.get(("edit_and_approve", execution_id))
+        try:
+            spec = self.engine.edit_spec(execution_id, self.actor, shown)
+        except PipebotError as exc:
+            self.say(f"✖ {exc}")
+            return
+        files = {f.name: f for f in spec.files} | {f.filename: f for f in spec.files}
+        choice = files.get(name) if name else (spec.files[0] if len(spec.files) == 1 else None)
+        if choice is None:
+            names = ", ".join(f.filename for f in spec.files)
+            self.say(f"✖ Which file? Type edit {execution_id} <file>, one of: {names}.")
+            return
+        self.say(f"  {choice.filename} now:")
+        self.say("\n".join(f"  | {line}" for line in choice.text.splitlines()))
+        self.say(f"  Type the new text of {choice.filename}; end with a line holding only {END_OF_TEXT}")
+        lines: list[str] = []
+        while (line := self.ask("")) != END_OF_TEXT:
+            if line is None:
+                self.say("  Not saved.")
+                return
+            lines.append(END_OF_TEXT if line == END_OF_TEXT * 2 else line)
+        try:
+            self.say(
+                self.engine.edit_and_approve(
+                    execution_id, self.actor, {choice.name: "\n".join(lines)}, shown
+                ).message
+            )
         except PipebotError as exc:
             self.say(f"✖ {exc}")
 

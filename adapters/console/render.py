@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.messages import progress_bar
+from engine.messages import change_line, progress_bar
 from engine.notifications import (
     ApprovalCard,
     ArtifactsCard,
     Button,
+    ChangesCard,
     FormCard,
     NoticeCard,
     Notification,
@@ -24,10 +25,12 @@ SHORT = {
     "retry": "t",
     "reject": "x",
     "approve_with_comment": "w",
+    "edit_and_approve": "e",
     "reassign": "g",
     "confirm_rollback": "c",
     "keep_rollback": "k",
     "history_page": "h",
+    "show_changes": "d",
 }
 LONG = {v: k for k, v in SHORT.items()}
 ICONS = {"info": "•", "success": "✔", "warning": "!", "error": "✖"}
@@ -48,6 +51,8 @@ def turn_head(agent: str, round_: int) -> str:
 def render(note: Notification, edited: bool = False) -> str:
     if isinstance(note, TurnCard) and edited:  # its text was streamed: only the usage is new
         return f"      ({note.tokens_in}+{note.tokens_out} tokens)"
+    if isinstance(note, ChangesCard):  # printed as is: a diff's own * and ` are content
+        return changes(note)
     prefix = "  ↻ " if edited else "  "
     lines: list[str]
     match note:
@@ -95,6 +100,13 @@ def render(note: Notification, edited: bool = False) -> str:
         prefix + (line if i == 0 else "  " + line.lstrip() if not line.startswith("    ") else line)
         for i, line in enumerate(lines)
     )
+
+
+def changes(note: ChangesCard) -> str:
+    lines = [f"  🔍 {note.text.replace('*', '')}"]
+    lines += [f"    {change_line(i.name, i.status, i.added, i.removed, i.note)}" for i in note.items]
+    lines += [f"    {line}" for line in note.diff.splitlines()]
+    return "\n".join(lines)
 
 
 def local_time(when: datetime) -> str:

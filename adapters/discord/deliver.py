@@ -7,6 +7,7 @@ which expires after 15 minutes), so an approval can be edited days later and aft
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -153,7 +154,11 @@ class DiscordDeliverer:
         elif isinstance(d.note, ArtifactsCard):
             message_id = await self._artifacts(where, d.note, shown, f"pb{d.outbox_id}")
         else:
-            message_id = await self._send(where, shown, f"pb{d.outbox_id}")
+            files = None
+            if shown.file is not None:  # Show changes: a long diff goes with its card as a file
+                name, content = shown.file
+                files = [discord.File(io.BytesIO(content.encode()), filename=name)]
+            message_id = await self._send(where, shown, f"pb{d.outbox_id}", files)
             if isinstance(d.note, NoticeCard) and d.note.direct:
                 await self._direct(d.note)
         return MessageRef(where, str(message_id), where if where != d.conversation.channel else None)

@@ -18,7 +18,7 @@ import discord
 
 from adapters.discord.render import clip
 from engine import messages
-from engine.api import FormSpec, Seen
+from engine.api import EditableFile, EditSpec, FormSpec, Seen
 from engine.definitions import InputField
 from engine.forms import FileUpload
 
@@ -33,7 +33,7 @@ MAX_OPTION = 100
 MODAL_TIMEOUT = 15 * 60.0  # only bounds discord.py's in-memory copy; submissions are routed by custom_id
 FEEDBACK = "feedback"
 MODAL_ID = re.compile(
-    r"^pbm:(?P<kind>form|revise|reject|comment|reassign):(?P<id>\d+)(?::(?P<page>\d+))?"
+    r"^pbm:(?P<kind>form|revise|reject|comment|reassign|edit):(?P<id>\d+)(?::(?P<page>\d+))?"
     r"(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]{1,64}))?$"
 )
 DECISION = "decision"  # the one field of the reject, approve-with-comment and reassign modals
@@ -45,7 +45,7 @@ Download = Callable[[Mapping[str, Any]], Awaitable[bytes]]
 
 @dataclass(frozen=True)
 class ModalRef:
-    kind: Literal["form", "revise", "reject", "comment", "reassign"]
+    kind: Literal["form", "revise", "reject", "comment", "reassign", "edit"]
     execution_id: int
     page: int = 0
     seen: Seen | None = None  # what the clicked card showed (engine.seen)
@@ -199,6 +199,90 @@ def decision_modal(action: str, execution_id: int, shown: Seen | None = None) ->
         label = messages.REASON_PROMPT if kind == "reject" else messages.COMMENT_PROMPT
     modal.add_item(discord.ui.Label(text=clip(label, MAX_LABEL), component=item))
     return modal
+
+
+# Edit and approve: a modal holds at most five text inputs of 4,000 characters, so a file is cut
+# into pages (at a line end when it can be: custom_id ``<output>.<page>.n``, rejoined with a newline;
+# else mid-line: ``.c``, rejoined as is); a file that does not fit in what is left is named instead.
+EDIT_PAGE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9_-]*)\.(?P<page>\d+)\.(?P<join>[nc])$")
+
+
+def _cut(text: str) -> list[tuple[str, str]]:
+    """``text`` as (page, join) pairs of at most MAX_TEXT characters each."""
+    pages: list[tuple[str, str]] = []
+    while len(text) > MAX_TEXT:
+        at = text.rfind("\n", 0, MAX_TEXT + 1)
+        if at > 0:
+            pages.append((text[:at], "n"))
+            text = text[at + 1 :]
+        else:
+            pages.append((text[:MAX_TEXT], "c"))
+            text = text[MAX_TEXT:]
+    return [*pages, (text, "n")]
+
+
+def edit_layout(
+    spec: EditSpec,
+) -> tuple[list[tuple[EditableFile, list[tuple[str, str]]]], list[EditableFile]]:
+    """The files that fit in one modal (with their pages), and those that do not."""
+    for slots in (PAGE_SIZE, PAGE_SIZE - 1):  # one slot goes to the note naming what did not fit
+        shown: list[tuple[EditableFile, list[tuple[str, str]]]] = []
+        left_out: list[EditableFile] = []
+        free = slots
+        for f in spec.files:
+            cut = _cut(f.text)
+            if len(cut) <= free:
+                shown.append((f, cut))
+                free -= len(cut)
+            else:
+                left_out.append(f)
+        if not left_out or slots < PAGE_SIZE:
+            return shown, left_out
+    raise AssertionError("unreachable")
+
+
+def too_long(files: list[EditableFile]) -> list[str]:
+    return [
+        messages.edit_too_long(f.filename, len(f.text), PAGE_SIZE * MAX_TEXT, f.artifact_id) for f in files
+    ]
+
+
+def edit_modal(spec: EditSpec, shown: Seen | None = None) -> PipebotModal:
+    files, left_out = edit_layout(spec)
+    modal = PipebotModal("Edit and approve", f"pbm:edit:{spec.execution_id}{seen_suffix(shown)}")
+    for f, cut in files:
+        for number, (page, join) in enumerate(cut):
+            suffix = f" ({number + 1}/{len(cut)})" if len(cut) > 1 else ""
+            box = discord.ui.TextInput[PipebotModal](
+                style=discord.TextStyle.paragraph,
+                custom_id=f"{f.name}.{number}.{join}",
+                required=False,
+                max_length=MAX_TEXT,
+                default=page or None,
+            )
+            label = clip(f.filename, MAX_LABEL - len(suffix)) + suffix
+            modal.add_item(discord.ui.Label(text=label, component=box))
+    if left_out:
+        modal.add_item(discord.ui.TextDisplay[Any](clip(" ".join(too_long(left_out)), MAX_TEXT)))
+    return modal
+
+
+def edited_texts(submitted: Mapping[str, Submitted]) -> dict[str, str]:
+    """The edit modal's pages rejoined into one text per output."""
+    parts: dict[str, list[tuple[int, str, str]]] = {}
+    for custom_id, value in submitted.items():
+        m = EDIT_PAGE.match(custom_id)
+        if m is not None:
+            parts.setdefault(m["name"], []).append(
+                (int(m["page"]), m["join"], value if isinstance(value, str) else "")
+            )
+    texts = {}
+    for name, pages in parts.items():
+        pages.sort()
+        texts[name] = (
+            "".join(text + ("\n" if join == "n" else "") for _, join, text in pages[:-1]) + pages[-1][2]
+        )
+    return texts
 
 
 def submitted_values(data: Mapping[str, Any]) -> dict[str, Submitted]:

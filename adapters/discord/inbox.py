@@ -49,8 +49,15 @@ ACK_WAIT = 5.0  # a handler waits this long at most for the front's deferral
 THREAD_TYPES = (10, 11, 12)
 EPHEMERAL = 1 << 6  # message flag
 COMMAND = "pipeline"
-# Clicks answered with a modal (the modal is the acknowledgement: the front sends it).
-MODAL_ACTIONS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign")
+# Clicks answered with a modal (the modal is the first response: the handler sends it, within 3 s).
+MODAL_ACTIONS = (
+    "open_form",
+    "request_revision",
+    "reject",
+    "approve_with_comment",
+    "reassign",
+    "edit_and_approve",
+)
 PAGE = re.compile(
     r"^pbf:(?P<id>\d+):(?P<page>\d+)(?::r(?P<revision>\d+):(?P<digest>[0-9a-f]+))?$"
 )  # PageButton

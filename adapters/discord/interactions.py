@@ -22,6 +22,9 @@ from adapters.discord.forms import (
     FEEDBACK,
     ModalRef,
     decision_modal,
+    edit_layout,
+    edit_modal,
+    edited_texts,
     form_modal,
     page_of,
     page_values,
@@ -31,6 +34,7 @@ from adapters.discord.forms import (
     revision_modal,
     seen_suffix,
     submitted_values,
+    too_long,
 )
 from adapters.discord.render import MAX_BUTTONS, NO_MENTIONS, reply_text
 from engine.actors import Actor, Conversation
@@ -192,6 +196,18 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
             return
         await interaction.response.send_modal(revision_modal(ref.execution_id, shown=ref.seen))
         return
+    if ref.action == "edit_and_approve":
+        try:  # refused (not an approver, decided, stale card) before anything opens
+            spec = await asyncio.to_thread(engine.edit_spec, ref.execution_id, actor, ref.seen)
+        except PipebotError as exc:
+            await _say(interaction, str(exc))
+            return
+        files, left_out = edit_layout(spec)
+        if not files:
+            await _say(interaction, " ".join(too_long(left_out)))
+            return
+        await interaction.response.send_modal(edit_modal(spec, ref.seen))
+        return
     if ref.action in ("reject", "approve_with_comment", "reassign"):
         try:
             await asyncio.to_thread(engine.check_decision, ref.execution_id, actor, ref.action, ref.seen)
@@ -201,7 +217,9 @@ async def on_action(interaction: discord.Interaction[Any], ref: ActionRef) -> No
         await interaction.response.send_modal(decision_modal(ref.action, ref.execution_id, ref.seen))
         return
     await _defer(interaction)
-    if ref.action == "retry":
+    if ref.action == "show_changes":  # read-only: posts to the thread once, answers each click here
+        text = await _outcome(engine.show_changes, ref.execution_id, actor, ref.seen)
+    elif ref.action == "retry":
         text = await _outcome(engine.retry, ref.execution_id, actor)
     else:
         approve = engine.approve_start if ref.action == "approve_start" else engine.approve_complete
@@ -246,6 +264,9 @@ async def on_modal_submit(interaction: discord.Interaction[Any]) -> bool:
             text = await _outcome(engine.approve, ref.execution_id, actor, given, ref.seen)
     elif ref.kind == "reassign":
         text = await _outcome(engine.reassign, ref.execution_id, actor, _chosen_user(data))
+    elif ref.kind == "edit":
+        texts = edited_texts(submitted_values(data))
+        text = await _outcome(engine.edit_and_approve, ref.execution_id, actor, texts, ref.seen)
     else:
         try:
             text, view = await _submit_page(interaction, engine, actor, ref, data)

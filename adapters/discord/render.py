@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 
 import discord
 
-from engine.messages import progress_bar
+from engine.messages import CHANGES_ATTACHED, CHANGES_NO_DIFF, change_line, progress_bar
 from engine.notifications import (
     ApprovalCard,
     ArtifactsCard,
     Button,
+    ChangesCard,
     FormCard,
     NoticeCard,
     Notification,
@@ -97,6 +98,7 @@ class Rendered:
     # Nobody is pinged, except those a reminder or an escalation names: exactly them.
     mentions: discord.AllowedMentions = field(default_factory=discord.AllowedMentions.none)
     lead: str = ""  # the mentions themselves (<@id> <@&role>), put before the first text unescaped
+    file: tuple[str, str] | None = None  # (name, text) sent with the card as an attachment
 
     def fitted(self, budget: int = MAX_TEXT_TOTAL) -> list[str]:
         """The texts clipped so that together they stay within the message's text budget."""
@@ -154,7 +156,30 @@ def render(note: Notification) -> Rendered:
             return Rendered([f"{icon} {markdown(note.text)}"], None, note.buttons)
         case TurnCard():
             return Rendered([f"{turn_title(note)}\n{turn_usage(note)}", note.text or "…"])
+        case ChangesCard():
+            return changes(note)
     raise TypeError(f"unknown notification {type(note).__name__}")  # pragma: no cover
+
+
+INLINE_DIFF_MAX = MAX_CONTENT - 200  # a diff shown inline fits one message with its summary
+
+
+def changes(note: ChangesCard) -> Rendered:
+    """Show changes: the summary, then the diff in a code block when short, else attached."""
+    texts = [f"🔍 {markdown(note.text)}"]
+    texts.append(
+        "\n".join("• " + change_line(i.name, i.status, i.added, i.removed, i.note) for i in note.items)
+    )
+    code = note.diff.replace("```", "ˋˋˋ")
+    file = None
+    if not note.diff:
+        texts.append(f"-# {CHANGES_NO_DIFF}")
+    elif _units(code) + 12 <= INLINE_DIFF_MAX:
+        texts.append(f"```diff\n{code}```")
+    else:
+        texts.append(f"-# {CHANGES_ATTACHED.format(file=note.filename)}")
+        file = (note.filename, note.diff)
+    return Rendered(texts, file=file)
 
 
 def turn_title(note: TurnCard) -> str:

@@ -25,7 +25,7 @@ from engine.human import Outcome
 
 BUTTON_ACTION = re.compile(r"^pb:")
 # Buttons that open a modal first (a click's trigger_id is valid for 3 s only).
-MODALS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign")
+MODALS = ("open_form", "request_revision", "reject", "approve_with_comment", "reassign", "edit_and_approve")
 
 
 async def click(ctx: SlackContext, body: dict[str, Any]) -> None:
@@ -60,6 +60,15 @@ async def _open_modal(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -
         view = forms.modal(spec, ref.seen)
     elif ref.action == "request_revision":
         view = forms.feedback_modal(ref.execution_id, ref.seen)
+    elif ref.action == "edit_and_approve":
+        user = body["user"]
+        actor = await ctx.directory.actor(user["id"], user.get("username"))
+        # Refused (not an approver, decided, stale card) before anything opens: said privately.
+        edit = await ctx.call(ctx.engine.edit_spec, ref.execution_id, actor, ref.seen)
+        if not any(len(f.text) <= forms.TEXT_INPUT_MAX for f in edit.files):
+            await ctx.tell(body, text(" ".join(forms.too_long(edit))))
+            return
+        view = forms.edit_modal(edit, ref.seen)
     else:
         view = forms.decision_modal(ref.action, ref.execution_id, ref.seen)
     try:
@@ -77,6 +86,11 @@ async def _decide(ctx: SlackContext, body: dict[str, Any], ref: ActionRef) -> Ou
         return await ctx.call(engine.approve_start, ref.execution_id, actor, ref.seen)
     if ref.action == "approve_complete":
         return await ctx.call(engine.approve_complete, ref.execution_id, actor, ref.seen)
+    if ref.action == "show_changes":  # posts to the thread once; a later click is answered privately
+        outcome: Outcome = await ctx.call(engine.show_changes, ref.execution_id, actor, ref.seen)
+        if not outcome.changed:
+            await ctx.tell(body, text(outcome.message))
+        return outcome
     return await ctx.call(engine.retry, ref.execution_id, actor)
 
 

@@ -18,9 +18,9 @@ import aiohttp
 from adapters.slack.context import SlackContext
 from adapters.slack.render import Block, escape, section, truncate
 from engine import messages
-from engine.api import FormSpec, Seen
+from engine.api import EditSpec, FormSpec, Seen
 from engine.definitions import InputField
-from engine.errors import FormInvalid, PipebotError
+from engine.errors import EditInvalid, FormInvalid, PipebotError
 from engine.forms import FileUpload
 
 log = logging.getLogger("pipebot.slack")
@@ -32,6 +32,8 @@ FEEDBACK_BLOCK = "feedback"
 REJECT_CALLBACK, COMMENT_CALLBACK, REASSIGN_CALLBACK = "pb_reject", "pb_comment", "pb_reassign"
 DECISION_CALLBACKS = (REJECT_CALLBACK, COMMENT_CALLBACK, REASSIGN_CALLBACK)
 DECISION_BLOCK = "decision"
+# Edit and approve: one input per editable file (block_id = the output's name), then a comment.
+EDIT_CALLBACK, EDIT_COMMENT_BLOCK = "pb_edit", "_comment"  # no output is named "_comment"
 TITLE_MAX = 24
 LABEL_MAX = 2000
 TEXT_INPUT_MAX = 3000  # plain_text_input max_length: Slack's own ceiling
@@ -192,6 +194,57 @@ def decision_modal(action: str, execution_id: int, shown: Seen | None = None) ->
     }
 
 
+def too_long(spec: EditSpec) -> list[str]:
+    """What the modal says of each file too long for one Slack text input."""
+    return [
+        messages.edit_too_long(f.filename, len(f.text), TEXT_INPUT_MAX, f.artifact_id)
+        for f in spec.files
+        if len(f.text) > TEXT_INPUT_MAX
+    ]
+
+
+def edit_modal(spec: EditSpec, shown: Seen | None = None) -> dict[str, Any]:
+    """Each file that fits in a text input (3,000 characters), prefilled; the others are named."""
+    blocks: list[Block] = [section(f"*{escape(spec.checkpoint)}* · {escape(spec.run)}")]
+    for f in spec.files:
+        if len(f.text) > TEXT_INPUT_MAX:
+            continue
+        element: dict[str, Any] = {
+            "type": "plain_text_input",
+            "action_id": f.name,
+            "multiline": True,
+            "max_length": TEXT_INPUT_MAX,
+        }
+        if f.text:
+            element["initial_value"] = f.text
+        blocks.append(
+            {"type": "input", "block_id": f.name, "label": _plain(f.filename, LABEL_MAX), "element": element}
+        )
+    blocks += [section(escape(line)) for line in too_long(spec)]
+    blocks.append(
+        {
+            "type": "input",
+            "block_id": EDIT_COMMENT_BLOCK,
+            "label": _plain(messages.COMMENT_PROMPT, LABEL_MAX),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": EDIT_COMMENT_BLOCK,
+                "max_length": TEXT_INPUT_MAX,
+            },
+            "optional": True,
+        }
+    )
+    return {
+        "type": "modal",
+        "callback_id": EDIT_CALLBACK,
+        "private_metadata": metadata(spec.execution_id, shown),
+        "title": _plain("Edit and approve", TITLE_MAX),
+        "submit": _plain("Approve", TITLE_MAX),
+        "close": _plain("Cancel", TITLE_MAX),
+        "blocks": blocks[:100],
+    }
+
+
 def notice_view(title: str, text: str) -> dict[str, Any]:
     """What replaces a modal when the engine refuses it (already submitted, run over, ...)."""
     return {
@@ -329,4 +382,31 @@ async def submit_decision(ctx: SlackContext, body: dict[str, Any]) -> dict[str, 
             await ctx.call(engine.reassign, execution_id, actor, to)
     except PipebotError as exc:
         return {"response_action": "errors", "errors": {DECISION_BLOCK: str(exc)[:2000]}}
+    return None
+
+
+async def submit_edit(ctx: SlackContext, body: dict[str, Any]) -> dict[str, Any] | None:
+    """Edit and approve: the engine checks each edited file; its problems stay under the file."""
+    view = body["view"]
+    target = parse_metadata(view)
+    if target is None:
+        return _unreadable(view)
+    execution_id, shown = target
+    texts: dict[str, str] = {}
+    comment: str | None = None
+    for block_id, elements in view["state"]["values"].items():
+        element: dict[str, Any] = next(iter(elements.values()), {})
+        value = element.get("value")
+        if block_id == EDIT_COMMENT_BLOCK:
+            comment = value
+        else:
+            texts[block_id] = value or ""
+    user = body["user"]
+    actor = await ctx.directory.actor(user["id"], user.get("username"))
+    try:
+        await ctx.call(ctx.engine.edit_and_approve, execution_id, actor, texts, shown, comment)
+    except EditInvalid as exc:
+        return {"response_action": "errors", "errors": {k: v[:2000] for k, v in exc.errors.items()}}
+    except PipebotError as exc:
+        return {"response_action": "update", "view": notice_view("Edit and approve", str(exc))}
     return None

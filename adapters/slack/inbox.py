@@ -34,6 +34,7 @@ BUTTON_LABELS = {
     "reject": "Reject",
     "approve_with_comment": "Approve with comment",
     "reassign": "Reassign",
+    "edit_and_approve": "Edit and approve",
 }
 
 
@@ -66,6 +67,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     app.action(actions.BUTTON_ACTION)(on_click)
     app.view(forms.FORM_CALLBACK)(on_submission)
     app.view(forms.FEEDBACK_CALLBACK)(on_submission)
+    app.view(forms.EDIT_CALLBACK)(on_submission)
     for callback in forms.DECISION_CALLBACKS:
         app.view(callback)(on_submission)
 
@@ -143,9 +145,11 @@ async def handle(ctx: SlackContext, item: InboxItem) -> str | None:
             raise
         return "done"
     callback = body["view"].get("callback_id")
-    submit = {forms.FORM_CALLBACK: forms.submit, forms.FEEDBACK_CALLBACK: forms.submit_feedback}.get(
-        callback, forms.submit_decision
-    )
+    submit = {
+        forms.FORM_CALLBACK: forms.submit,
+        forms.FEEDBACK_CALLBACK: forms.submit_feedback,
+        forms.EDIT_CALLBACK: forms.submit_edit,
+    }.get(callback, forms.submit_decision)
     answer = await submit(ctx, body)
     if answer is not None and answer.get("response_action") == "errors" and item.expired(ctx.engine.clock()):
         # The ack went without these errors (the modal closed): say them in a message instead.

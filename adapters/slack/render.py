@@ -25,6 +25,7 @@ from engine.notifications import (
     ArtifactInfo,
     ArtifactsCard,
     Button,
+    ChangesCard,
     FormCard,
     NoticeCard,
     Notification,
@@ -220,6 +221,8 @@ def card(note: Notification, groups: dict[str, str] | None = None) -> Rendered:
             return Rendered(fallback(note.text), fit(blocks, actions(note.buttons)))
         case TurnCard():
             return turn(note)
+        case ChangesCard():
+            return changes(note)
 
 
 _BOLD = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
@@ -338,6 +341,26 @@ def artifacts(note: ArtifactsCard, too_big: dict[int, int], missing: set[int]) -
         budget -= len(shown[-1]) + 2
     fallback_text = truncate("\n".join(lines), FALLBACK_TEXT_MAX)
     return Rendered(fallback_text, [markdown_block("\n\n".join(shown))])
+
+
+def changes(note: ChangesCard) -> Rendered:
+    """Show changes: what changed in each artifact, then the diff as a code block when it fits
+    one section, else attached whole as a .diff file (files are never read as mrkdwn)."""
+    lines = [f":mag: {escape(note.text)}"]
+    lines += [
+        "• " + escape(messages.change_line(i.name, i.status, i.added, i.removed, i.note)) for i in note.items
+    ]
+    blocks = text_sections("\n".join(lines), MAX_BLOCKS - 2)
+    code = escape(note.diff.replace("```", "ˋˋˋ"))
+    file = None
+    if not note.diff:
+        blocks.append(context(escape(messages.CHANGES_NO_DIFF)))
+    elif len(code) + 8 <= SECTION_TEXT_MAX:
+        blocks.append(section(f"```\n{code}```"))
+    else:
+        blocks.append(context(escape(messages.CHANGES_ATTACHED.format(file=note.filename))))
+        file = (note.filename, note.diff)
+    return Rendered(fallback(note.text), fit(blocks), file)
 
 
 # -- command replies -------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ def test_checkpoint_rollback_keeps_every_same_named_file(twins: Engine) -> None:
         assert sorted(p.name for p in (archive / cp / f"exec_{ex}").iterdir()) == [
             "attachment_notes.md",
             "doc.json",
+            "revisions",  # each revision's copy (engine.artifact_revisions)
         ]
     assert (archive / "third" / "exec_3" / "temp" / "form" / "doc.json").is_file()
     with engine.store.read() as s:
