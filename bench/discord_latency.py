@@ -1,6 +1,6 @@
 """Discord button latency: pipebot's client vs a bare discord.py client, on the same fake Discord.
 
-    python -m bench.discord_latency [--isolated 50] [--back-to-back 100] [--burst 160] [--burst-64 256]
+    python -m bench.discord_latency [--isolated 100] [--back-to-back 200] [--burst 160] [--burst-64 256]
                                     [--rounds 2] [--doors 2] [--out bench/results/discord.json]
 
 Processes, as in production: the client under test (its own process); Discord's REST API, served
@@ -357,8 +357,8 @@ async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> d
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--isolated", type=int, default=50, help="isolated clicks, per client")
-    parser.add_argument("--back-to-back", type=int, default=100, help="back-to-back clicks, per client")
+    parser.add_argument("--isolated", type=int, default=100, help="isolated clicks, per client")
+    parser.add_argument("--back-to-back", type=int, default=200, help="back-to-back clicks, per client")
     parser.add_argument("--burst", type=int, default=160, help="clicks 16 at a time, per client")
     parser.add_argument("--burst-64", type=int, default=256, help="clicks 64 at a time, per client")
     parser.add_argument("--rounds", type=int, default=2, help="alternations bare / pipebot")
