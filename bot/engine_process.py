@@ -2,8 +2,7 @@
 
 Started by bot.serve with the settings as JSON on the first line of stdin. Each further line
 wakes the inbox (the front recorded a row), or says a row's ack reached the platform
-("acked <id>", see Inbox.until_acked), or that the front is acking ("acking", "acks done");
-"stop" asks for a clean stop (what is under way
+("acked <id>", see Inbox.until_acked); "stop" asks for a clean stop (what is under way
 finishes); the end of stdin without "stop" means the front died, and this process exits at
 once, like the front: the rows it had not handled are handled after the restart.
 """
@@ -54,9 +53,6 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
                 break
             if line.startswith(b"acked "):  # the front's ack of a row reached the platform
                 engine.inbox.acked(int(line.split()[1]))
-                continue
-            if line.startswith(b"ack"):  # "acking" / "acks done": the front is busy acking / not
-                engine.inbox.front_acking(line.strip() == b"acking")
                 continue
             engine.inbox.wake()
     finally:

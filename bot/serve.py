@@ -71,7 +71,6 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         child = EngineProcess(settings, engine)
         engine.inbox.on_recorded.append(child.wake)
         engine.inbox.on_acked.append(child.acked)
-        engine.inbox.on_acking.append(child.acking)
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
@@ -178,15 +177,9 @@ class EngineProcess:
             proc.stdin.write(b"\n")
 
     def acked(self, row_id: int) -> None:
-        self._send(b"acked %d\n" % row_id)
-
-    def acking(self, busy: bool) -> None:
-        self._send(b"acking\n" if busy else b"acks done\n")
-
-    def _send(self, line: bytes) -> None:
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.write(line)
+            proc.stdin.write(b"acked %d\n" % row_id)
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Run the engine process until `stop`; if it dies first, stop this replica too (its code):

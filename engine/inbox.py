@@ -50,7 +50,6 @@ from engine.store import Store
 log = logging.getLogger("pipebot.inbox")
 KEEP = timedelta(days=1)  # handled rows (and their dedup keys) are kept this long
 URGENT = timedelta(seconds=10)  # rows to be answered within this long skip the queue
-FRONT_WAIT = 0.5  # seconds a handler holds back its work while the front acks others (at most)
 
 
 @dataclass(frozen=True)
@@ -131,13 +130,9 @@ class Inbox:
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
     on_recorded: list[Callable[[], None]] = field(default_factory=list)
-    # Called with a row's id once its ack reached the platform, for the process that handles it;
-    # and with True / False as the front starts acking / has acked all it received.
+    # Called with a row's id once its ack reached the platform, for the process that handles it.
     on_acked: list[Callable[[int], None]] = field(default_factory=list)
-    on_acking: list[Callable[[bool], None]] = field(default_factory=list)
     _acked: dict[int, asyncio.Event] = field(default_factory=dict)
-    _front_idle: asyncio.Event | None = None
-    _acking: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _running: set[int] = field(default_factory=set)
     _results: dict[int, asyncio.Future[str | None]] = field(default_factory=dict)
@@ -193,24 +188,6 @@ class Inbox:
             for signal in self.on_acked:
                 signal(row_id)
 
-    def tell_acking(self, start: bool) -> None:
-        """The front: an ack is under way (`start`) or done; the handling holds back its work
-        while any is (see `until_acked`)."""
-        self._acking += 1 if start else -1
-        if self._acking == (1 if start else 0):
-            if self.handlers:
-                self.front_acking(start)
-            for signal in self.on_acking:
-                signal(start)
-
-    def front_acking(self, busy: bool) -> None:
-        if self._front_idle is None:
-            self._front_idle = asyncio.Event()
-        if busy:
-            self._front_idle.clear()
-        else:
-            self._front_idle.set()
-
     def acked(self, row_id: int) -> None:
         """Row `row_id`, handled here, was acked: its handler may answer through the ack."""
         if len(self._acked) > 10_000:  # marks nobody waited for (handled before): forget the oldest
@@ -229,10 +206,6 @@ class Inbox:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         self._acked.pop(item.id, None)
-        # A burst: the front acks the others first (CPU), this work a moment later.
-        if self._front_idle is not None and not self._front_idle.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._front_idle.wait(), FRONT_WAIT)
 
     def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
         return self.record_many([(i, claim, handled)])[0]

@@ -146,17 +146,14 @@ class Front:
             if kind == "modal":  # the handler's modal is the acknowledgement
                 await inbox.accept(interaction_row(kind, data))
                 return
-            inbox.tell_acking(True)
+            row_id = await inbox.accept(interaction_row(kind, data))
+            if row_id is None:  # a repeated delivery: its first copy was deferred
+                return
+            ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
             try:
-                row_id = await inbox.accept(interaction_row(kind, data))
-                if row_id is None:  # a repeated delivery: its first copy was deferred
-                    return
-                try:
-                    await defer(self.client, data, kind != "command" or _subcommand(data)[0] not in PUBLIC)
-                finally:  # deferred or not (then the answer fails and the person is told): go on
-                    inbox.tell_acked(row_id, PLATFORM)
-            finally:
-                inbox.tell_acking(False)
+                await defer(self.client, data, ephemeral)
+            finally:  # deferred or not (then the answer fails and the person is told): go on
+                inbox.tell_acked(row_id, PLATFORM)
         except Exception:
             log.exception("discord %s %s could not be acknowledged", kind, data.get("id"))
 
