@@ -1,16 +1,19 @@
 """The engine process of `pipebot serve`: inbox handling, outbox, worker and schedules.
 
-Started by bot.serve with the settings as JSON on the first line of stdin. Each further line
-wakes the inbox (the front recorded a row), or says a row's ack reached the platform
-("acked <id>", see Inbox.until_acked); "stop" asks for a clean stop (what is under way
-finishes); the end of stdin without "stop" means the front died, and this process exits at
-once, like the front: the rows it had not handled are handled after the restart.
+Started by bot.serve with the settings as JSON on the first line of stdin. Then each row the
+front records arrives whole ("row <json>"; an empty line means "look in the inbox"), and
+"acked <id>" when the row's ack reached the platform (see Inbox.until_acked); "stop" asks
+for a clean stop (what is under way finishes); the end of stdin without "stop" means the front
+died, and this process exits at once, like the front: the rows it had not handled are handled
+after the restart. On stdout it reports the rows it handled ("handled <id> <result as JSON>":
+the front writes them to the inbox, see engine/journal.py) and its outbox's drains.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -18,8 +21,8 @@ import socket
 import sys
 import threading
 
-from bot import logs
-from bot.serve import engine_tasks, open_engine
+from bot import logs, process_metrics
+from bot.serve import SWITCH_INTERVAL, engine_tasks, freeze_startup_objects, open_engine
 from bot.settings import Settings
 from engine.api import Engine
 
@@ -29,8 +32,14 @@ log = logging.getLogger("pipebot.engine")
 async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
     # Below the front in the CPU scheduler: on a busy machine the acks come first, the work after.
     os.nice(settings.pipebot_engine_nice)
+    throughput_only()
+    # Commands and deliveries hop between the loop and worker threads many times per click; a
+    # shorter GIL switch interval (CPython's default is 5 ms) keeps each hop short.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     engine = open_engine(settings)
     engine.inbox.partner = f"{socket.gethostname()}:{os.getppid()}"  # the front's rows: see Inbox.owner
+    if engine.inbox.journal is not None:  # SQLite: the front is the journal's one writer
+        engine.inbox.report = _report_handled
     stop = asyncio.Event()
     listening = threading.Event()
     tasks = engine_tasks(engine, settings, stop, listening)
@@ -43,6 +52,7 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
 
         tasks.append(asyncio.create_task(run_discord_engine(engine, settings, stop), name="discord"))
     tasks.append(asyncio.create_task(report(engine, stop), name="report"))
+    tasks.append(asyncio.create_task(freeze_startup_objects(stop), name="gc-freeze"))
     try:
         while True:
             line = await lines.readline()
@@ -51,15 +61,33 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
                 os._exit(1)
             if line.strip() == b"stop":
                 break
-            if line.startswith(b"acked "):  # the front's ack of a row reached the platform
+            if line.strip() == b"metrics":
+                sys.stdout.write(f"metrics {process_metrics.encode()}\n")
+                sys.stdout.flush()
+            elif line.startswith(b"row "):
+                engine.inbox.hand_over(line[4:].decode())
+            elif line.startswith(b"acked "):  # the front's ack of a row reached the platform
                 engine.inbox.acked(int(line.split()[1]))
-                continue
-            engine.inbox.wake()
+            else:
+                engine.inbox.wake()
     finally:
         stop.set()
         listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
+
+
+def throughput_only() -> None:
+    """Tell the kernel this process is throughput work (SCHED_BATCH, Linux): it never preempts a
+    process that wakes up, so the front answers a request the moment it arrives, and it still
+    gets its full share of the CPU (unlike a high nice value, which starves it on a busy box)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+
+
+def _report_handled(row_id: int, result: str | None) -> None:
+    sys.stdout.write(f"handled {row_id} {json.dumps(result)}\n")
+    sys.stdout.flush()
 
 
 async def report(engine: Engine, stop: asyncio.Event, every: float = 1.0) -> None:

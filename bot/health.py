@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot import process_metrics
+from bot.process_metrics import Families
 from engine import metrics
 from engine.api import Engine
 
@@ -24,6 +27,8 @@ class Health:
     def __init__(self, engine: Engine, max_outbox_lag: float, outbox_runs: bool) -> None:
         self.engine, self.max_outbox_lag, self.outbox_runs = engine, max_outbox_lag, outbox_runs
         self.loops: dict[str, asyncio.Task[object]] = {}  # this replica's loops: all must be alive
+        # The engine process's samples (see bot.process_metrics), when it is a process of its own.
+        self.engine_metrics: Callable[[], Awaitable[Families | None]] | None = None
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/healthz", self.healthz)
@@ -65,7 +70,11 @@ class Health:
     async def metrics(self, _: web.Request) -> web.Response:
         with contextlib.suppress(Exception):  # the rest of the metrics are still worth serving
             await asyncio.to_thread(self._backlog)
-        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        if self.engine_metrics is None:
+            body = generate_latest()
+        else:
+            body = process_metrics.merged(await self.engine_metrics())
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 class OpsServer:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import json
 import logging
 import signal
 import sys
@@ -23,9 +25,11 @@ from typing import Any
 
 from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
+from bot.process_metrics import Families
 from bot.settings import Settings
 from engine import timers
 from engine.api import Engine
+from engine.inbox import InboxItem, encode_item
 from engine.leases import Leadership
 
 log = logging.getLogger("pipebot.serve")
@@ -71,6 +75,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         child = EngineProcess(settings, engine)
         engine.inbox.on_recorded.append(child.wake)
         engine.inbox.on_acked.append(child.acked)
+        health.engine_metrics = child.metrics
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
@@ -91,6 +96,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         else:
             tasks.append(asyncio.create_task(fn(engine, settings, stop), name=name))
     health.loops = {t.get_name(): t for t in tasks}
+    tasks.append(asyncio.create_task(freeze_startup_objects(stop), name="gc-freeze"))
     ops = None
     if not slack_http:  # the endpoints need a server of their own
         ops = OpsServer(health)
@@ -120,7 +126,8 @@ def engine_tasks(
     """The engine's loops (in the engine process, or here with PIPEBOT_ENGINE_PROCESS=false): the
     inbox always, and the outbox, worker and schedule this replica runs (PIPEBOT_SERVICES)."""
     wanted = settings.services
-    engine.listeners.append(engine.inbox.wake)
+    if engine.inbox.report is None:  # (the reporting side is woken by its front, row by row)
+        engine.listeners.append(engine.inbox.wake)
     tasks = [asyncio.create_task(engine.inbox.run(stop), name="inbox")]
     if "outbox" in wanted:
         tasks.append(asyncio.create_task(engine.outbox.run(stop), name="outbox"))
@@ -156,30 +163,53 @@ def engine_tasks(
 
 
 class EngineProcess:
-    """The engine process, fed its settings and wake-ups on stdin; restarted if it dies. It
-    reports its outbox's drains on stdout ("drained <monotonic time>"), for /readyz here."""
+    """The engine process, fed its settings and wake-ups on stdin. It reports on stdout the inbox
+    rows it handled ("handled <id> <result>", recorded here) and its outbox's drains
+    ("drained <monotonic time>", for /readyz)."""
 
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings, self.engine = settings, engine
         self.proc: asyncio.subprocess.Process | None = None
         self.failed = 0  # the engine process's exit code when it died first
+        self._metrics: list[asyncio.Future[Families]] = []  # scrapes waiting, in order
 
     async def _reports(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         async for line in proc.stdout:
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == b"drained":
+            parts = line.split(maxsplit=2)
+            if len(parts) == 3 and parts[0] == b"handled":
+                self.engine.inbox.finished(int(parts[1]), json.loads(parts[2]))
+            elif parts and parts[0] == b"metrics" and self._metrics:
+                waiter = self._metrics.pop(0)
+                if not waiter.done():
+                    waiter.set_result(json.loads(line[len(b"metrics ") :]))
+            elif len(parts) == 2 and parts[0] == b"drained":
                 self.engine.outbox.last_drain = float(parts[1])
 
-    def wake(self) -> None:
+    def wake(self, item: InboxItem | None = None) -> None:
+        """A row was recorded: hand it over whole (no read of the file before it starts)."""
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.write(b"\n")
+            proc.stdin.write(b"\n" if item is None else b"row " + encode_item(item).encode() + b"\n")
 
     def acked(self, row_id: int) -> None:
+        """A row's ack reached the platform: its handler may answer through it (Inbox.until_acked)."""
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.write(b"acked %d\n" % row_id)
+
+    async def metrics(self, timeout: float = 2.0) -> Families | None:
+        """The engine process's samples, or None when it does not answer in time."""
+        proc = self.proc
+        if proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return None
+        waiter: asyncio.Future[Families] = asyncio.get_running_loop().create_future()
+        self._metrics.append(waiter)
+        proc.stdin.write(b"metrics\n")
+        try:
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return None
 
     async def supervise(self, stop: asyncio.Event) -> None:
         """Run the engine process until `stop`; if it dies first, stop this replica too (its code):
@@ -191,6 +221,7 @@ class EngineProcess:
             "bot.engine_process",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=1 << 22,  # a report carries a form's answer (a modal view) on one line
         )
         assert self.proc.stdin is not None
         reports = asyncio.create_task(self._reports(self.proc))
@@ -240,6 +271,18 @@ async def run_slack_with(
         await run_slack(engine, settings, stop, extra_routes=health.add_routes, handle_here=handle_here)
     else:
         await fn(engine, settings, stop)
+
+
+async def freeze_startup_objects(stop: asyncio.Event, after: float = 2.0) -> None:
+    """Once started, move what start-up made (modules, the app, the engine's metadata: some
+    hundred thousand objects) out of the garbage collector's reach. A full collection walks every
+    tracked object, and in this process it took 200-340 ms: an ack caught behind one waited that
+    long. What is made later is still collected as usual."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), after)
+        return
+    gc.collect()
+    gc.freeze()
 
 
 async def start_scheduled(engine: Engine, stop: asyncio.Event, every: float = 30.0) -> None:

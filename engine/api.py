@@ -166,15 +166,15 @@ class Engine:
             applying.done = True
         if audit is not None:  # a human command that took effect
             metrics.DECISIONS.labels(audit[0]).inc()
+        if tx.notified:  # first: what the outbox delivers does not wait for the files below
+            for listener in self.listeners:
+                listener()
         for action in tx.after_commit:
             action()
         for slug, version, data in tx.run_files:
             self.ws.write_run_info(slug, version, data)
         for slug, line in tx.logs:
             self.ws.log(slug, self.clock(), line)
-        if tx.notified:
-            for listener in self.listeners:
-                listener()
         return result
 
     def _audited(self, kind: str, subject: str, actor: Actor | None, fn: Callable[[Tx], T]) -> T:

@@ -8,9 +8,11 @@ items submitted while a transaction runs go together in the next one.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+log = logging.getLogger("pipebot.batching")
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -41,6 +43,17 @@ class GroupCommit(Generic[T, R]):
             self._task = asyncio.create_task(self._drain())
         return await future
 
+    def push(self, item: T) -> None:
+        """Submit without waiting for the result (inline only: call on the event loop)."""
+        assert self.inline
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        future.add_done_callback(_log_failure)
+        self._pending.append((item, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
@@ -68,3 +81,8 @@ class GroupCommit(Generic[T, R]):
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+
+def _log_failure(future: asyncio.Future[R]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("a group commit failed", exc_info=future.exception())

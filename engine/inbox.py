@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -129,10 +130,13 @@ class Inbox:
     inline_records: bool = False
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
-    on_recorded: list[Callable[[], None]] = field(default_factory=list)
+    on_recorded: list[Callable[[InboxItem], None]] = field(default_factory=list)
     # Called with a row's id once its ack reached the platform, for the process that handles it.
     on_acked: list[Callable[[int], None]] = field(default_factory=list)
     _acked: dict[int, asyncio.Event] = field(default_factory=dict)
+    # The handling side of a front whose journal is a SQLite file (the engine process): rows are
+    # only read here, and each handled row is reported to the front, the file's one writer.
+    report: Callable[[int, str | None], None] | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _running: set[int] = field(default_factory=set)
     _results: dict[int, asyncio.Future[str | None]] = field(default_factory=dict)
@@ -141,6 +145,9 @@ class Inbox:
     _limit: asyncio.Semaphore | None = None
     _recorder: GroupCommit[tuple[Interaction, bool, str | None], InboxItem | None] | None = None
     _finisher: GroupCommit[tuple[int, str | None], None] | None = None
+    _reported: dict[int, float] = field(default_factory=dict)  # id -> when, until the front wrote it
+    _waiting: dict[int, asyncio.Future[str | None]] = field(default_factory=dict)
+    _pruned_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
@@ -177,7 +184,7 @@ class Inbox:
             self._start(item)
         else:
             for signal in self.on_recorded:
-                signal()
+                signal(item)
         return item.id
 
     def tell_acked(self, row_id: int, platform: str) -> None:
@@ -264,6 +271,15 @@ class Inbox:
             with contextlib.suppress(TimeoutError):
                 return await asyncio.wait_for(asyncio.shield(future), timeout)
             return None
+        if self._appender is not None:  # handled by the engine process, which reports it (finished)
+            waiter = self._waiting.setdefault(row_id, asyncio.get_running_loop().create_future())
+            try:
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+            finally:
+                self._waiting.pop(row_id, None)
+            found = await asyncio.to_thread(self._result_row, row_id)
+            return found[1] if found is not None else None
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             found = await asyncio.to_thread(self._result_row, row_id)
@@ -278,6 +294,20 @@ class Inbox:
                 select(InboxRow.handled_at, InboxRow.result).where(InboxRow.id == row_id)
             ).one_or_none()
         return None if row is None or row[0] is None else (row[0], row[1])
+
+    def finished(self, row_id: int, result: str | None) -> None:
+        """The front: the engine process handled `row_id` (its report). Record it, answer whoever
+        waits for it, and now and then prune old rows: this process is the journal's writer."""
+        waiter = self._waiting.get(row_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(result)
+        if self._finisher is None:
+            self._finisher = GroupCommit(self._finish_many, inline=True)
+        self._finisher.push((row_id, result))
+        loop_time = asyncio.get_running_loop().time()
+        if self._appender is not None and loop_time - self._pruned_at > 60:
+            self._pruned_at = loop_time
+            self._appender.prune(self.clock() - KEEP)
 
     # -- the handling side -------------------------------------------------------------------
 
@@ -317,36 +347,21 @@ class Inbox:
         stale = now - timedelta(seconds=self.stale_seconds)
         if self.rows.is_sqlite:  # one machine: a claim older than this process is its dead predecessor's
             stale = max(stale, self.started_at)
-        pending = (
-            InboxRow.handled_at.is_(None),
-            InboxRow.platform.in_(list(self.handlers)),
-            InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
-            or_(
-                InboxRow.claimed_at.is_(None),
-                InboxRow.claimed_by == self.partner,
-                InboxRow.claimed_at < stale,
-            ),
-        )
-        if self.rows.is_sqlite:
-            # Read without the write lock (WAL), then claim by id in a short write: the front's
-            # inserts wait for this lock, and this process may be descheduled (it is niced).
-            with self.rows.read() as s:
-                found = s.scalars(select(InboxRow).where(*pending).order_by(InboxRow.id).limit(limit))
-                items = {r.id: _item(r) for r in found}
-            if not items:
-                return []
-            with self.rows.write() as s:
-                claimed = s.scalars(
-                    update(InboxRow)
-                    .where(InboxRow.id.in_(list(items)), *pending)
-                    .values(claimed_by=self.owner, claimed_at=now)
-                    .returning(InboxRow.id)
-                ).all()
-            return [items[row_id] for row_id in sorted(claimed)]
+        if self.report is not None:
+            return self._read_unhandled(limit, stale)
         with self.rows.write() as s:
             rows = s.scalars(
                 select(InboxRow)
-                .where(*pending)
+                .where(
+                    InboxRow.handled_at.is_(None),
+                    InboxRow.platform.in_(list(self.handlers)),
+                    InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
+                    or_(
+                        InboxRow.claimed_at.is_(None),
+                        InboxRow.claimed_by == self.partner,
+                        InboxRow.claimed_at < stale,
+                    ),
+                )
                 .order_by(InboxRow.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)  # PostgreSQL: replicas claim disjoint rows
@@ -359,16 +374,45 @@ class Inbox:
             )
             return [_item(r) for r in rows]
 
+    def _read_unhandled(self, limit: int, stale: datetime) -> list[InboxItem]:
+        """`claim` for the reporting side: the front's rows (and its predecessor's), only read.
+        One machine, one engine process: nobody else handles them, so no claim is written."""
+        skip = set(self._running) | set(self._reported)  # (copies: this runs in a thread)
+        with self.rows.read() as s:
+            rows = s.scalars(
+                select(InboxRow)
+                .where(
+                    InboxRow.handled_at.is_(None),
+                    InboxRow.platform.in_(list(self.handlers)),
+                    InboxRow.id.not_in(skip) if skip else InboxRow.id.is_not(None),
+                    or_(InboxRow.claimed_by == self.partner, InboxRow.claimed_at < stale),
+                )
+                .order_by(InboxRow.id)
+                .limit(limit)
+            ).all()
+            return [_item(r) for r in rows]
+
     def prune(self) -> int:
         before = self.clock() - KEEP
         with self.store.write() as s:
             s.execute(delete(InboxEffectRow).where(InboxEffectRow.applied_at < before))
+        if self.report is not None:  # the front prunes the rows: it is their file's writer
+            return 0
         with self.rows.write() as s:
             done = s.execute(delete(InboxRow).where(InboxRow.handled_at < before))
         return int(getattr(done, "rowcount", 0) or 0)
 
+    def hand_over(self, encoded: str) -> None:
+        """The reporting side: a row the front just recorded, sent whole on the pipe (no read of
+        the file before it starts; a row lost on the way is found by the next `claim`)."""
+        item = decode_item(encoded)
+        if item.interaction.platform in self.handlers:
+            self._start(item)
+        else:
+            self.wake()
+
     def _start(self, item: InboxItem) -> None:
-        if item.id in self._running:
+        if item.id in self._running or item.id in self._reported:
             return
         self._running.add(item.id)
         if self._limit is None:
@@ -402,9 +446,16 @@ class Inbox:
                         item.interaction.kind,
                     )
                     result = f"failed: {exc!r}"[:2000]
-                if self._finisher is None:
-                    self._finisher = GroupCommit(self._finish_many)
-                await self._finisher.submit((item.id, result))
+                if self.report is not None:
+                    now = time.monotonic()
+                    for row_id in [r for r, at in self._reported.items() if at < now - 60]:
+                        del self._reported[row_id]  # the front has written those long ago
+                    self._reported[item.id] = now
+                    self.report(item.id, result)
+                else:
+                    if self._finisher is None:
+                        self._finisher = GroupCommit(self._finish_many, inline=self.inline_records)
+                    await self._finisher.submit((item.id, result))
         finally:
             self._running.discard(item.id)
             future = self._results.pop(item.id, None)
@@ -412,12 +463,17 @@ class Inbox:
                 future.set_result(result)
 
     def _finish_many(self, batch: list[tuple[int, str | None]]) -> list[None]:
-        now = self.clock()
-        with self.rows.write() as s:  # one executemany: the write lock is held briefly
-            s.execute(
-                update(InboxRow),
-                [{"id": row_id, "handled_at": now, "result": result} for row_id, result in batch],
-            )
+        if self._appender is not None:
+            now = self.clock()
+            self._appender.finish_many([(row_id, now, result) for row_id, result in batch])
+            return [None] * len(batch)
+        with self.rows.write() as s:
+            for row_id, result in batch:
+                s.execute(
+                    update(InboxRow)
+                    .where(InboxRow.id == row_id)
+                    .values(handled_at=self.clock(), result=result)
+                )
         return [None] * len(batch)
 
     async def idle(self, timeout: float = 10.0) -> None:
@@ -428,6 +484,41 @@ class Inbox:
     @property
     def busy(self) -> bool:
         return bool(self._tasks)
+
+
+def encode_item(item: InboxItem) -> str:
+    """One line of JSON (for the pipe from the front to the engine process)."""
+    i = item.interaction
+    return json.dumps(
+        {
+            "id": item.id,
+            "key": item.key,
+            "platform": i.platform,
+            "kind": i.kind,
+            "actor": [i.actor.user_id, i.actor.name, sorted(i.actor.groups)],
+            "where": [i.conversation.channel, i.conversation.thread] if i.conversation else None,
+            "payload": i.payload,
+            "received_at": item.received_at.isoformat(),
+            "answer_by": item.answer_by.isoformat() if item.answer_by else None,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_item(encoded: str) -> InboxItem:
+    d = json.loads(encoded)
+    platform, where = d["platform"], d["where"]
+    user_id, name, groups = d["actor"]
+    interaction = Interaction(
+        platform=platform,
+        kind=d["kind"],
+        actor=Actor(platform, user_id, name, frozenset(groups)),
+        conversation=Conversation(platform, where[0], where[1]) if where else None,
+        payload=d["payload"],
+        dedup_key=d["key"],
+    )
+    answer_by = datetime.fromisoformat(d["answer_by"]) if d["answer_by"] else None
+    return InboxItem(d["id"], d["key"], interaction, datetime.fromisoformat(d["received_at"]), answer_by)
 
 
 def _item(row: InboxRow) -> InboxItem:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine import messages
+from engine.checkpoints import Checkpointer
 from engine.errors import NotFound
 from engine.models import Base
 
@@ -54,9 +55,11 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._checkpoints: Checkpointer | None = None
         if self.is_sqlite:
             self._writer = _sqlite_engine(url, immediate=True)
             self._reader = _sqlite_engine(url, immediate=False)
+            self._checkpoints = Checkpointer(self.sqlite_path(), self)
         else:
             self._writer = self._reader = create_engine(url, pool_pre_ping=True)
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
@@ -71,11 +74,15 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Session]:
+        if self._checkpoints is not None:
+            self._checkpoints.start()
         with _no_overflow(), self._write_sessions() as session, session.begin():
             yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        if self._checkpoints is not None:
+            self._checkpoints.start()
         with _no_overflow(), self._read_sessions() as session, session.begin():
             yield session
 
@@ -118,6 +125,8 @@ class Store:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self._writer.dispose()
         self._reader.dispose()
 
@@ -134,6 +143,7 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA wal_autocheckpoint=0")  # engine.checkpoints does it, off the commit path
         cur.close()
 
     @event.listens_for(engine, "begin")

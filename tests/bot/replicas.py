@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_records import Message
@@ -150,14 +151,12 @@ class Replicas:
                     await asyncio.sleep(0.1)
 
     async def metric(self, replica: Replica, sample: str) -> float | None:
-        """One sample of a replica's /metrics, e.g. 'pipebot_leader{role="schedule"}'."""
+        """The largest sample of a replica's /metrics with this name and these labels (and any
+        others: `process` says which of its two processes), e.g. 'pipebot_leader{role="schedule"}'."""
         url = f"http://127.0.0.1:{replica.port}/metrics"
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
             text = await resp.text()
-        for line in text.splitlines():
-            if line.startswith(sample + " "):
-                return float(line.split()[-1])
-        return None
+        return sample_value(text, sample)
 
     async def leader(self, role: str) -> Replica | None:
         for r in self.members:
@@ -184,6 +183,19 @@ class Replicas:
             except subprocess.TimeoutExpired:
                 r.proc.kill()
                 r.proc.wait(5)
+
+
+def sample_value(exposition: str, sample: str) -> float | None:
+    """The largest value of the samples named like `sample` whose labels include its labels."""
+    name, _, rest = sample.partition("{")
+    wanted = dict(re.findall(r'(\w+)="([^"]*)"', rest))
+    found = [
+        s.value
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if s.name == name and wanted.items() <= s.labels.items()
+    ]
+    return max(found) if found else None
 
 
 async def until(probe: Callable[[], T | None], timeout: float = 60, what: str = "") -> T:

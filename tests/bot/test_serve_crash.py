@@ -18,6 +18,7 @@ from sqlalchemy import select
 from engine.api import Engine
 from engine.models import InboxEffectRow, InboxRow
 from engine.store import Store, sqlite_url
+from tests.bot.replicas import sample_value
 from tests.conftest import EXAMPLES
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import SlackClientSim
@@ -146,3 +147,46 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
     started = sorted(e.text for e in fake.ephemerals)
     assert started == sorted(f"Started blog-post#v{n}." for n in range(1, 21))
     fake.assert_all_ok()
+
+
+async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
+    """/metrics is served by the front, but decisions and deliveries happen in the engine process:
+    both processes' samples are there, each labelled with its process."""
+    base = tmp_path / "pipelines"
+    engine = Engine.open(base)
+    engine.import_pipeline(EXAMPLES / "blog-post.yaml")
+    engine.close()
+    async with FakeSlack() as fake, SlackClientSim(SECRET, fake) as sim:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/slack/events"
+        serve = start_serve(base, fake, port, hold=0)
+        try:
+            await wait_healthy(port)
+            resp = await sim.slash_command(url, text="run blog-post", user_id="U0METRIC", channel_id=CHANNEL)
+            assert resp.status == 200
+            await fake.wait_for(lambda: fake.messages_in(CHANNEL) or None, timeout=30, what="the run message")
+
+            async def scrape() -> str:
+                async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                    assert r.status == 200
+                    return await r.text()
+
+            async def delivered() -> float | None:
+                value = sample_value(await scrape(), 'pipebot_deliveries_total{process="engine"}')
+                return value if value else None
+
+            for _ in range(100):
+                if await delivered():
+                    break
+                await asyncio.sleep(0.1)
+            text = await scrape()
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(30)
+        await gone(serve.pid)
+    assert (sample_value(text, 'pipebot_deliveries_total{process="engine",result="delivered"}') or 0) >= 1
+    assert sample_value(text, 'pipebot_deliveries_total{process="front"}') is None  # none delivered there
+    assert sample_value(text, 'process_cpu_seconds_total{process="engine"}') is not None
+    assert sample_value(text, 'process_cpu_seconds_total{process="front"}') is not None
+    families = [line for line in text.splitlines() if line.startswith("# TYPE pipebot_deliveries_total")]
+    assert len(families) <= 1  # one family, both processes' samples in it
