@@ -36,6 +36,7 @@ async def test_a_form_that_could_not_open_within_3_s_is_told_privately(
     [told] = await fake.wait_for(lambda: fake.direct_messages(ALICE.id) or None)
     assert told.text == messages.RESTARTED_BEFORE_FORM.format(button="Open form")
     assert asked not in fake.interaction_responses  # nothing sent too late
+    await engine.inbox.idle()
     fake.assert_no_errors()
 
 
@@ -53,4 +54,5 @@ async def test_a_click_whose_token_expired_is_told_privately_and_is_not_acted_on
     assert told.text == messages.TOO_LATE_TO_ANSWER
     assert fake.interaction_responses[asked]["type"] == 5  # deferred by the front, at once
     assert "Approved by" not in card.text and len(fake.direct_messages(BOB.id)) == 1
+    await engine.inbox.idle()
     fake.assert_no_errors()
