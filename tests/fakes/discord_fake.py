@@ -221,12 +221,6 @@ class FakeDiscord(FakeState):
         """Recorded requests whose ``"METHOD /path"`` contains ``route_substring``."""
         return [r for r in self.requests if route_substring in r.route]
 
-    def direct_messages(self, user_id: int) -> list[StoredMessage]:
-        """What the bot sent ``user_id`` in their direct message channel, oldest first."""
-        direct = [c for c in self.channels.values() if c["type"] == 1]
-        found = [int(c["id"]) for c in direct if c["recipients"][0]["id"] == str(user_id)]
-        return [m for channel in found for m in self.messages_in(channel)]
-
     def assert_no_errors(self) -> None:
         """Fail if the fake rejected anything."""
         if self.errors:

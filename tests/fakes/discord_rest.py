@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/v10"
 GUILDS_INTENT = 1 << 0
 GUILD_MESSAGES_INTENT = 1 << 9
-TEXT_CHANNEL_TYPES = frozenset({0, 1, 2, 5, 10, 11, 12, 13})  # 1: a direct message channel
+TEXT_CHANNEL_TYPES = frozenset({0, 1, 2, 5, 10, 11, 12, 13})  # 1: a DM channel
 THREAD_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
 # Callback types allowed per interaction type (2 command, 3 component, 4 autocomplete, 5 modal submit).
 ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
@@ -180,7 +180,7 @@ class RestApi:
         token = r"(?P<token>[^/]+)"
         add = self._add
         add("GET", r"/users/@me", self.get_me)
-        add("POST", r"/users/@me/channels", self.open_direct_channel)
+        add("POST", r"/users/@me/channels", self.create_dm)
         add("GET", r"/gateway", self.get_gateway, bot_auth=False)
         add("GET", r"/gateway/bot", self.get_gateway_bot)
         add("GET", r"/oauth2/applications/@me", self.get_application)
@@ -405,23 +405,32 @@ class RestApi:
             }
         )
 
-    async def open_direct_channel(self, ctx: Ctx) -> Reply:
-        """``POST /users/@me/channels``: the DM channel with a user who shares a guild with the bot."""
-        recipient = str(ctx.body().get("recipient_id") or "")
-        user = next(
-            (m for g in self.state.guilds.values() for m in g.members.values() if str(m.id) == recipient),
-            None,
-        )
-        if user is None or user.id == self.state.bot_user.id:
-            raise HttpError(400, 50007, "Cannot send messages to this user")
-        direct = [c for c in self.state.channels.values() if c["type"] == 1]
-        found = next((c for c in direct if c["recipients"][0]["id"] == recipient), None)
-        if found is None:
-            found = {"id": str(self.state.next_id()), "type": 1, "last_message_id": None, "flags": 0}
-            found["recipients"] = [user.payload()]
-            self.state.channels[int(found["id"])] = found
-            self.state.messages.setdefault(int(found["id"]), [])
-        return Reply(copy.deepcopy(found))
+    async def create_dm(self, ctx: Ctx) -> Reply:
+        """``POST /users/@me/channels`` with ``recipient_id``: the bot's DM channel with a user who
+        shares a guild with it (the same channel again on every call), as a type-1 channel object."""
+        body = ctx.body()
+        recipient = body.get("recipient_id")
+        if recipient is None:
+            raise HttpError.form([Issue(("recipient_id",), "BASE_TYPE_REQUIRED", "This field is required")])
+        if isinstance(recipient, bool) or not str(recipient).isdigit():
+            issue = Issue(("recipient_id",), "NUMBER_TYPE_COERCE", f'Value "{recipient}" is not snowflake.')
+            raise HttpError.form([issue])
+        user_id = int(recipient)
+        user = next((g.members[user_id] for g in self.state.guilds.values() if user_id in g.members), None)
+        if user is None or user.bot:
+            raise HttpError(400, 50033, "Invalid Recipient(s)")
+        channel_id = self.state.dm_channels.get(user_id)
+        if channel_id is None:
+            channel_id = self.state.dm_channels[user_id] = self.state.next_id()
+            self.state.channels[channel_id] = {
+                "id": str(channel_id),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user.payload()],
+            }
+            self.state.messages.setdefault(channel_id, [])
+        return Reply(copy.deepcopy(self.state.channels[channel_id]))
 
     async def get_gateway(self, ctx: Ctx) -> Reply:
         """``GET /gateway``."""
