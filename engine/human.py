@@ -249,6 +249,7 @@ def edit_and_approve(
     shown: Seen | None = None,
     *,
     comment: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Outcome:
     """Store an approver's edits of a result's text artifacts, then approve it as approve_complete
     does (same permission, idempotency and stale-card checks, made before anything is stored).
@@ -256,13 +257,18 @@ def edit_and_approve(
     ``texts`` maps output name to its new text. Each changed artifact gets a new revision credited
     to the editor (the agent's original stays readable); an edit that fails its output's checks
     refuses the whole command (EditInvalid) and changes nothing.
+
+    ``shown`` is required: edited text replaces what the editor saw, so it must name that
+    version (EditSpec.revision/digest); the checks below then refuse any other.
     """
     ex, run, cp = load(tx, execution_id)
+    if shown is None:
+        raise Refused(messages.EDIT_WITHOUT_VERSION)
     seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "edit_and_approve", E.WAITING_APPROVAL_TO_COMPLETE)
     seen.check(tx, ex, shown)
     check_approver(tx, run, ex, actor)
-    changed = edits.prepare(tx, ws, cp, ex, texts)
+    changed = edits.prepare(tx, ws, cp, ex, texts, limits.multiline_chars)
     stored = []
     for row, content in changed:
         rev = artifacts.add_revision(tx, ws, row, content, actor.key, "edited")
