@@ -6,6 +6,7 @@ took effect, it says who acted first.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
 from engine.tx import Tx
 from engine.workspace import Workspace, safe_filename
+
+# A user id on every platform (Slack U…/W…, Discord snowflakes, console names): one person.
+ONE_PERSON = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -485,6 +489,10 @@ def reassign(tx: Tx, execution_id: int, actor: Actor, to: Actor) -> Outcome:
     check_approver(tx, run, ex, actor)
     if to.platform != actor.platform:
         raise Refused("Hand it to someone on this platform.")
+    if not ONE_PERSON.fullmatch(to.user_id):
+        # The chosen user comes from the client: a group handle ("@leads"), a role ("role:1") or
+        # mention syntax would make a whole group an approver, or ping the channel.
+        raise Refused(messages.REASSIGN_ONE_PERSON)
     principal = to.key
     if principal in extra_approvers(tx, ex):
         raise AlreadyDone(f"{to.name} may already decide this.", by=actor.name)

@@ -175,6 +175,7 @@ NOTHING_TO_EDIT = (
 )
 NOT_EDITABLE = "{names}: not an output of this checkpoint that can be edited."
 EDIT_UNCHANGED = "No changes to keep."
+REASSIGN_ONE_PERSON = "Choose one person to hand this to."
 # An edit that does not name the version it was made on (a forged or pre-edit dialog): refused.
 EDIT_WITHOUT_VERSION = "This edit does not say which version it changes: open Edit and approve again."
 EDIT_TOO_LONG = (
