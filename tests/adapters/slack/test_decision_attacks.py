@@ -4,11 +4,13 @@ links, clicks from elsewhere. Each must be refused or rendered harmless, and aud
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
 
-from tests.adapters.slack.conftest import CHANNEL, Harness, all_text
+from tests.adapters.slack.conftest import CHANNEL, Harness, all_text, button_id
+from tests.adapters.slack.test_changes import changes_messages, fill, revise, worker_for
 from tests.adapters.slack.test_deadlines import gate
 from tests.engine.helpers import current, interactions
 
@@ -132,3 +134,33 @@ async def test_a_forged_decision_on_another_execution_is_checked_against_that_on
     assert h.engine.run(RUN).info.status == "completed"
     assert current(h.engine, "other#v1") == (other, "waiting_approval_to_complete")
     assert [(k, o) for k, o, _ in interactions(h.engine, other)] == [("reject", "refused")] * 2
+
+
+async def test_show_changes_posts_once_and_only_in_the_runs_thread(h: Harness) -> None:
+    """Clicks racing each other, and one forged from another channel (the button's id copied):
+    one diff, in the run's own thread; the other channel gets nothing of the artifact."""
+    worker = worker_for(h)
+    await h.command("run scripted")
+    await fill(h, worker, "alpha")
+    await revise(h, worker, "secret beta")
+    review = h.last_with_button("show_changes")
+    action_id = button_id(review, "show_changes")
+    assert action_id is not None
+    h.fake.add_channel("C0OTHER", "elsewhere")
+
+    async def from_elsewhere() -> Any:
+        payload = h.sim._envelope("block_actions", h.sim._user("U0EVE", "eve"))
+        payload["container"] = {"type": "message", "message_ts": "1.1", "channel_id": "C0OTHER"}
+        payload["channel"] = {"id": "C0OTHER", "name": "elsewhere"}
+        payload["response_url"] = h.sim._response_url("C0OTHER", "U0EVE", "1.1")
+        payload["trigger_id"] = h.sim._trigger_id()
+        payload["actions"] = [{"type": "button", "action_id": action_id, "value": action_id}]
+        return await h.sim._post_payload(h.url, payload)
+
+    clicks = [h.click(u, review, "show_changes", settle=False) for u in ("U0ANA", "U0BEN", "U0CAROL")]
+    await asyncio.gather(from_elsewhere(), *clicks, from_elsewhere())
+    await h.settle()
+    assert len(changes_messages(h)) == 1 and "secret beta" in changes_messages(h)[0]
+    elsewhere = [all_text(m) for m in h.fake.messages_in("C0OTHER")]
+    told = [e.text for e in h.fake.ephemerals if e.channel == "C0OTHER"]
+    assert not [t for t in [*elsewhere, *told] if "secret" in t]
