@@ -91,12 +91,16 @@ def spec(tx: Tx, ws: Workspace, run: RunRow, cp: Checkpoint, ex: ExecutionRow) -
     )
 
 
-def _content(text: str, old: bytes) -> bytes:
-    """The edited text as file content: chat inputs drop a final newline and may send CRLF."""
+def _content(text: str, old: bytes) -> bytes | None:
+    """The edited text as file content: chat inputs drop a final newline and may send CRLF.
+    None: not text (lone surrogates, which JSON can carry)."""
     text = text.replace("\r\n", "\n")
     if old.endswith(b"\n") and not text.endswith("\n"):
         text += "\n"
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
 
 
 def prepare(
@@ -124,8 +128,8 @@ def prepare(
         new = _content(text, old)
         if new == old:
             continue
-        problems = check_output(out, new, cp.validation)
-        if problems:
+        problems = ["is not UTF-8 text"] if new is None else check_output(out, new, cp.validation)
+        if problems or new is None:
             errors[name] = messages.edit_refused(f"{name}.{out.format}", problems)
         else:
             changed.append((row, new))

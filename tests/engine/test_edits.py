@@ -111,6 +111,8 @@ async def test_permission_and_stale_card_checks_come_first(engine: Engine, tmp_p
         engine.edit_and_approve(ex, ANA, {"summary2": "x", "summary": "z"}, version)
     with pytest.raises(EditInvalid, match=r"is 20,001 characters, at most 20,000 can be edited in chat"):
         engine.edit_and_approve(ex, ANA, {"summary": "y" * 20_001}, version)
+    with pytest.raises(EditInvalid, match=r"The edited summary\.md is not UTF-8 text"):
+        engine.edit_and_approve(ex, ANA, {"summary": "lone \ud800 surrogate"}, version)
     assert artifact_text(engine, run, "summary") == SUMMARY
     assert current(engine, run) == (ex, "waiting_approval_to_complete")
 

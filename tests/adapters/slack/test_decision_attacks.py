@@ -164,3 +164,19 @@ async def test_show_changes_posts_once_and_only_in_the_runs_thread(h: Harness) -
     elsewhere = [all_text(m) for m in h.fake.messages_in("C0OTHER")]
     told = [e.text for e in h.fake.ephemerals if e.channel == "C0OTHER"]
     assert not [t for t in [*elsewhere, *told] if "secret" in t]
+
+
+async def test_a_reason_that_is_not_unicode_is_refused(h: Harness, tmp_path: Path) -> None:
+    """A lone surrogate ("\\ud800" in the JSON) failed inside the engine: no answer, no audit.
+    The request is the client's error (400); nothing changes, and the next honest one works."""
+    gate(h.engine, tmp_path, "")
+    await h.command("run gate", user="U0CAROL")
+    view = await modal(h, "U0ANA", "reject")
+    resp = await raw(h, "U0ANA", view, {"type": "plain_text_input", "value": "no\ud800"})
+    assert resp.status == 400, resp
+    await h.settle()
+    assert current(h.engine, RUN)[1] == "waiting_approval_to_complete"
+    resp = await raw(h, "U0ANA", view, {"type": "plain_text_input", "value": "no"})
+    assert resp.body == "", resp
+    await h.settle()
+    assert h.engine.run(RUN).info.status == "failed"

@@ -33,7 +33,7 @@ async def open_edit(h: Harness, user: str = "U0ANA", channel: str = CHANNEL) -> 
     return list(h.fake.opened_views.values())[-1]
 
 
-def forged(view: dict[str, Any], metadata: str | None = None, extra: list[str] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+def forged(view: dict[str, Any], metadata: str | None = None, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """A copy of the modal as a hostile client could submit it: no view id (so the fake does not
     put back what is on screen), its own private_metadata and input blocks."""
     out = copy.deepcopy(view)
@@ -131,7 +131,7 @@ async def test_file_names_that_are_paths_or_not_outputs_are_refused(h: Harness, 
     before = sorted(str(p) for p in Path(tmp_path).rglob("*"))
     for name in ("../../../x", f"{tmp_path}/abs", "secrets", "summary.md"):
         resp = await submit_raw(
-            h, "U0ANA", forged(view, extra=[name]), {"summary": EDITED, "scores": SCORES, name: "pwned"}
+            h, "U0ANA", forged(view, extra=(name,)), {"summary": EDITED, "scores": SCORES, name: "pwned"}
         )
         assert resp.body["response_action"] == "update", (name, resp)
         assert "not an output of this checkpoint that can be edited" in str(resp.body), resp
@@ -202,3 +202,18 @@ async def test_approve_racing_an_edit_has_one_outcome(h: Harness, tmp_path: Path
             assert text == SUMMARY and len(revs) == 1
         assert h.engine.run(run).info.status == "completed"
         assert "approved by" in all_text(h.fake.get_message(CHANNEL, card.ts)).lower()
+
+
+async def test_text_that_is_not_unicode_is_refused(h: Harness, tmp_path: Path) -> None:
+    """JSON may carry lone surrogates ("\\ud800"): not text any file can hold."""
+    ex = await start(h, tmp_path)
+    view = await open_edit(h)
+    resp = await submit_raw(h, "U0ANA", view, {"summary": "# Sum\ud800mary", "scores": SCORES})
+    assert resp.status == 400, resp
+    await h.settle()
+    unchanged(h)
+    assert current(h.engine, RUN) == (ex, "waiting_approval_to_complete")
+    resp = await submit_raw(h, "U0ANA", view, {"summary": EDITED, "scores": SCORES})
+    assert resp.body == "", resp  # the execution is not stuck
+    await h.settle()
+    assert artifact_text(h.engine, RUN, "summary") == EDITED + "\n"
