@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,7 @@ from engine.seen import Seen
 from engine.states import RunStatus as R
 from engine.store import Store, sqlite_url
 from engine.streams import TurnSink, TurnTarget
+from engine.timers import FIRE_BATCH
 from engine.tx import Definitions, Tx
 from engine.work import WorkItem
 from engine.workspace import Workspace
@@ -107,6 +109,7 @@ class Engine:
         self.outbox = Dispatcher(store, clock, stale_after=self.config.stale_after_seconds)
         self.inbox = inbox.Inbox(store, clock, journal)
         self.listeners: list[Callable[[], None]] = [self.outbox.wake]
+        self._file_work = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipebot-files")
         # Live agent turns by platform: adapters in this process register theirs (engine.streams).
         self.turn_sinks: dict[str, TurnSink] = {}
 
@@ -130,6 +133,7 @@ class Engine:
         return engine
 
     def close(self) -> None:
+        self._file_work.shutdown(wait=True)  # the timers' file work queued so far
         self.inbox.close()
         self.store.dispose()
         if self.inbox.journal is not None:
@@ -143,8 +147,14 @@ class Engine:
     # -- transactions ----------------------------------------------------------------------
 
     def _write(
-        self, fn: Callable[[Tx], T], audit: tuple[str, int | None, str | None, Actor] | None = None
+        self,
+        fn: Callable[[Tx], T],
+        audit: tuple[str, int | None, str | None, Actor] | None = None,
+        *,
+        files_later: bool = False,
     ) -> T:
+        """``files_later``: leave the file work that follows the commit (folders, run_info.json,
+        logs) to the engine's file thread, in commit order, instead of doing it before returning."""
         _, execution_id, run_name, actor = audit or (None, None, None, None)
         ids = {"run": run_name, "execution": execution_id}
         if actor is not None:
@@ -169,13 +179,26 @@ class Engine:
         if tx.notified:  # first: what the outbox delivers does not wait for the files below
             for listener in self.listeners:
                 listener()
+        if files_later:
+            self._file_work.submit(self._files_logged, tx)
+        else:
+            self._files(tx)
+        return result
+
+    def _files(self, tx: Tx) -> None:
+        """What follows a commit on disk: folders moved or dropped, run_info.json, log lines."""
         for action in tx.after_commit:
             action()
         for slug, version, data in tx.run_files:
             self.ws.write_run_info(slug, version, data)
         for slug, line in tx.logs:
             self.ws.log(slug, self.clock(), line)
-        return result
+
+    def _files_logged(self, tx: Tx) -> None:
+        try:
+            self._files(tx)
+        except Exception:  # nobody waits for it: say so in the log
+            log.exception("file work after a commit failed")
 
     def _audited(self, kind: str, subject: str, actor: Actor | None, fn: Callable[[Tx], T]) -> T:
         """A command without a run to audit on: a refusal goes to the audit log (engine.audit)."""
@@ -463,10 +486,12 @@ class Engine:
 
     # -- timers (deadlines and reminders) --------------------------------------------------------
 
-    def fire_timers(self, limit: int = 100) -> int:
+    def fire_timers(self, limit: int = FIRE_BATCH) -> int:
         """Fire the deadlines and reminders that are due; return how many were claimed."""
         then: list[Outcome] = []
-        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then))
+        # A burst of deadlines must not wait for the file work of the ones before it (removing a
+        # work folder takes milliseconds on some disks): the outbox is woken at each commit.
+        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then), files_later=True)
         for outcome in then:
             self._roll_back_rejected(outcome, DEADLINE)
         return fired

@@ -101,15 +101,17 @@ def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[Artifa
 
 def point_latest(tx: Tx, ws: Workspace, slug: str) -> None:
     """After commit, runs/latest -> the newest run that is not rolled back and has a folder."""
-    versions = tx.session.scalars(
+    newest = (
         select(RunRow.version)
         .where(RunRow.pipeline_slug == slug, RunRow.status != RunStatus.ROLLED_BACK)
         .order_by(RunRow.version.desc())
     )
-    for version in versions:
-        if ws.run_dir(slug, version).is_dir():
-            tx.after_commit.append(lambda v=version: ws.point_latest(slug, v))  # type: ignore[misc]
-            return
+    # Nearly always one of the newest few has a folder: read those before every version there is.
+    for query in (newest.limit(10), newest.offset(10)):
+        for version in tx.session.scalars(query):
+            if ws.run_dir(slug, version).is_dir():
+                tx.after_commit.append(lambda v=version: ws.point_latest(slug, v))  # type: ignore[misc]
+                return
     tx.after_commit.append(lambda: ws.unpoint_latest(slug))
 
 

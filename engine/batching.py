@@ -32,6 +32,10 @@ class GroupCommit(Generic[T, R]):
         self._scheduled = False
 
     async def submit(self, item: T) -> R:
+        return await self.enqueue(item)
+
+    def enqueue(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` now (in call order) without waiting for its transaction."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
@@ -41,7 +45,7 @@ class GroupCommit(Generic[T, R]):
                 loop.call_soon(self._flush)
         elif self._task is None or self._task.done():
             self._task = asyncio.create_task(self._drain())
-        return await future
+        return future
 
     def push(self, item: T) -> None:
         """Submit without waiting for the result (inline only: call on the event loop)."""

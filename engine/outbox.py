@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from engine import logctx, metrics
 from engine.actors import Conversation
+from engine.batching import GroupCommit
 from engine.clock import Clock
 from engine.errors import PipebotError
 from engine.leases import Leases, process_name
@@ -58,6 +61,18 @@ class Claimed:
     refs: dict[str, MessageRef] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Op:
+    """One row's bookkeeping: begin (mark sending), delivered, superseded (a later edit replaces
+    it) or failed."""
+
+    kind: str
+    row: OutboxRow
+    ref: MessageRef | None = None
+    before: MessageRef | None = None  # the key's message before this delivery
+    error: Exception | None = None
+
+
 class Deliverer(Protocol):
     async def deliver(self, delivery: Delivery) -> MessageRef | None: ...
 
@@ -89,13 +104,13 @@ class Dispatcher:
         clock: Clock,
         *,
         max_attempts: int = 12,
-        batch: int = 200,
+        batch: int = 1000,
         holder: str | None = None,
         stale_after: float = 30.0,
     ) -> None:
         self.store, self.clock = store, clock
         self.max_attempts, self.batch = max_attempts, batch
-        self.parallel_runs = 4
+        self.parallel_runs = 64
         self.deliverers: dict[str, Deliverer] = {}
         self.leases = Leases(store, clock, holder or process_name(), stale_after)
         self.last_drain: float | None = None  # monotonic time of the last drain (readiness)
@@ -135,11 +150,14 @@ class Dispatcher:
         try:
             while not stop.is_set():
                 self._wake.clear()
+                delivered = 0
                 try:
-                    await self.drain()
+                    delivered = await self.drain()
                 except Exception:  # keep delivering whatever one bad row did
                     log.exception("outbox drain failed")
                 self.last_drain = time.monotonic()
+                if delivered:
+                    continue  # a backlog (a burst of deadlines): the next rows now, not in a second
                 waiter = asyncio.ensure_future(self._wake.wait())
                 stopper = asyncio.ensure_future(stop.wait())
                 await asyncio.wait(
@@ -167,24 +185,32 @@ class Dispatcher:
         by_run = await asyncio.to_thread(self._claim)
         if not by_run:
             return 0
-        # A few runs at a time: each delivery also needs the event loop that answers the
-        # platforms' requests, and their acknowledgements must not queue behind a burst.
+        # Each row's bookkeeping ("sending" before the call, "delivered" after it) goes through one
+        # group commit: the rows of every run delivered meanwhile share a transaction.
+        book: GroupCommit[_Op, object] = GroupCommit(self._apply)
+        # A bounded number of runs at a time: each delivery also needs the event loop that answers
+        # the platforms' requests, and their acknowledgements must not queue behind a burst.
         limit = asyncio.Semaphore(self.parallel_runs)
 
         async def one(run_id: int, claimed: Claimed) -> int:
             async with limit:
                 with logctx.bound(run=run_id, platform=claimed.rows[0].platform if claimed.rows else None):
                     try:
-                        return await self._deliver_run(claimed)
+                        return await self._deliver_run(claimed, book)
                     except LeaseLost:
                         log.warning("outbox lease of run %s was taken over", run_id)
                         return 0
 
         try:
-            counts = await asyncio.gather(*(one(run_id, c) for run_id, c in by_run.items()))
+            # Every run's task ends (and its records commit) before the leases go back.
+            tasks = (one(run_id, c) for run_id, c in by_run.items())
+            counts = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await asyncio.to_thread(self.leases.release, [lease_name(r) for r in by_run])
-        return sum(counts)
+        for count in counts:
+            if isinstance(count, BaseException):
+                raise count
+        return sum(c for c in counts if isinstance(c, int))
 
     def _candidates(self) -> list[int]:
         undelivered = (OutboxRow.delivered_at.is_(None), OutboxRow.dead.is_(False))
@@ -236,117 +262,159 @@ class Dispatcher:
             claimed[row.run_id].rows.append(row)
         return claimed
 
-    async def _deliver_run(self, claimed: Claimed) -> int:
+    async def _deliver_run(self, claimed: Claimed, book: GroupCommit[_Op, object]) -> int:
         now = self.clock()
         rows, where, refs = claimed.rows, claimed.where, claimed.refs  # deliveries keep `refs` current
         if not rows or (rows[0].not_before is not None and rows[0].not_before > now):
             return 0  # keep this run's order: nothing overtakes a row that waits
         latest = {row.message_key: row for row in rows}
         sent_early: set[int] = set()
+        records: list[asyncio.Future[object]] = []  # committed with the next rows' (awaited at the end)
         done = 0
-        for row in rows:
-            if row.id in sent_early:
-                continue
-            newest = latest[row.message_key]
-            if newest.id != row.id and row.message_key in refs:
-                await asyncio.to_thread(self._mark_delivered, [row.id])  # a later edit replaces it
-                continue
-            # A message's first appearance carries its newest content: one post, no edits.
-            note = NOTIFICATION.validate_json(newest.payload_json)
-            parent = None if row.message_key == "run" else refs.get("run")
-            existing = refs.get(row.message_key)
-            # Marked (and the lease checked) before the call: a crash after it leaves the row
-            # "sending", and whoever delivers it next looks for the message first.
-            since = await asyncio.to_thread(self._begin, row)
-            delivery = Delivery(note, where, existing, parent, row.id, since if existing is None else None)
-            try:
-                ref = await self.deliverers[row.platform].deliver(delivery)
-            except Exception as exc:
-                metrics.DELIVERIES.labels("retry_later" if isinstance(exc, RetryLater) else "failed").inc()
-                await asyncio.to_thread(self._failed, row, exc)
-                break
-            if self.crash_after_post and existing is None and not (ref is not None and ref.adopted):
-                self.crash_after_post -= 1
-                if not self.crash_after_post:
-                    os._exit(86)  # the platform has the message, the database does not know
-            await asyncio.to_thread(self._delivered, row, ref)
-            metrics.DELIVERIES.labels("adopted" if ref is not None and ref.adopted else "delivered").inc()
-            if ref is not None:
-                refs[row.message_key] = ref
-            done += 1
-            if newest.id != row.id and not (ref is not None and ref.adopted):
-                # (an adopted message may be older than `newest`: then `newest` is sent as an edit)
-                await asyncio.to_thread(self._mark_delivered, [newest.id])
-                sent_early.add(newest.id)
+        try:
+            for row in rows:
+                if row.id in sent_early:
+                    continue
+                newest = latest[row.message_key]
+                if newest.id != row.id and row.message_key in refs:
+                    records.append(book.enqueue(_Op("superseded", row)))  # a later edit replaces it
+                    continue
+                # A message's first appearance carries its newest content: one post, no edits.
+                note = NOTIFICATION.validate_json(newest.payload_json)
+                parent = None if row.message_key == "run" else refs.get("run")
+                existing = refs.get(row.message_key)
+                # Marked (and the lease checked) before the call: a crash after it leaves the row
+                # "sending", and whoever delivers it next looks for the message first. The records
+                # queued before it commit with it (or earlier).
+                since = await book.submit(_Op("begin", row))
+                if isinstance(since, LeaseLost):
+                    raise since
+                assert since is None or isinstance(since, datetime)
+                since = since if existing is None else None
+                delivery = Delivery(note, where, existing, parent, row.id, since)
+                try:
+                    ref = await self.deliverers[row.platform].deliver(delivery)
+                except Exception as exc:
+                    outcome = "retry_later" if isinstance(exc, RetryLater) else "failed"
+                    metrics.DELIVERIES.labels(outcome).inc()
+                    await book.submit(_Op("failed", row, error=exc))
+                    break
+                if self.crash_after_post and existing is None and not (ref is not None and ref.adopted):
+                    self.crash_after_post -= 1
+                    if not self.crash_after_post:
+                        os._exit(86)  # the platform has the message, the database does not know
+                records.append(book.enqueue(_Op("delivered", row, ref, existing)))
+                metrics.DELIVERIES.labels("adopted" if ref is not None and ref.adopted else "delivered").inc()
+                if ref is not None:
+                    refs[row.message_key] = ref
+                done += 1
+                if newest.id != row.id and not (ref is not None and ref.adopted):
+                    # (an adopted message may be older than `newest`: then `newest` is sent as an edit)
+                    records.append(book.enqueue(_Op("superseded", newest)))
+                    sent_early.add(newest.id)
+        finally:
+            await asyncio.gather(*records, return_exceptions=True)
+        for record in records:
+            record.result()  # a failed record: the drain fails (the row stays "sending": adopted later)
         return done
 
-    def _begin(self, row: OutboxRow) -> datetime | None:
-        """Mark ``row`` as sending while this process still holds its run's lease; return when an
-        earlier attempt marked it (it may be on the platform already), else None."""
-        lease = select(LeaseRow.name).where(
-            LeaseRow.name == lease_name(row.run_id), LeaseRow.holder == self.holder
-        )
-        with self.store.write() as s:
-            current = s.execute(
-                select(OutboxRow.sending_at, OutboxRow.delivered_at).where(OutboxRow.id == row.id)
-            ).one()
-            done = s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id, OutboxRow.delivered_at.is_(None), lease.exists())
-                .values(sending_at=current.sending_at or self.clock(), sending_by=self.holder)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                raise LeaseLost(f"run {row.run_id}")
-        return current.sending_at  # type: ignore[no-any-return]
+    def _apply(self, ops: list[_Op]) -> list[object]:
+        """The bookkeeping of many rows (of any runs) in one transaction and a few statements.
 
-    def _mark_delivered(self, ids: list[int]) -> None:
+        A run's ops are queued in order and each row has one op of each kind at most, so grouping
+        them by kind keeps what matters. A ``begin`` whose run's lease another process took
+        returns LeaseLost (nothing written for it)."""
+        now = self.clock()
+        out: list[object] = [None] * len(ops)
         with self.store.write() as s:
-            s.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(delivered_at=self.clock()))
-
-    def _delivered(self, row: OutboxRow, ref: MessageRef | None) -> None:
-        with self.store.write() as s:
-            if ref is not None:
-                current = s.scalar(
-                    select(MessageRefRow).where(
-                        MessageRefRow.run_id == row.run_id, MessageRefRow.message_key == row.message_key
-                    )
+            delivered = [op for op in ops if op.kind == "delivered"]
+            moved = {(op.row.run_id, op.row.message_key): op for op in delivered if op.ref != op.before}
+            if moved:  # a new message (or one found elsewhere): later rows of its key edit it
+                self._save_refs(s, list(moved.values()), now)
+            if delivered:
+                s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([op.row.id for op in delivered]))
+                    .values(delivered_at=now, sending_at=None, sending_by=None)
                 )
-                if current is None:
-                    s.add(
-                        MessageRefRow(
-                            run_id=row.run_id,
-                            message_key=row.message_key,
-                            platform=row.platform,
-                            channel=ref.channel,
-                            message_id=ref.message_id,
-                            thread_id=ref.thread_id,
-                            updated_at=self.clock(),
-                        )
-                    )
-                else:
-                    current.channel, current.message_id = ref.channel, ref.message_id
-                    current.thread_id, current.updated_at = ref.thread_id, self.clock()
-            s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
-                .values(delivered_at=self.clock(), sending_at=None, sending_by=None)
-            )
+            superseded = [op.row.id for op in ops if op.kind == "superseded"]
+            if superseded:
+                s.execute(update(OutboxRow).where(OutboxRow.id.in_(superseded)).values(delivered_at=now))
+            for op in ops:
+                if op.kind == "failed":
+                    assert op.error is not None
+                    self._failed(s, op.row, op.error)
+            begins = [i for i, op in enumerate(ops) if op.kind == "begin"]
+            if begins:
+                marks = self._begin(s, [ops[i].row for i in begins], now)
+                for i, result in zip(begins, marks, strict=True):
+                    out[i] = result
+        return out
 
-    def _failed(self, row: OutboxRow, exc: Exception) -> None:
+    def _begin(self, s: Session, rows: list[OutboxRow], now: datetime) -> list[datetime | LeaseLost | None]:
+        """Mark ``rows`` as sending where this process still holds their run's lease; for each,
+        when an earlier attempt marked it (it may be on the platform already), else None."""
+        ids = [r.id for r in rows]
+        earlier = select(OutboxRow.id, OutboxRow.sending_at).where(OutboxRow.id.in_(ids))
+        before = dict(s.execute(earlier).all())
+        lease = select(LeaseRow.name).where(
+            LeaseRow.name == literal("outbox:", String) + cast(OutboxRow.run_id, String),
+            LeaseRow.holder == self.holder,
+        )
+        marked = set(
+            s.scalars(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.delivered_at.is_(None), lease.exists())
+                .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
+                .returning(OutboxRow.id)
+            )
+        )
+        return [before[r.id] if r.id in marked else LeaseLost(f"run {r.run_id}") for r in rows]
+
+    def _save_refs(self, s: Session, ops: list[_Op], now: datetime) -> None:
+        """Each row's message reference, new or moved (one upsert; one op per key)."""
+        values = [
+            {
+                "run_id": op.row.run_id,
+                "message_key": op.row.message_key,
+                "platform": op.row.platform,
+                "channel": op.ref.channel,
+                "message_id": op.ref.message_id,
+                "thread_id": op.ref.thread_id,
+                "updated_at": now,
+            }
+            for op in ops
+            if op.ref is not None
+        ]
+        if not values:
+            return
+        stmt = (sqlite if self.store.is_sqlite else postgresql).insert(MessageRefRow).values(values)
+        s.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "message_key"],
+                set_={
+                    "channel": stmt.excluded.channel,
+                    "message_id": stmt.excluded.message_id,
+                    "thread_id": stmt.excluded.thread_id,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
+
+    def _failed(self, s: Session, row: OutboxRow, exc: Exception) -> None:
         attempts = row.attempts + 1
         delay = exc.retry_after if isinstance(exc, RetryLater) else min(2.0**attempts, 300.0)
         dead = attempts >= self.max_attempts and not isinstance(exc, RetryLater)
         (log.error if dead else log.warning)(
             "delivery of outbox row %s failed (attempt %s): %r", row.id, attempts, exc
         )
-        with self.store.write() as s:
-            s.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
-                .values(
-                    attempts=attempts,
-                    last_error=repr(exc)[:2000],
-                    dead=dead,
-                    not_before=self.clock() + timedelta(seconds=delay),
-                )
+        s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row.id)
+            .values(
+                attempts=attempts,
+                last_error=repr(exc)[:2000],
+                dead=dead,
+                not_before=self.clock() + timedelta(seconds=delay),
             )
+        )

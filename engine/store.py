@@ -4,6 +4,7 @@ the lock up front), any SQLAlchemy URL otherwise; Alembic migrations applied at 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -63,6 +64,10 @@ class Store:
         else:
             self._writer = self._reader = create_engine(url, pool_pre_ping=True)
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
+        # SQLite: this process's writers queue on a lock, woken when it is released, instead of in
+        # SQLite's busy handler, which sleeps and polls: there a thread that writes again at once
+        # (the timer loop firing a burst) can keep the database from every other writer.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
         self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
 
     def migrate(self) -> None:
@@ -76,7 +81,12 @@ class Store:
     def write(self) -> Iterator[Session]:
         if self._checkpoints is not None:
             self._checkpoints.start()
-        with _no_overflow(), self._write_sessions() as session, session.begin():
+        with (
+            self._write_lock or contextlib.nullcontext(),
+            _no_overflow(),
+            self._write_sessions() as session,
+            session.begin(),
+        ):
             yield session
 
     @contextmanager

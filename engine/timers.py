@@ -34,6 +34,9 @@ from engine.workspace import Workspace
 log = logging.getLogger("pipebot.timers")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DEADLINES = ("deadline", "escalation")
+# Timers fired per transaction: small enough that the outbox (which needs the write lock too, on
+# SQLite) gets its turn often during a burst, so the first decisions reach chat while later ones fire.
+FIRE_BATCH = 25
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,7 @@ async def run(
     clock: Clock,
     stop: asyncio.Event,
     *,
-    batch: int = 100,
+    batch: int = FIRE_BATCH,
     idle_max: float = 1.0,
 ) -> None:
     """Fire due timers until ``stop``; sleep until the next one (at most ``idle_max``, so timers

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from engine.clock import Clock
@@ -115,14 +115,21 @@ class Tx:
 def run_info_file(session: Session, info: RunInfo, run: RunRow) -> tuple[str, int, dict[str, object]]:
     """(slug, version, content) of .pipeline_system/runs/v{N}/run_info.json."""
 
-    def last(*where: object) -> str | None:
-        stmt = select(EventRow.created_at).where(
+    # The latest pause and resume, in one query (a run pauses rarely: few rows).
+    paused_at = resumed_at = None
+    for to_state, from_state, at in session.execute(
+        select(EventRow.to_state, EventRow.from_state, EventRow.created_at)
+        .where(
             EventRow.run_id == run.id,
             EventRow.entity == "run",
-            *where,  # type: ignore[arg-type]
+            or_(EventRow.to_state == "paused", EventRow.from_state == "paused"),
         )
-        at = session.scalar(stmt.order_by(EventRow.id.desc()).limit(1))
-        return at.isoformat(timespec="seconds") if at else None
+        .order_by(EventRow.id.desc())
+    ):
+        if to_state == "paused" and paused_at is None:
+            paused_at = at.isoformat(timespec="seconds")
+        if from_state == "paused" and to_state == "in_progress" and resumed_at is None:
+            resumed_at = at.isoformat(timespec="seconds")
 
     extends = session.get(RunRow, run.extends_run_id) if run.extends_run_id else None
     return (
@@ -140,8 +147,8 @@ def run_info_file(session: Session, info: RunInfo, run: RunRow) -> tuple[str, in
             "created_at": run.created_at.isoformat(timespec="seconds"),
             "updated_at": run.updated_at.isoformat(timespec="seconds"),
             "finished_at": run.finished_at.isoformat(timespec="seconds") if run.finished_at else None,
-            "paused_at": last(EventRow.to_state == "paused"),
-            "last_resumed_at": last(EventRow.from_state == "paused", EventRow.to_state == "in_progress"),
+            "paused_at": paused_at,
+            "last_resumed_at": resumed_at,
             "extends": extends.name if extends else None,
         },
     )

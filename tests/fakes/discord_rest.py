@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 API_PREFIX = "/api/v10"
 GUILDS_INTENT = 1 << 0
 GUILD_MESSAGES_INTENT = 1 << 9
-TEXT_CHANNEL_TYPES = frozenset({0, 2, 5, 10, 11, 12, 13})
+TEXT_CHANNEL_TYPES = frozenset({0, 1, 2, 5, 10, 11, 12, 13})  # 1: a DM channel
 THREAD_ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
 # Callback types allowed per interaction type (2 command, 3 component, 4 autocomplete, 5 modal submit).
 ALLOWED_CALLBACKS: dict[int, frozenset[int]] = {
@@ -175,6 +175,7 @@ class RestApi:
         token = r"(?P<token>[^/]+)"
         add = self._add
         add("GET", r"/users/@me", self.get_me)
+        add("POST", r"/users/@me/channels", self.create_dm)
         add("GET", r"/gateway", self.get_gateway, bot_auth=False)
         add("GET", r"/gateway/bot", self.get_gateway_bot)
         add("GET", r"/oauth2/applications/@me", self.get_application)
@@ -393,6 +394,33 @@ class RestApi:
                 "locale": "en-US",
             }
         )
+
+    async def create_dm(self, ctx: Ctx) -> Reply:
+        """``POST /users/@me/channels`` with ``recipient_id``: the bot's DM channel with a user who
+        shares a guild with it (the same channel again on every call), as a type-1 channel object."""
+        body = ctx.body()
+        recipient = body.get("recipient_id")
+        if recipient is None:
+            raise HttpError.form([Issue(("recipient_id",), "BASE_TYPE_REQUIRED", "This field is required")])
+        if isinstance(recipient, bool) or not str(recipient).isdigit():
+            issue = Issue(("recipient_id",), "NUMBER_TYPE_COERCE", f'Value "{recipient}" is not snowflake.')
+            raise HttpError.form([issue])
+        user_id = int(recipient)
+        user = next((g.members[user_id] for g in self.state.guilds.values() if user_id in g.members), None)
+        if user is None or user.bot:
+            raise HttpError(400, 50033, "Invalid Recipient(s)")
+        channel_id = self.state.dm_channels.get(user_id)
+        if channel_id is None:
+            channel_id = self.state.dm_channels[user_id] = self.state.next_id()
+            self.state.channels[channel_id] = {
+                "id": str(channel_id),
+                "type": 1,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user.payload()],
+            }
+            self.state.messages.setdefault(channel_id, [])
+        return Reply(copy.deepcopy(self.state.channels[channel_id]))
 
     async def get_gateway(self, ctx: Ctx) -> Reply:
         """``GET /gateway``."""

@@ -405,6 +405,7 @@ class FakeState:
         self.guilds: dict[int, GuildState] = {}
         self.channels: dict[int, JSON] = {}
         self.threads: dict[int, JSON] = {}
+        self.dm_channels: dict[int, int] = {}  # user id -> the bot's DM channel with them
         self.messages: dict[int, list[StoredMessage]] = {}
         # enforce_nonce: (author id, nonce) -> (time.monotonic() of the send, the message)
         self.nonces: dict[tuple[int, str], tuple[float, StoredMessage]] = {}
@@ -467,6 +468,11 @@ class FakeState:
     def messages_in(self, channel_id: int) -> list[StoredMessage]:
         """Messages of a channel or thread, oldest first."""
         return list(self.messages.get(channel_id, []))
+
+    def direct_messages(self, user_id: int) -> list[StoredMessage]:
+        """What the bot sent a user in their DM channel, oldest first."""
+        channel_id = self.dm_channels.get(user_id)
+        return self.messages_in(channel_id) if channel_id is not None else []
 
     # -- payload builders --------------------------------------------------------------------
 

@@ -437,6 +437,28 @@ async def test_auth_unknown_routes_and_json_content_type(fake: FakeDiscord) -> N
     assert [(e.status, e.path) for e in fake.errors] == [(401, "/users/@me"), (404, f"/guilds/{GUILD}/bans")]
 
 
+async def test_dm_channel_is_one_per_member_and_takes_messages(fake: FakeDiscord) -> None:
+    dms = f"{fake.api_url}/users/@me/channels"
+    async with http() as session:
+        async with session.post(dms, json={"recipient_id": str(ALICE.id)}) as resp:
+            channel = await resp.json()
+            assert resp.status == 200 and channel["type"] == 1
+            assert channel["recipients"][0]["id"] == str(ALICE.id)
+        async with session.post(dms, json={"recipient_id": ALICE.id}) as resp:
+            assert (await resp.json())["id"] == channel["id"]  # the same channel again
+        message = {"content": "hello", "allowed_mentions": {"parse": []}}
+        async with session.post(f"{fake.api_url}/channels/{channel['id']}/messages", json=message) as resp:
+            assert resp.status == 200 and "guild_id" not in await resp.json()
+        async with session.post(dms, json={}) as resp:
+            assert resp.status == 400 and "recipient_id" in (await resp.json())["errors"]
+        async with session.post(dms, json={"recipient_id": "alice"}) as resp:
+            assert resp.status == 400
+        async with session.post(dms, json={"recipient_id": "42"}) as resp:  # nobody the bot knows
+            assert resp.status == 400 and (await resp.json())["code"] == 50033
+    assert [m.content for m in fake.direct_messages(ALICE.id)] == ["hello"]
+    assert [e.status for e in fake.errors] == [400, 400, 400]
+
+
 async def test_double_and_late_interaction_callbacks(fake: FakeDiscord) -> None:
     record = fake.new_interaction(2, {"id": "1", "name": "pipeline", "type": 1}, CHANNEL, ALICE)
     url = f"{fake.api_url}/interactions/{record.id}/{record.token}/callback?with_response=true"

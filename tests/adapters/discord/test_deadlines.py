@@ -12,6 +12,7 @@ from tests.adapters.discord.helpers import (
     CAROL,
     CHANNEL,
     DAVE,
+    GUILD,
     RELEASE_ROLE,
     Bot,
     answer,
@@ -92,3 +93,49 @@ async def test_reject_with_a_reason_and_reassign(fake: FakeDiscord, bot: Bot, tm
     card = fresh(fake, card)
     assert card.custom_ids() == [] and "Rejected by Bob" in card.text and "Numbers are wrong" in card.text
     assert bot.engine.run("gate#v1").info.status == "failed"
+
+
+async def test_reminder_direct_messages_each_undecided_approver(
+    fake: FakeDiscord, bot: Bot, clock: ManualClock, tmp_path: Path
+) -> None:
+    path = tmp_path / "people.yaml"
+    path.write_text(
+        f"""\
+id: people
+approvers: [discord:{ALICE.id}, discord:{BOB.id}, discord:{DAVE.id}]
+required_approvals: 2
+human: {{deadline: 2d, remind_every: 4h}}
+checkpoints:
+  - id: review
+"""
+    )
+    bot.engine.import_pipeline(path)
+    for user in (BOB, DAVE):  # members of the guild who have not used pipebot yet
+        fake.guilds[GUILD].members[user.id] = user
+    bot.engine.start_run("people", actor(CAROL), HERE)
+    (item,) = bot.engine.pending(actor(ALICE))
+    bot.engine.approve_complete(item.execution_id, actor(ALICE))
+    await bot.drain()
+    clock.advance(4 * 3600)
+    assert bot.engine.fire_timers() == 1
+    await bot.drain()
+    [reminder] = [m for m in thread_messages(fake) if "Reminder (1 of 3)" in m.text]
+    assert reminder.text.startswith(f"ℹ️ <@{BOB.id}> <@{DAVE.id}> Reminder")
+    [sent] = [
+        r.json
+        for r in fake.requests_to(f"POST /channels/{reminder.channel_id}/messages")
+        if r.json and "Reminder" in str(r.json)
+    ]
+    mentions = sent["allowed_mentions"]
+    assert sorted(mentions["users"]) == sorted([BOB.id, DAVE.id]) and mentions["parse"] == []
+    assert not mentions.get("roles")
+    # One DM channel per undecided approver, and the reminder in it (without pinging anyone).
+    opened = [r.json for r in fake.requests_to("POST /users/@me/channels")]
+    assert sorted(int(body["recipient_id"]) for body in opened if body) == sorted([BOB.id, DAVE.id])
+    for user in (BOB, DAVE):
+        [dm] = fake.direct_messages(user.id)
+        assert "Reminder (1 of 3)" in dm.text and "people#v1" in dm.text and "guild_id" not in dm.payload
+        [request] = fake.requests_to(f"POST /channels/{dm.channel_id}/messages")
+        assert request.json["allowed_mentions"] == {"parse": []}
+    assert fake.direct_messages(ALICE.id) == [] and fake.direct_messages(CAROL.id) == []
+    fake.assert_no_errors()
