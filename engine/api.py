@@ -7,6 +7,7 @@ outbox dispatcher) are woken.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from engine import (
     archive_moves,
     archives,
+    artifact_revisions,
     audit,
     changes,
     drafts,
@@ -130,6 +132,7 @@ class Engine:
             journal.create(InboxRow.__table__)  # type: ignore[arg-type]
         engine = cls(store, Workspace(base_path), clock, config, journal)
         engine.recover_rollbacks()
+        engine.recover_artifacts()
         return engine
 
     def close(self) -> None:
@@ -159,15 +162,23 @@ class Engine:
         ids = {"run": run_name, "execution": execution_id}
         if actor is not None:
             ids |= {"platform": actor.platform, "user": actor.user_id}
+        undo: list[Callable[[], object]] = []
         try:
-            with logctx.bound(**ids), self.store.write() as session:
-                tx = Tx(session, self.clock, self.definitions, roles=self.roles)
-                result = fn(tx)
-                tx.finish()
-                # An interaction handled from the inbox takes effect once (see engine.inbox).
-                applying = inbox.mark_applied(session, tx.now())
-                if tx.notified:  # other processes' outbox and workers wake at commit
-                    self.store.notify(session)
+            try:
+                with logctx.bound(**ids), self.store.write() as session:
+                    tx = Tx(session, self.clock, self.definitions, roles=self.roles, on_rollback=undo)
+                    result = fn(tx)
+                    tx.finish()
+                    # An interaction handled from the inbox takes effect once (see engine.inbox).
+                    applying = inbox.mark_applied(session, tx.now())
+                    if tx.notified:  # other processes' outbox and workers wake at commit
+                        self.store.notify(session)
+            except BaseException:
+                # Nothing written for a transaction that did not commit stays on disk.
+                for action in reversed(undo):
+                    with contextlib.suppress(OSError):
+                        action()
+                raise
         except (NotAllowed, Refused) as exc:
             if audit is not None:
                 self._audit_refusal(audit, str(exc))
@@ -372,6 +383,13 @@ class Engine:
             archive_moves.undo(self.ws, plan)
             self._write(lambda tx, rid=rollback_id: rollbacks.reset(tx, rid))  # type: ignore[misc]
         return len(found)
+
+    def recover_artifacts(self) -> int:
+        """At start: finish the file swaps of edits committed by a process that died before them."""
+        repaired = self._write(lambda tx: artifact_revisions.recover(tx, self.ws))
+        for path in repaired:
+            log.warning("%s did not hold the content its last edit committed: restored", path)
+        return len(repaired)
 
     def rollbacks(self, target: str) -> list[RollbackInfo]:
         return self._read(lambda tx: archives.rollbacks(tx, target))

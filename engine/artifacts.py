@@ -85,7 +85,7 @@ def promote(tx: Tx, ws: Workspace, run: RunRow, ex: ExecutionRow) -> list[Artifa
     files = [ws.absolute(r.path) for r in rows]
     moved = {}
     for row, dst in zip(
-        rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files), strict=True
+        rows, ws.promote(run.pipeline_slug, run.version, ex.checkpoint_id, files, tx.staged), strict=True
     ):
         moved[row.path] = ws.relative(dst)
         row.path, row.promoted = moved[row.path], True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
@@ -49,6 +50,10 @@ class Tx:
     notes: list[tuple[RunRow, Notification]] = field(default_factory=list)
     logs: list[tuple[str, str]] = field(default_factory=list)
     after_commit: list[Callable[[], object]] = field(default_factory=list)
+    # Undo files written for this transaction if it does not commit (run by Engine._write).
+    on_rollback: list[Callable[[], object]] = field(default_factory=list)
+    # Artifact file -> its new content, swapped in after the commit (engine.artifact_revisions).
+    staged: dict[Path, Path] = field(default_factory=dict)
     run_files: list[tuple[str, int, dict[str, object]]] = field(default_factory=list)
     roles: Roles = field(default_factory=Roles)  # the deployment's admins (engine.roles)
 

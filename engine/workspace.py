@@ -92,15 +92,18 @@ class Workspace:
         os.replace(tmp, path)
         return path
 
-    def promote(self, slug: str, version: int, checkpoint_id: str, files: list[Path]) -> list[Path]:
-        """Copy finished artifacts to runs/vN/{checkpoint}/."""
+    def promote(
+        self, slug: str, version: int, checkpoint_id: str, files: list[Path], staged: dict[Path, Path]
+    ) -> list[Path]:
+        """Copy finished artifacts to runs/vN/{checkpoint}/; a file with ``staged`` content
+        (an edit not committed yet: engine.artifact_revisions) is copied from that."""
         target = self.run_dir(slug, version) / checkpoint_id
         target.mkdir(parents=True, exist_ok=True)
         out = []
         for src in files:
             dst = target / src.name
             if src.resolve() != dst.resolve():
-                shutil.copy2(src, dst)
+                shutil.copy2(staged.get(src, src), dst)
             out.append(dst)
         return out
 
