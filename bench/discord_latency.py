@@ -1,12 +1,17 @@
 """Discord button latency: pipebot's client vs a bare discord.py client, on the same fake Discord.
 
     python -m bench.discord_latency [--isolated 100] [--back-to-back 200] [--burst 160] [--burst-64 256]
-                                    [--rounds 2]
-                                    [--out bench/results/discord.json]
+                                    [--rounds 2] [--doors 2] [--out bench/results/discord.json]
 
-This process plays Discord: it runs the loopback fake (REST + gateway, `tests.fakes.discord_fake`)
-and dispatches button clicks (INTERACTION_CREATE) over the websocket. The client under test runs
-in its own process, as in production:
+Processes, as in production: the client under test (its own process); Discord's REST API, served
+by ``--doors`` front-door processes on one port (bench.discord_front_door: each request stamped
+with time.monotonic() as it arrives, then forwarded to the fake, which validates it as strictly
+as in the tests); and this process, which holds the fake's state and its gateway
+(`tests.fakes.discord_fake`) and dispatches the button clicks (INTERACTION_CREATE) over the
+websocket, stamping each as it leaves. A click's ack time is callback arrival − dispatch, both
+stamped with CLOCK_MONOTONIC (one clock for every process of the machine): neither the fake's
+work on pipebot's follow-ups and edits nor this process's own loop is counted, as on Discord,
+whose gateway and REST API are separate, scaled-out services. The clients:
   * bare    — a discord.Client (GUILDS intent) whose only handler defers every component click
               (the same ephemeral "thinking" acknowledgement pipebot sends);
   * pipebot — `pipebot serve` itself (bot.serve.serve_async): its front process records each
@@ -14,12 +19,13 @@ in its own process, as in production:
               handles it, answers through the token and delivers the outbox. Each click approves a
               distinct checkpoint, so a transition and the outbox edits happen behind every ack.
 
-Measured: interaction → first response (the fake receives the interaction callback), p50/p99, for
-clicks that meet an idle bot ("isolated": the next click once the previous one's effects are all
-shown), clicks one right after the other ("back_to_back"), and 16 and 64 in flight at once
-("burst_16", "burst_64"); for pipebot also interaction → its answer (the follow-up), and how long
-it keeps working after each burst (the burst's last answer → its last request to Discord).
-Both clients click the same approval messages, in one run, on one fake.
+Levels: "isolated" (the next click once the previous one's effects are all shown), "back_to_back"
+(the next as soon as the previous one is answered: acked for bare, followed up for pipebot), and
+bursts of 16 and 64 clicks dispatched at once, at a fixed pace whatever the client does (the
+same offered load for both). Reported: ack p50/p99/max per client and level, the p99 ratio; for
+pipebot also interaction → its answer (the follow-up replacing "thinking", stamped as it arrives)
+and how long it keeps working after the bursts (their last answer → its last request). Both
+clients click the same approval messages, in one run, on one fake; rounds alternate them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import describe, percentile
+from tests.fakes.discord_rest import API_PREFIX
 
 GUILD = 920000000000000001
 CHANNEL = 920000000000000010
@@ -88,6 +96,7 @@ async def serve_pipebot(base: Path, api_url: str, gateway_url: str) -> None:
         discord_token=TOKEN,
         discord_api_url=api_url,
         discord_gateway_url=gateway_url,
+        pipebot_http_port=free_port(),  # /healthz: not the default 3000, which a test may hold
     )
     stop = asyncio.Event()
     server = asyncio.create_task(serve_async(settings, stop))
@@ -126,8 +135,41 @@ def prepare_runs(base: Path, n: int) -> None:
     engine.close()
 
 
-async def click(fake: Any, message: Any, user: Any, answer: bool, settle: bool) -> tuple[float, float | None]:
-    """Seconds from the dispatched click to the first response (and to the follow-up answer).
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class FrontDoors:
+    """``count`` processes serving Discord's REST API on one port (bench.discord_front_door)."""
+
+    def __init__(self, count: int, upstream: str) -> None:
+        self.port = free_port()
+        cmd = [sys.executable, "-m", "bench.discord_front_door", str(self.port), upstream]
+        self.procs = [
+            subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(count)
+        ]
+        for proc in self.procs:
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != b"ready":
+                raise RuntimeError("a REST front door did not start")
+        self.api_url = f"http://127.0.0.1:{self.port}{API_PREFIX}"
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            assert proc.stdin is not None
+            proc.stdin.close()
+        for proc in self.procs:
+            proc.wait(30)
+
+
+def ack_of(record: Any) -> float:
+    return float(record.responded_at - record.dispatched_at)
+
+
+async def click(fake: Any, message: Any, user: Any, answer: bool, settle: bool) -> Any:
+    """One click; returns its interaction record once acknowledged (and with ``answer``, answered).
 
     ``settle``: first leave the client idle for a moment (as between people's clicks), and after
     the answer wait for everything the click causes (the approval message edited, the run's status
@@ -135,20 +177,12 @@ async def click(fake: Any, message: Any, user: Any, answer: bool, settle: bool) 
     """
     if settle:
         await asyncio.sleep(IDLE_GAP)  # the outbox's last bookkeeping after the final edit
-    started = time.monotonic()
     interaction_id = await fake.click_button(message.channel_id, message.id, message.custom_ids()[0], user)
-    await fake.wait_response(interaction_id, timeout=30)
-    first = time.monotonic() - started
-    if not answer:  # the bare client only acknowledges: nothing more to wait for
-        return first, None
     record = fake.interactions[interaction_id]
-
-    def answered() -> bool:
-        original = fake.find_message(record.original_message_id or 0)
-        return original is not None and not original.flags & (1 << 7)
-
-    await fake.wait_for(answered, timeout=30)
-    answer_time = time.monotonic() - started
+    await fake.wait_for(lambda: record.responded_at, timeout=30)
+    if not answer:  # the bare client only acknowledges: nothing more to wait for
+        return record
+    await fake.wait_for(lambda: record.answered_at, timeout=60)
     if settle:
         status = fake.find_message(message.channel_id)  # the thread was started from it: same id
 
@@ -157,31 +191,41 @@ async def click(fake: Any, message: Any, user: Any, answer: bool, settle: bool) 
             return not message.custom_ids() and "completed" in shown
 
         await fake.wait_for(settled, timeout=30)
-    return first, answer_time
+    return record
 
 
-async def load(
-    fake: Any, cards: list[Any], users: list[Any], concurrency: int, answer: bool, settle: bool = False
-) -> list[tuple[float, float | None]]:
-    queue = list(reversed(cards))
-    times: list[tuple[float, float | None]] = []
-
-    async def worker(user: Any) -> None:
-        while queue:
-            times.append(await click(fake, queue.pop(), user, answer, settle))
-
-    await asyncio.gather(*(worker(users[i % len(users)]) for i in range(concurrency)))
-    return times
+async def one_by_one(fake: Any, cards: list[Any], users: list[Any], answer: bool, settle: bool) -> list[Any]:
+    return [await click(fake, card, users[0], answer, settle) for card in cards]
 
 
-def summary(times: list[tuple[float, float | None]]) -> dict[str, Any]:
-    first = [t * 1000 for t, _ in times]
+async def bursts(
+    fake: Any, cards: list[Any], users: list[Any], size: int, period: float, answer: bool
+) -> list[Any]:
+    """``size`` clicks dispatched at once, a burst every ``period`` seconds whatever the client
+    does (the same offered load for both clients); returns once all are acknowledged / answered."""
+    loop = asyncio.get_running_loop()
+    records: list[Any] = []
+    start = loop.time()
+    for k, at in enumerate(range(0, len(cards), size)):
+        await asyncio.sleep(max(0.0, start + k * period - loop.time()))
+        for j, card in enumerate(cards[at : at + size]):
+            clicked = await fake.click_button(card.channel_id, card.id, card.custom_ids()[0], users[j])
+            records.append(fake.interactions[clicked])
+    await fake.wait_for(lambda: all(r.responded_at for r in records), timeout=60)
+    if answer:
+        await fake.wait_for(lambda: all(r.answered_at for r in records), timeout=600)
+    return records
+
+
+def summary(records: list[Any]) -> dict[str, Any]:
+    acks = [ack_of(r) * 1000 for r in records]
     out: dict[str, Any] = {
-        "clicks": len(times),
-        "p50_ms": round(percentile(first, 50), 2),
-        "p99_ms": round(percentile(first, 99), 2),
+        "clicks": len(records),
+        "p50_ms": round(percentile(acks, 50), 2),
+        "p99_ms": round(percentile(acks, 99), 2),
+        "max_ms": round(max(acks), 2),
     }
-    answers = [a * 1000 for _, a in times if a is not None]
+    answers = [(r.answered_at - r.dispatched_at) * 1000 for r in records if r.answered_at is not None]
     if answers:
         out["answer_p50_ms"] = round(percentile(answers, 50), 2)
         out["answer_p99_ms"] = round(percentile(answers, 99), 2)
@@ -192,78 +236,91 @@ def _split(items: list[Any], parts: int) -> list[list[Any]]:
     return [items[i::parts] for i in range(parts)]
 
 
-BURSTS = (16, 64)
+BURSTS = {16: 0.5, 64: 2.0}  # burst size: seconds between two bursts' starts (32 clicks/s)
 LEVELS = ("isolated", "back_to_back", *(f"burst_{n}" for n in BURSTS))
 
 
-async def quiet(fake: Any, since: float, for_seconds: float = 0.5) -> float:
-    """Seconds from `since` to the bot's last request to the fake, once it has been quiet a while."""
+async def quiet(fake: Any, since: int, answered: float, for_seconds: float = 0.5) -> float:
+    """Once the bot has sent nothing for a while: seconds from the last answer to the last request
+    it sent since request number ``since`` (both stamped as they arrived)."""
     count, changed = len(fake.requests), time.monotonic()
     while time.monotonic() - changed < for_seconds:
         await asyncio.sleep(0.01)
         if len(fake.requests) != count:
             count, changed = len(fake.requests), time.monotonic()
-    return round(max(0.0, changed - since), 3)
+    last = max((r.arrived_at for r in fake.requests[since:]), default=answered)
+    return round(max(0.0, last - answered), 3)
 
 
-async def drive(counts: dict[str, int], rounds: int, out: Path) -> dict[str, Any]:
+async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> dict[str, Any]:
     """``counts``: clicks per level, per client; each level is split over the rounds."""
+    from bench.discord_front_door import HEADER
     from tests.fakes.discord_fake import FakeChannel, FakeDiscord, FakeUser
 
+    machine = describe()  # the load average before the run
     users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(max(BURSTS))]
     needed = rounds * WARMUP + sum(counts.values())  # pipebot approves each message once
-    times: dict[str, dict[str, list[tuple[float, float | None]]]] = {
+    records: dict[str, dict[str, list[Any]]] = {
         kind: {level: [] for level in LEVELS} for kind in ("bare", "pipebot")
     }
-    after: dict[str, list[float]] = {f"burst_{n}": [] for n in BURSTS}  # pipebot's work after each burst
+    after: dict[str, list[float]] = {f"burst_{n}": [] for n in BURSTS}  # pipebot's work after the bursts
     with tempfile.TemporaryDirectory(prefix="pipebot-bench-") as tmp:
         base = Path(tmp) / "pipelines"
         await asyncio.to_thread(prepare_runs, base, needed)
         async with FakeDiscord(token=TOKEN) as fake:
+            fake.rest.arrival_header = HEADER
             fake.add_guild(GUILD, channels=[FakeChannel(CHANNEL, "bench")], members=users)
-
-            def cards() -> list[Any]:
-                found = [m for t in fake.threads for m in fake.messages_in(t)]
-                return [m for m in found if any(c.startswith(BUTTON) for c in m.custom_ids())]
-
-            # pipebot's outbox posts the approval messages; then the clients take turns (rounds
-            # alternate bare / pipebot so a drift of the machine weighs on both alike).
-            poster = ClientProcess("pipebot", base, fake.api_url, fake.gateway_url)
+            front = await asyncio.to_thread(FrontDoors, doors, fake.base_url)
+            api_url = front.api_url
             try:
-                await fake.wait_for(lambda: len(cards()) >= needed, timeout=600)
-            finally:
-                await poster.stop()
-            await fake.wait_for(lambda: not fake.connected, timeout=30)
-            targets = sorted(cards(), key=lambda m: m.id)
-            batches = {"warmup": _split(targets[: rounds * WARMUP], rounds)}
-            at = rounds * WARMUP
-            for level in LEVELS:
-                batches[level] = _split(targets[at : at + counts[level]], rounds)
-                at += counts[level]
-            for r in range(rounds):
-                for kind in ("bare", "pipebot"):
-                    proc = ClientProcess(kind, base, fake.api_url, fake.gateway_url)
-                    answer = kind == "pipebot"
-                    try:
-                        await fake.wait_for(lambda: fake.connected, timeout=60)
-                        await load(fake, batches["warmup"][r], users, 1, answer, settle=True)
-                        times[kind]["isolated"] += await load(
-                            fake, batches["isolated"][r], users, 1, answer, settle=True
-                        )
-                        times[kind]["back_to_back"] += await load(
-                            fake, batches["back_to_back"][r], users, 1, answer
-                        )
-                        for n in BURSTS:
-                            times[kind][f"burst_{n}"] += await load(
-                                fake, batches[f"burst_{n}"][r], users, n, answer
+
+                def cards() -> list[Any]:
+                    found = [m for t in fake.threads for m in fake.messages_in(t)]
+                    return [m for m in found if any(c.startswith(BUTTON) for c in m.custom_ids())]
+
+                # pipebot's outbox posts the approval messages; then the clients take turns (rounds
+                # alternate bare / pipebot so a drift of the machine weighs on both alike).
+                poster = ClientProcess("pipebot", base, api_url, fake.gateway_url)
+                try:
+                    await fake.wait_for(lambda: len(cards()) >= needed, timeout=600)
+                finally:
+                    await poster.stop()
+                await fake.wait_for(lambda: not fake.connected, timeout=30)
+                targets = sorted(cards(), key=lambda m: m.id)
+                batches = {"warmup": _split(targets[: rounds * WARMUP], rounds)}
+                at = rounds * WARMUP
+                for level in LEVELS:
+                    batches[level] = _split(targets[at : at + counts[level]], rounds)
+                    at += counts[level]
+                for r in range(rounds):
+                    for kind in ("bare", "pipebot"):
+                        proc = ClientProcess(kind, base, api_url, fake.gateway_url)
+                        answer = kind == "pipebot"
+                        got = records[kind]
+                        try:
+                            await fake.wait_for(lambda: fake.connected, timeout=60)
+                            await one_by_one(fake, batches["warmup"][r], users, answer, settle=True)
+                            got["isolated"] += await one_by_one(
+                                fake, batches["isolated"][r], users, answer, settle=True
                             )
-                            if answer:
-                                after[f"burst_{n}"].append(await quiet(fake, time.monotonic()))
-                    finally:
-                        await proc.stop()
-                    await fake.wait_for(lambda: not fake.connected, timeout=30)
+                            got["back_to_back"] += await one_by_one(
+                                fake, batches["back_to_back"][r], users, answer, settle=False
+                            )
+                            for n, period in BURSTS.items():
+                                since = len(fake.requests)
+                                burst = await bursts(fake, batches[f"burst_{n}"][r], users, n, period, answer)
+                                got[f"burst_{n}"] += burst
+                                if answer:
+                                    answered = max(r.answered_at for r in burst)
+                                    after[f"burst_{n}"].append(await quiet(fake, since, answered))
+                        finally:
+                            await asyncio.sleep(0.5)  # the last responses on their way back to it
+                            await proc.stop()
+                        await fake.wait_for(lambda: not fake.connected, timeout=30)
+            finally:
+                await asyncio.to_thread(front.stop)
             errors = [str(e) for e in fake.errors]
-    results = {kind: {level: summary(t) for level, t in levels.items()} for kind, levels in times.items()}
+    results = {kind: {level: summary(t) for level, t in levels.items()} for kind, levels in records.items()}
     ratios = {
         level: round(results["pipebot"][level]["p99_ms"] / results["bare"][level]["p99_ms"], 2)
         for level in LEVELS
@@ -271,22 +328,30 @@ async def drive(counts: dict[str, int], rounds: int, out: Path) -> dict[str, Any
     report = {
         "benchmark": "discord interaction -> first response (button clicks)",
         "command": " ".join(["python -m bench.discord_latency", *sys.argv[1:]]),
-        "machine": describe(),
+        "machine": machine,
         "rounds": rounds,
+        "rest_front_doors": doors,
         "levels": {
             "isolated": "one click at a time; the next once the previous one's effects are all shown",
             "back_to_back": "one click at a time; the next as soon as the previous one is answered",
-            **{f"burst_{n}": f"{n} clicks in flight at once" for n in BURSTS},
+            **{
+                f"burst_{n}": f"{n} clicks dispatched at once, a burst every {period} s"
+                for n, period in BURSTS.items()
+            },
         },
         "results": results,
-        "pipebot_work_after_burst_s": after,
+        "pipebot_work_after_bursts_s": after,
         "p99_ratio_pipebot_over_bare": ratios,
         "target_p99_ratio": TARGET,
         "meets_target": {level: ratio <= TARGET for level, ratio in ratios.items()},
+        "acks_later_than_3s": sum(
+            1 for levels in records.values() for rs in levels.values() for r in rs if ack_of(r) > 3.0
+        ),
         "fake_errors": errors,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    report["load_after"] = describe()["load"]  # printed, not written: the file holds the "before"
     return report
 
 
@@ -297,6 +362,7 @@ def main() -> int:
     parser.add_argument("--burst", type=int, default=160, help="clicks 16 at a time, per client")
     parser.add_argument("--burst-64", type=int, default=256, help="clicks 64 at a time, per client")
     parser.add_argument("--rounds", type=int, default=2, help="alternations bare / pipebot")
+    parser.add_argument("--doors", type=int, default=2, help="processes serving Discord's REST API")
     parser.add_argument("--out", type=Path, default=Path("bench/results/discord.json"))
     parser.add_argument("--serve", choices=["bare", "pipebot"], help=argparse.SUPPRESS)
     parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
@@ -317,11 +383,13 @@ def main() -> int:
         "burst_16": max(16 * rounds, args.burst),
         "burst_64": max(64 * rounds, args.burst_64),
     }
-    report = asyncio.run(drive(counts, rounds, args.out))
+    report = asyncio.run(drive(counts, rounds, max(1, args.doors), args.out))
     for kind, levels in report["results"].items():
         for level, figures in levels.items():
             print(f"{kind:8} {level:13} " + "  ".join(f"{k}={v}" for k, v in figures.items()))
     print(f"p99 ratio pipebot/bare: {report['p99_ratio_pipebot_over_bare']} (target ≤ {TARGET})")
+    print(f"pipebot's work after the bursts (s): {report['pipebot_work_after_bursts_s']}")
+    print(f"load average before: {report['machine']['load']}, after: {report['load_after']}")
     if report["fake_errors"]:
         print(f"the fake rejected {len(report['fake_errors'])} requests: {report['fake_errors'][:3]}")
     return 1 if report["fake_errors"] else 0

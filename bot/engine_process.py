@@ -1,7 +1,8 @@
 """The engine process of `pipebot serve`: inbox handling, outbox, worker and schedules.
 
 Started by bot.serve with the settings as JSON on the first line of stdin. Then each row the
-front records arrives whole ("row <json>"; an empty line means "look in the inbox"); "stop" asks
+front records arrives whole ("row <json>"; an empty line means "look in the inbox"), and
+"acked <id>" when the row's ack reached the platform (see Inbox.until_acked); "stop" asks
 for a clean stop (what is under way finishes); the end of stdin without "stop" means the front
 died, and this process exits at once, like the front: the rows it had not handled are handled
 after the restart. On stdout it reports the rows it handled ("handled <id> <result as JSON>":
@@ -65,6 +66,8 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
                 sys.stdout.flush()
             elif line.startswith(b"row "):
                 engine.inbox.hand_over(line[4:].decode())
+            elif line.startswith(b"acked "):  # the front's ack of a row reached the platform
+                engine.inbox.acked(int(line.split()[1]))
             else:
                 engine.inbox.wake()
     finally:

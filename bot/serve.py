@@ -74,6 +74,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
     if split:
         child = EngineProcess(settings, engine)
         engine.inbox.on_recorded.append(child.wake)
+        engine.inbox.on_acked.append(child.acked)
         health.engine_metrics = child.metrics
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
@@ -190,6 +191,12 @@ class EngineProcess:
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.write(b"\n" if item is None else b"row " + encode_item(item).encode() + b"\n")
+
+    def acked(self, row_id: int) -> None:
+        """A row's ack reached the platform: its handler may answer through it (Inbox.until_acked)."""
+        proc = self.proc
+        if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
+            proc.stdin.write(b"acked %d\n" % row_id)
 
     async def metrics(self, timeout: float = 2.0) -> Families | None:
         """The engine process's samples, or None when it does not answer in time."""

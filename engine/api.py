@@ -484,7 +484,9 @@ class Engine:
     ) -> Outcome:
         """Store the edited texts (output name -> text) as new artifact revisions and approve."""
         return self._write(
-            lambda tx: human.edit_and_approve(tx, self.ws, execution_id, actor, texts, seen, comment=comment),
+            lambda tx: human.edit_and_approve(
+                tx, self.ws, execution_id, actor, texts, seen, comment=comment, limits=self.config.limits
+            ),
             ("edit_and_approve", execution_id, None, actor),
         )
 

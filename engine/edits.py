@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from engine import artifacts, messages
+from engine import artifacts, messages, seen
 from engine.definitions import Checkpoint, OutputSpec
 from engine.errors import EditInvalid, Refused
 from engine.models import ArtifactRow, ExecutionRow, RunRow
@@ -30,12 +30,15 @@ class EditableFile(BaseModel):
 
 
 class EditSpec(BaseModel):
-    """What an "Edit and approve" dialog shows: each editable artifact's current text."""
+    """What an "Edit and approve" dialog shows: each editable artifact's current text, and the
+    version it is (engine.seen): an edit is refused unless made on exactly that version."""
 
     execution_id: int
     run: str
     checkpoint: str
     files: list[EditableFile]
+    revision: int
+    digest: str
 
 
 def editable(tx: Tx, cp: Checkpoint, ex: ExecutionRow) -> list[tuple[ArtifactRow, OutputSpec]]:
@@ -77,22 +80,37 @@ def spec(tx: Tx, ws: Workspace, run: RunRow, cp: Checkpoint, ex: ExecutionRow) -
             )
     if not files:
         raise Refused(messages.NOTHING_TO_EDIT)
-    return EditSpec(execution_id=ex.id, run=run.name, checkpoint=cp.title, files=files)
+    shown = seen.of(tx, ex)
+    return EditSpec(
+        execution_id=ex.id,
+        run=run.name,
+        checkpoint=cp.title,
+        files=files,
+        revision=shown.revision,
+        digest=shown.digest,
+    )
 
 
-def _content(text: str, old: bytes) -> bytes:
-    """The edited text as file content: chat inputs drop a final newline and may send CRLF."""
+def _content(text: str, old: bytes) -> bytes | None:
+    """The edited text as file content: chat inputs drop a final newline and may send CRLF.
+    None: not text (lone surrogates, which JSON can carry)."""
     text = text.replace("\r\n", "\n")
     if old.endswith(b"\n") and not text.endswith("\n"):
         text += "\n"
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
 
 
 def prepare(
-    tx: Tx, ws: Workspace, cp: Checkpoint, ex: ExecutionRow, texts: dict[str, str]
+    tx: Tx, ws: Workspace, cp: Checkpoint, ex: ExecutionRow, texts: dict[str, str], max_chars: int
 ) -> list[tuple[ArtifactRow, bytes]]:
     """The artifacts whose text changed, with their new content; refuse (EditInvalid naming
-    each problem) unless every edit passes its output's checks."""
+    each problem) unless every edit passes its output's checks.
+
+    ``max_chars`` bounds each edit (a text typed in chat: Limits.multiline_chars) whatever the
+    client claims its input allowed."""
     rows = {row.name: (row, out) for row, out in editable(tx, cp, ex)}
     unknown = sorted(set(texts) - set(rows))
     if unknown:
@@ -102,12 +120,16 @@ def prepare(
     errors: dict[str, str] = {}
     for name, text in texts.items():
         row, out = rows[name]
+        if len(text) > max_chars:
+            problem = messages.EDIT_TOO_LONG.format(size=len(text), limit=max_chars)
+            errors[name] = messages.edit_refused(f"{name}.{out.format}", [problem])
+            continue
         old = _read(ws, row) or b""
         new = _content(text, old)
         if new == old:
             continue
-        problems = check_output(out, new, cp.validation)
-        if problems:
+        problems = ["is not UTF-8 text"] if new is None else check_output(out, new, cp.validation)
+        if problems or new is None:
             errors[name] = messages.edit_refused(f"{name}.{out.format}", problems)
         else:
             changed.append((row, new))

@@ -6,6 +6,7 @@ took effect, it says who acted first.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,9 @@ from engine.states import RunStatus as R
 from engine.states import move_execution, move_run
 from engine.tx import Tx
 from engine.workspace import Workspace, safe_filename
+
+# A user id on every platform (Slack U…/W…, Discord snowflakes, console names): one person.
+ONE_PERSON = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,7 @@ def edit_and_approve(
     shown: Seen | None = None,
     *,
     comment: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Outcome:
     """Store an approver's edits of a result's text artifacts, then approve it as approve_complete
     does (same permission, idempotency and stale-card checks, made before anything is stored).
@@ -264,13 +269,18 @@ def edit_and_approve(
     ``texts`` maps output name to its new text. Each changed artifact gets a new revision credited
     to the editor (the agent's original stays readable); an edit that fails its output's checks
     refuses the whole command (EditInvalid) and changes nothing.
+
+    ``shown`` is required: edited text replaces what the editor saw, so it must name that
+    version (EditSpec.revision/digest); the checks below then refuse any other.
     """
     ex, run, cp = load(tx, execution_id)
+    if shown is None:
+        raise Refused(messages.EDIT_WITHOUT_VERSION)
     seen.check_revision(ex, shown)
     _expect(tx, ex, run, cp, "edit_and_approve", E.WAITING_APPROVAL_TO_COMPLETE)
     seen.check(tx, ex, shown)
     check_approver(tx, run, ex, actor)
-    changed = edits.prepare(tx, ws, cp, ex, texts)
+    changed = edits.prepare(tx, ws, cp, ex, texts, limits.multiline_chars)
     stored = []
     for row, content in changed:
         rev = artifacts.add_revision(tx, ws, row, content, actor.key, "edited")
@@ -487,6 +497,10 @@ def reassign(tx: Tx, execution_id: int, actor: Actor, to: Actor) -> Outcome:
     check_approver(tx, run, ex, actor)
     if to.platform != actor.platform:
         raise Refused("Hand it to someone on this platform.")
+    if not ONE_PERSON.fullmatch(to.user_id):
+        # The chosen user comes from the client: a group handle ("@leads"), a role ("role:1") or
+        # mention syntax would make a whole group an approver, or ping the channel.
+        raise Refused(messages.REASSIGN_ONE_PERSON)
     principal = to.key
     if principal in extra_approvers(tx, ex):
         raise AlreadyDone(f"{to.name} may already decide this.", by=actor.name)

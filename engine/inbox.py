@@ -131,6 +131,9 @@ class Inbox:
     handlers: dict[str, Handler] = field(default_factory=dict)
     # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
     on_recorded: list[Callable[[InboxItem], None]] = field(default_factory=list)
+    # Called with a row's id once its ack reached the platform, for the process that handles it.
+    on_acked: list[Callable[[int], None]] = field(default_factory=list)
+    _acked: dict[int, asyncio.Event] = field(default_factory=dict)
     # The handling side of a front whose journal is a SQLite file (the engine process): rows are
     # only read here, and each handled row is reported to the front, the file's one writer.
     report: Callable[[int, str | None], None] | None = None
@@ -183,6 +186,33 @@ class Inbox:
             for signal in self.on_recorded:
                 signal(item)
         return item.id
+
+    def tell_acked(self, row_id: int, platform: str) -> None:
+        """The front: row `row_id`'s ack reached the platform (see `until_acked`)."""
+        if platform in self.handlers:
+            self.acked(row_id)
+        else:
+            for signal in self.on_acked:
+                signal(row_id)
+
+    def acked(self, row_id: int) -> None:
+        """Row `row_id`, handled here, was acked: its handler may answer through the ack."""
+        if len(self._acked) > 10_000:  # marks nobody waited for (handled before): forget the oldest
+            for old in list(self._acked)[:5_000]:
+                del self._acked[old]
+        self._acked.setdefault(row_id, asyncio.Event()).set()
+
+    async def until_acked(self, item: InboxItem, timeout: float) -> None:
+        """For a handler that answers through what the ack opens (a deferred interaction's token):
+        wait until the front has acked the row (recorded first, acked right after), at most
+        `timeout` seconds. A row recorded before this process started was acked (or not) by a
+        front that is gone: nobody will tell, so no wait."""
+        if item.received_at < self.started_at:
+            return
+        event = self._acked.setdefault(item.id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        self._acked.pop(item.id, None)
 
     def record(self, i: Interaction, claim: bool = False, handled: str | None = None) -> InboxItem | None:
         return self.record_many([(i, claim, handled)])[0]

@@ -83,4 +83,5 @@ class SqliteAppender:
             return done.rowcount
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:  # not under a statement in flight in another thread (sqlite3 would crash)
+            self._conn.close()

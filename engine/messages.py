@@ -175,6 +175,12 @@ NOTHING_TO_EDIT = (
 )
 NOT_EDITABLE = "{names}: not an output of this checkpoint that can be edited."
 EDIT_UNCHANGED = "No changes to keep."
+REASSIGN_ONE_PERSON = "Choose one person to hand this to."
+# An edit that does not name the version it was made on (a forged or pre-edit dialog): refused.
+EDIT_WITHOUT_VERSION = "This edit does not say which version it changes: open Edit and approve again."
+EDIT_TOO_LONG = (
+    "is {size:,} characters, at most {limit:,} can be edited in chat (PIPEBOT_MAX_MULTILINE_CHARS)"
+)
 
 
 def edit_too_long(file: str, chars: int, limit: int, artifact_id: int) -> str:

@@ -261,6 +261,7 @@ class Console:
         except PipebotError as exc:
             self.say(f"✖ {exc}")
             return
+        shown = shown or Seen(spec.revision, spec.digest)  # the text shown below is this version
         files = {f.name: f for f in spec.files} | {f.filename: f for f in spec.files}
         choice = files.get(name) if name else (spec.files[0] if len(spec.files) == 1 else None)
         if choice is None:

@@ -249,6 +249,7 @@ def too_long(files: list[EditableFile]) -> list[str]:
 
 def edit_modal(spec: EditSpec, shown: Seen | None = None) -> PipebotModal:
     files, left_out = edit_layout(spec)
+    shown = shown or Seen(spec.revision, spec.digest)  # an edit names the version it was made on
     modal = PipebotModal("Edit and approve", f"pbm:edit:{spec.execution_id}{seen_suffix(shown)}")
     for f, cut in files:
         for number, (page, join) in enumerate(cut):

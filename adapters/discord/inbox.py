@@ -1,13 +1,21 @@
 """Discord interactions as inbox rows, and their handling from those rows.
 
 pipebot's interactions (``/pipeline``, its buttons, its modals) are taken from the gateway's
-INTERACTION_CREATE before discord.py dispatches them: each is deferred (the "thinking"
-acknowledgement, within Discord's 3 s) and its raw payload recorded with it (the insert follows
-the deferral at once: the handler answers through the token, which needs the deferral done
-first), and the work runs from the row through
-the interaction token (valid 15 min), in this process or in `pipebot serve`'s engine process,
-and after a crash too. A click that opens a modal is the exception: its acknowledgement *is*
-the modal, so it is answered here at once and its row is recorded as handled.
+INTERACTION_CREATE before discord.py dispatches them. Each is recorded first (its raw payload,
+one insert per event-loop iteration for all that came in during it), then deferred (the
+"thinking" acknowledgement, within Discord's 3 s): a crash after the ack finds the row. The work
+runs from the row through the interaction token (valid 15 min), in this process or in `pipebot
+serve`'s engine process (woken as the row is recorded), and after a crash too. Its answers go
+through the token, which needs the deferral done first: the handler waits for the front's word
+that it is (`Inbox.until_acked`; through the engine process's pipe), except for rows from before
+a restart (if such a row's deferral never left, the answer fails and the person is told
+privately).
+
+A click that opens a modal is not deferred: the modal *is* its acknowledgement, and what it
+shows is the engine's (the form, the permission check). Its row is recorded here and handled
+like the others, at once (it must answer within 3 s: it skips the inbox's queue); past the 3 s
+(a restart, a stall), the person is told privately to click again. Opening a modal changes
+nothing in the engine, so exactly once is the submission's business: its own row.
 Autocomplete and anything not pipebot's go to discord.py as before.
 """
 
@@ -19,6 +27,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -35,9 +44,12 @@ from engine.inbox import InboxItem, Interaction
 log = logging.getLogger("pipebot.discord")
 PLATFORM = ix.PLATFORM
 TOKEN_SECONDS = 15 * 60.0  # an interaction token answers follow-ups this long
+MODAL_SECONDS = 3.0  # a modal (the first response) opens this long after the click
+ACK_WAIT = 5.0  # a handler waits this long at most for the front's deferral
 THREAD_TYPES = (10, 11, 12)
+EPHEMERAL = 1 << 6  # message flag
 COMMAND = "pipeline"
-# Clicks answered with a modal (the modal is the acknowledgement: the front sends it).
+# Clicks answered with a modal (the modal is the first response: the handler sends it, within 3 s).
 MODAL_ACTIONS = (
     "open_form",
     "request_revision",
@@ -84,14 +96,15 @@ def conversation_of(data: Mapping[str, Any]) -> Conversation:
 
 
 def interaction_row(kind: str, data: Mapping[str, Any]) -> Interaction:
+    modal = kind == "modal"  # recorded as a click; `handle` tells them apart by the payload
     return Interaction(
         platform=PLATFORM,
-        kind=kind,
+        kind="click" if modal else kind,
         actor=actor_of(data),
         conversation=conversation_of(data),
         payload=dict(data),
         dedup_key=f"discord:{data['id']}",  # Discord sends each interaction once (a resume may repeat it)
-        answer_within=TOKEN_SECONDS,
+        answer_within=MODAL_SECONDS if modal else TOKEN_SECONDS,
     )
 
 
@@ -128,22 +141,39 @@ class Front:
         task.add_done_callback(self.tasks.discard)
 
     async def accept(self, kind: str, data: dict[str, Any]) -> None:
+        inbox = self.engine.inbox
         try:
-            interaction = rebuild(self.client, data, deferred=False)
-            if kind == "modal":
-                # The modal is the acknowledgement; nothing is left to do after it.
-                if await self.engine.inbox.accept(
-                    interaction_row("click", data), handled="answered with a modal"
-                ):
-                    await open_modal(interaction, data)
+            if kind == "modal":  # the handler's modal is the acknowledgement
+                await inbox.accept(interaction_row(kind, data))
                 return
-            # Deferred first, recorded right after (the same loop iteration's insert): the handling,
-            # here or in the engine process, must find the deferral done before it answers.
+            row_id = await inbox.accept(interaction_row(kind, data))
+            if row_id is None:  # a repeated delivery: its first copy was deferred
+                return
             ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
-            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
-            await self.engine.inbox.accept(interaction_row(kind, data))  # None: a repeated delivery
+            try:
+                await defer(self.client, data, ephemeral)
+            finally:  # deferred or not (then the answer fails and the person is told): go on
+                inbox.tell_acked(row_id, PLATFORM)
         except Exception:
             log.exception("discord %s %s could not be acknowledged", kind, data.get("id"))
+
+
+async def defer(client: discord.Client, data: Mapping[str, Any], ephemeral: bool) -> None:
+    """The "thinking" acknowledgement (callback type 5), posted straight through the client's
+    session: discord.py's ``InteractionResponse.defer`` would first build an Interaction from the
+    payload and ask for the created message back (and parse it), none of which the front needs."""
+    session: aiohttp.ClientSession = getattr(client.http, "_HTTPClient__session")  # noqa: B009
+    url = f"{discord.http.Route.BASE}/interactions/{data['id']}/{data['token']}/callback"
+    body: dict[str, Any] = {"type": 5, **({"data": {"flags": EPHEMERAL}} if ephemeral else {})}
+    for _ in range(3):
+        async with session.post(url, json=body) as resp:
+            if resp.status == 429:  # not expected for a callback; within the 3 s, try again
+                await asyncio.sleep(min(1.0, float((await resp.json()).get("retry_after") or 0.5)))
+                continue
+            if resp.status >= 400:
+                raise discord.HTTPException(resp, await resp.text())
+            return
+    raise discord.HTTPException(resp, "rate limited")
 
 
 async def open_modal(interaction: discord.Interaction[Any], data: Mapping[str, Any]) -> None:
@@ -197,22 +227,54 @@ async def run_command(
 
 
 async def handle(client: discord.Client, item: InboxItem) -> str | None:
-    """Handle one recorded interaction (deferred by the front) and answer through its token."""
+    """Handle one recorded interaction and answer through its token: the front deferred it, or
+    (a click whose answer is a modal) the modal is the first response, sent here."""
     data = item.interaction.payload
     engine = _engine(client)
+    modal = kind_of(data) == "modal"
     if item.expired(engine.clock()):
-        await tell_directly(client, item.interaction.actor, messages.TOO_LATE_TO_ANSWER)
-        return "token expired: told the person"
-    interaction = rebuild(client, data, deferred=True)
-    if item.interaction.kind == "command":
-        await run_command(client, interaction, data)
-    elif item.interaction.kind == "submission":
-        await ix.on_modal_submit(interaction)
-    else:
-        ref = actions.decode(str((data.get("data") or {}).get("custom_id") or ""))
-        assert ref is not None
-        await ix.on_action(interaction, ref)
+        await tell_directly(client, item.interaction.actor, _too_late(data, modal))
+        return "too late to answer in place: told the person"
+    if not modal:
+        await engine.inbox.until_acked(item, ACK_WAIT)
+    interaction = rebuild(client, data, deferred=not modal)
+    try:
+        if modal:
+            await open_modal(interaction, data)
+        elif item.interaction.kind == "command":
+            await run_command(client, interaction, data)
+        elif item.interaction.kind == "submission":
+            await ix.on_modal_submit(interaction)
+        else:
+            ref = actions.decode(str((data.get("data") or {}).get("custom_id") or ""))
+            assert ref is not None
+            await ix.on_action(interaction, ref)
+    except discord.NotFound as exc:
+        if exc.code not in GONE:
+            raise
+        # Past the 3 s for a modal, or never deferred (a crash between the row and the deferral).
+        await tell_directly(client, item.interaction.actor, _too_late(data, modal))
+        return f"could not answer in place ({exc.code}): told the person"
     return "done"
+
+
+GONE = (10062, 10015)  # unknown interaction (too late for its first response), unknown webhook
+
+
+def _too_late(data: Mapping[str, Any], modal: bool) -> str:
+    if not modal:
+        return messages.TOO_LATE_TO_ANSWER
+    return messages.RESTARTED_BEFORE_FORM.format(button=_label(data))
+
+
+def _label(data: Mapping[str, Any]) -> str:
+    """The clicked button's label, from the message it is on."""
+    custom_id = (data.get("data") or {}).get("custom_id")
+    rows = (data.get("message") or {}).get("components") or []
+    for component in (c for row in rows for c in row.get("components") or []):
+        if component.get("custom_id") == custom_id and component.get("label"):
+            return str(component["label"])
+    return ix.OPEN_FORM
 
 
 def _import_text(

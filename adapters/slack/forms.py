@@ -237,7 +237,8 @@ def edit_modal(spec: EditSpec, shown: Seen | None = None) -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": EDIT_CALLBACK,
-        "private_metadata": metadata(spec.execution_id, shown),
+        # An edit names the version it was made on (the engine refuses one that does not).
+        "private_metadata": metadata(spec.execution_id, shown or Seen(spec.revision, spec.digest)),
         "title": _plain("Edit and approve", TITLE_MAX),
         "submit": _plain("Approve", TITLE_MAX),
         "close": _plain("Cancel", TITLE_MAX),

@@ -188,7 +188,7 @@ def mention(principal: str, groups: dict[str, str]) -> str:
     """``slack:U1`` as <@U1>; ``slack:@handle`` as <!subteam^ID> when the group's id is known."""
     who = principal.partition(":")[2]
     if not who.startswith("@"):
-        return f"<@{who}>"
+        return f"<@{who}>" if who.isalnum() else escape(who)  # never let an id close the mention
     group_id = groups.get(who.removeprefix("@"))
     return f"<!subteam^{group_id}>" if group_id else escape(who)
 

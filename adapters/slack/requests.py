@@ -84,10 +84,22 @@ def _obj(d: Mapping[str, Any], key: str, *, required: bool = True) -> str | None
     return None if isinstance(value, dict) else f"{key} is not an object"
 
 
+def _unicode(body: Any) -> bool:
+    """JSON may escape lone surrogates ("\\ud800"): no text field, file or database can hold them,
+    so every command given one would fail inside the engine instead of being refused."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def shape_problem(body: Any) -> str | None:
     """What is wrong with the fields the listeners read, or None."""
     if not isinstance(body, dict):
         return "the payload is not an object"
+    if not _unicode(body):
+        return "the payload holds text that is not Unicode (a lone surrogate)"
     kind = body.get("type")
     if "command" in body:  # a slash command: form fields, all strings
         return _text(body, "user_id") or _text(body, "channel_id") or _text(body, "text", required=False)

@@ -134,7 +134,9 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
             await asyncio.sleep(0.3)  # anything extra would show now
         finally:
             serve.send_signal(signal.SIGTERM)
-            serve.wait(30)
+            # Waited for off the loop: the fake Slack on this loop must answer the calls that
+            # pipebot finishes while it stops.
+            await asyncio.to_thread(serve.wait, 30)
         await gone(serve.pid)
     done = rows(base)
     assert len(done) == 20 and effects(base) == {r.dedup_key for r in done}
@@ -182,7 +184,9 @@ async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
             text = await scrape()
         finally:
             serve.send_signal(signal.SIGTERM)
-            serve.wait(30)
+            # Waited for off the loop: the fake Slack on this loop must answer the calls that
+            # pipebot finishes while it stops.
+            await asyncio.to_thread(serve.wait, 30)
         await gone(serve.pid)
     assert (sample_value(text, 'pipebot_deliveries_total{process="engine",result="delivered"}') or 0) >= 1
     assert sample_value(text, 'pipebot_deliveries_total{process="front"}') is None  # none delivered there

@@ -27,6 +27,12 @@ async def waiting(engine: Engine, tmp_path: Path, required: int = 1) -> tuple[st
     return run, ex
 
 
+def saw(engine: Engine, ex: int) -> Seen:
+    """What an Edit and approve dialog opened now shows (the version an edit must name)."""
+    spec = engine.edit_spec(ex, ANA)
+    return Seen(spec.revision, spec.digest)
+
+
 async def test_edit_and_approve_keeps_the_original_and_credits_the_editor(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -36,7 +42,9 @@ async def test_edit_and_approve_keeps_the_original_and_credits_the_editor(
         "summary.md": SUMMARY, "scores.json": SCORES, "long.txt": "x" * 5000
     }  # fmt: skip
     edited = "# Summary\n\nSecond draft, by Ana."  # chat inputs drop the final newline
-    out = engine.edit_and_approve(ex, ANA, {"summary": edited, "scores": SCORES}, comment="Tightened")
+    out = engine.edit_and_approve(
+        ex, ANA, {"summary": edited, "scores": SCORES}, saw(engine, ex), "Tightened"
+    )
     assert out.message == "Edited summary.md. Approved Summary."
     assert engine.run(run).info.status == "completed"
     assert artifact_text(engine, run, "summary") == edited + "\n"
@@ -66,20 +74,21 @@ async def test_edit_and_approve_keeps_the_original_and_credits_the_editor(
         assert event is not None and event.actor == "console:ana" and event.reason == "edited summary.md"
     # The same click again is answered with who decided, as Approve is.
     with pytest.raises(AlreadyDone, match="Already approved by Ana"):
-        engine.edit_and_approve(ex, BOB, {"summary": "again"})
+        engine.edit_and_approve(ex, BOB, {"summary": "again"}, Seen(spec.revision, spec.digest))
 
 
 async def test_invalid_json_is_refused_and_changes_nothing(engine: Engine, tmp_path: Path) -> None:
     run, ex = await waiting(engine, tmp_path)
     shown = engine.run(run).executions[-1]
+    version = saw(engine, ex)
     with pytest.raises(EditInvalid) as refused:
-        engine.edit_and_approve(ex, ANA, {"summary": "# New", "scores": '{"score": "high"}'})
+        engine.edit_and_approve(ex, ANA, {"summary": "# New", "scores": '{"score": "high"}'}, version)
     assert refused.value.errors == {
         "scores": "The edited scores.json does not match the schema at /score: 'high' is not of type "
         "'integer'. Nothing was changed."
     }
     with pytest.raises(EditInvalid, match=r"The edited scores\.json is not valid JSON: Expecting"):
-        engine.edit_and_approve(ex, ANA, {"scores": "{score: 1"})
+        engine.edit_and_approve(ex, ANA, {"scores": "{score: 1"}, version)
     assert current(engine, run) == (ex, "waiting_approval_to_complete")
     assert artifact_text(engine, run, "summary") == SUMMARY  # the valid edit beside it is not kept
     assert [kind for _, kind, _, _ in history(engine, run, "summary")] == ["produced"]
@@ -91,12 +100,19 @@ async def test_permission_and_stale_card_checks_come_first(engine: Engine, tmp_p
     run, ex = await waiting(engine, tmp_path)
     with pytest.raises(NotAllowed, match="You may not approve this"):
         engine.edit_spec(ex, EVE)
+    version = saw(engine, ex)
     with pytest.raises(NotAllowed, match="You may not approve this"):
-        engine.edit_and_approve(ex, EVE, {"summary": "mine"})
+        engine.edit_and_approve(ex, EVE, {"summary": "mine"}, version)
+    with pytest.raises(Refused, match="This edit does not say which version it changes"):
+        engine.edit_and_approve(ex, ANA, {"summary": "mine"})  # replaced text must name what it replaced
     with pytest.raises(Refused, match="This card is out of date"):
         engine.edit_and_approve(ex, ANA, {"summary": "mine"}, Seen(0, "0" * 12))
     with pytest.raises(Refused, match=r"^summary2: not an output of this checkpoint that can be edited"):
-        engine.edit_and_approve(ex, ANA, {"summary2": "x", "summary": "z"})
+        engine.edit_and_approve(ex, ANA, {"summary2": "x", "summary": "z"}, version)
+    with pytest.raises(EditInvalid, match=r"is 20,001 characters, at most 20,000 can be edited in chat"):
+        engine.edit_and_approve(ex, ANA, {"summary": "y" * 20_001}, version)
+    with pytest.raises(EditInvalid, match=r"The edited summary\.md is not UTF-8 text"):
+        engine.edit_and_approve(ex, ANA, {"summary": "lone \ud800 surrogate"}, version)
     assert artifact_text(engine, run, "summary") == SUMMARY
     assert current(engine, run) == (ex, "waiting_approval_to_complete")
 
@@ -105,7 +121,7 @@ async def test_approvals_before_an_edit_no_longer_count(engine: Engine, tmp_path
     run, ex = await waiting(engine, tmp_path, required=2)
     bob_saw = engine.pending(BOB)[0].buttons[0]
     assert engine.approve_complete(ex, BOB).message == "Approval recorded (1 of 2)."
-    out = engine.edit_and_approve(ex, ANA, {"summary": "# Summary\n\nBy Ana."})
+    out = engine.edit_and_approve(ex, ANA, {"summary": "# Summary\n\nBy Ana."}, saw(engine, ex))
     assert out.message == "Edited summary.md. Approval recorded (1 of 2)."  # Bob approved other text
     assert ("approve_complete", "approval_before_edit", "bob") in interactions(engine, ex)
     with pytest.raises(Refused, match="This card is out of date"):

@@ -17,6 +17,7 @@ from engine import artifact_revisions, artifacts
 from engine.api import Engine
 from engine.clock import ManualClock, utcnow
 from engine.models import ArtifactRevisionRow, ArtifactRow
+from engine.seen import Seen
 from engine.tx import Tx
 from engine.workspace import sha256_of
 from tests.conftest import HERE, person
@@ -109,7 +110,8 @@ async def test_the_normal_path_swaps_in_at_commit_and_promotes_the_edited_text(
     engine: Engine, tmp_path: Path
 ) -> None:
     run, ex = await waiting(engine, tmp_path)
-    engine.edit_and_approve(ex, ANA, {"summary": "# Summary\n\nBy Ana."})
+    spec = engine.edit_spec(ex, ANA)
+    engine.edit_and_approve(ex, ANA, {"summary": "# Summary\n\nBy Ana."}, Seen(spec.revision, spec.digest))
     assert engine.run(run).info.status == "completed"
     assert artifact_text(engine, run, "summary") == "# Summary\n\nBy Ana.\n"  # the promoted copy
     assert not [p for p in (engine.ws.base / "digest").rglob("*") if p.name.endswith(".new")]
@@ -125,7 +127,10 @@ def edit_in_a_process_that_dies_before_the_swap(engine: Engine, ex: int, text: s
         "engine = Engine.open(Path(sys.argv[1]))\n"
         "artifact_revisions.before_swap = lambda: os._exit(87)\n"
         "bob = Actor('console', 'bob', 'Bob')\n"
-        "engine.edit_and_approve(int(sys.argv[2]), bob, {'summary': sys.argv[3]})\n"
+        "from engine.seen import Seen\n"
+        "spec = engine.edit_spec(int(sys.argv[2]), bob)\n"
+        "shown = Seen(spec.revision, spec.digest)\n"
+        "engine.edit_and_approve(int(sys.argv[2]), bob, {'summary': sys.argv[3]}, shown)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", script, str(engine.ws.base), str(ex), text],

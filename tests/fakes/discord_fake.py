@@ -24,6 +24,7 @@ have been synced, a button must exist on the message, a modal must have been ope
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -240,6 +241,7 @@ class FakeDiscord(FakeState):
     # -- interaction injection ---------------------------------------------------------------
 
     async def _deliver(self, record: InteractionRecord) -> int:
+        record.dispatched_at = time.monotonic()
         reached = await self.gateway.dispatch("INTERACTION_CREATE", record.payload)
         if not reached:
             raise RuntimeError("no bot is connected to the fake gateway")

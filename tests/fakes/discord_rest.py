@@ -167,6 +167,11 @@ class RestApi:
         self.state = state
         self.gateway = gateway
         self.rate_limits: list[RateLimitRule] = []
+        # A header carrying each request's arrival time (time.monotonic()), set by front doors
+        # that forward to this fake from other processes (bench.discord_latency); None: stamped here.
+        self.arrival_header: str | None = None
+        # Called once a callback is accepted, before it is answered (a test can crash the bot here).
+        self.on_callback: Callable[[InteractionRecord], None] | None = None
         self.routes: list[RouteDef] = []
         app = r"(?P<app>\d+)"
         guild = r"(?P<guild>\d+)"
@@ -240,6 +245,7 @@ class RestApi:
             json=None,
             files=[],
             authorization=request.headers.get("Authorization"),
+            arrived_at=self._arrival(request),
         )
         self.state.requests.append(record)
         try:
@@ -255,6 +261,10 @@ class RestApi:
         record.status = response.status
         self.state.notify()
         return response
+
+    def _arrival(self, request: web.Request) -> float:
+        stamped = request.headers.get(self.arrival_header) if self.arrival_header else None
+        return float(stamped) if stamped else time.monotonic()
 
     async def _read_body(self, request: web.Request, record: RecordedRequest) -> None:
         content_type = request.content_type
@@ -547,7 +557,7 @@ class RestApi:
         record = self._interaction(ctx)
         if record.response_type is not None:
             raise HttpError(400, 40060, "Interaction has already been acknowledged.")
-        age = self.now() - record.created_at
+        age = ctx.record.arrived_at - record.created_at  # loop time is time.monotonic()
         if age > self.state.interaction_deadline:
             raise HttpError(
                 404, 10062, "Unknown interaction", details=(f"callback {age:.3f}s after the interaction",)
@@ -590,6 +600,7 @@ class RestApi:
             )
 
         record.response_type = kind
+        record.responded_at = ctx.record.arrived_at
         resource: JSON | None = None
         if kind in (4, 5):
             extra = FLAG_LOADING if kind == 5 else 0
@@ -617,6 +628,8 @@ class RestApi:
             self.state.modals.append(ModalRecord(record, modal))
         self.state.interaction_responses[record.id] = copy.deepcopy(body)
         self.state.notify()
+        if self.on_callback is not None:
+            self.on_callback(record)
 
         if not _truthy(ctx.query.get("with_response")):
             return Reply(None)
@@ -672,6 +685,7 @@ class RestApi:
             else self.state.find_message(record.original_message_id)
         )
         if record.response_type == 5 and original is not None and original.flags & FLAG_LOADING:
+            record.answered_at = ctx.record.arrived_at
             stored = self.state.edit_message(original, body, ctx.files)
             await self._dispatch_message("MESSAGE_UPDATE", stored)
         else:

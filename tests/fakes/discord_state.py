@@ -142,6 +142,7 @@ class RecordedRequest:
     files: list[RecordedFile]
     authorization: str | None
     status: int = 0
+    arrived_at: float = 0.0  # time.monotonic() when it reached the fake (or its front door)
 
     @property
     def route(self) -> str:
@@ -287,6 +288,9 @@ class InteractionRecord:
     created_at: float
     message_id: int | None = None
     response_type: int | None = None
+    dispatched_at: float | None = None  # time.monotonic() as INTERACTION_CREATE left the gateway
+    responded_at: float | None = None  # time.monotonic() as its callback arrived
+    answered_at: float | None = None  # ... as the follow-up replacing its "thinking" message arrived
     original_message_id: int | None = None
     followup_ids: list[int] = field(default_factory=list)
 

@@ -89,11 +89,15 @@ def test_pages_rejoin_exactly_and_what_does_not_fit_is_named() -> None:
         EditableFile(name=n, filename=f"{n}.txt", format="txt", artifact_id=i, text=t)
         for i, (n, t) in enumerate(texts.items())
     ]
-    shown, left_out = edit_layout(EditSpec(execution_id=1, run="r", checkpoint="c", files=files))
+    shown, left_out = edit_layout(
+        EditSpec(execution_id=1, run="r", checkpoint="c", files=files, revision=0, digest="0")
+    )
     assert [(f.name, len(cut)) for f, cut in shown] == [("a", 3), ("c", 1)]  # four boxes and the note
     assert [f.name for f in left_out] == ["b", "d"]
     submitted = {f"{f.name}.{i}.{join}": page for f, cut in shown for i, (page, join) in enumerate(cut)}
     assert edited_texts(submitted) == {"a": texts["a"], "c": ""}
-    ((_, cut),) = edit_layout(EditSpec(execution_id=1, run="r", checkpoint="c", files=[files[1]]))[0]
+    ((_, cut),) = edit_layout(
+        EditSpec(execution_id=1, run="r", checkpoint="c", files=[files[1]], revision=0, digest="0")
+    )[0]
     submitted = {f"b.{i}.{join}": page for i, (page, join) in enumerate(cut)}
     assert len(cut) == 2 and edited_texts(submitted) == {"b": texts["b"]}

@@ -4,6 +4,7 @@ interaction, the engine process handles it from the inbox and answers through it
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import pytest
 
@@ -24,6 +25,12 @@ from tests.fakes.discord_fake import FakeDiscord, StoredMessage
 pytestmark = pytest.mark.slow
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 async def test_a_command_a_form_and_its_submission_through_the_engine_process(
     fake: FakeDiscord, engine: Engine
 ) -> None:
@@ -35,6 +42,7 @@ async def test_a_command_a_form_and_its_submission_through_the_engine_process(
         discord_api_url=fake.api_url,
         discord_gateway_url=fake.gateway_url,
         log_level="WARNING",
+        pipebot_http_port=free_port(),  # its /healthz: not the default 3000 another test may hold
     )
     stop = asyncio.Event()
     serving = asyncio.create_task(serve_async(settings, stop))
@@ -53,7 +61,7 @@ async def test_a_command_a_form_and_its_submission_through_the_engine_process(
             return found[-1] if found else None
 
         card = await fake.wait_for(form_card, timeout=30)
-        modal = await open_modal(fake, card, card.custom_ids()[0], ALICE)  # the front's own answer
+        modal = await open_modal(fake, card, card.custom_ids()[0], ALICE)  # opened by the engine process
         page1 = {"topic": "Through serve", "words": "900", "urgent": ["no"], "tone": ["casual"]}
         thread = next(iter(fake.threads))
         saved = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], page1, ALICE))
