@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # `pipebot serve`: the engine (inbox handling, outbox, worker) in a process of its own, so
     # answering the platforms never waits for engine work (false: one process for everything).
     pipebot_engine_process: bool = True
-    pipebot_engine_nice: int = 4  # the engine process's niceness over the front's
+    pipebot_engine_nice: int = 10  # the engine process's niceness over the front's
     pipebot_inbox_hold_seconds: float = 0.0  # test hook: inbox rows wait this long before handling
     # What this replica runs (comma-separated): slack, discord, outbox, worker, schedule. Discord's
     # gateway and the schedule are held by one replica at a time whatever this says.

@@ -71,6 +71,7 @@ class InboxItem:
     interaction: Interaction
     received_at: datetime
     answer_by: datetime | None
+    payload_json: str | None = None  # the payload as recorded (the pipe reuses it: no second encoding)
 
     def expired(self, now: datetime) -> bool:
         """The platform can no longer be answered in place (trigger id / token too old)."""
@@ -240,7 +241,9 @@ class Inbox:
         return [
             None
             if row_id is None
-            else InboxItem(row_id, str(values["dedup_key"]), i, now, values["answer_by"])
+            else InboxItem(
+                row_id, str(values["dedup_key"]), i, now, values["answer_by"], str(values["payload_json"])
+            )
             for row_id, values, (i, _, _) in zip(ids, rows, batch, strict=True)
         ]
 
@@ -489,7 +492,7 @@ class Inbox:
 def encode_item(item: InboxItem) -> str:
     """One line of JSON (for the pipe from the front to the engine process)."""
     i = item.interaction
-    return json.dumps(
+    head = json.dumps(
         {
             "id": item.id,
             "key": item.key,
@@ -497,12 +500,13 @@ def encode_item(item: InboxItem) -> str:
             "kind": i.kind,
             "actor": [i.actor.user_id, i.actor.name, sorted(i.actor.groups)],
             "where": [i.conversation.channel, i.conversation.thread] if i.conversation else None,
-            "payload": i.payload,
             "received_at": item.received_at.isoformat(),
             "answer_by": item.answer_by.isoformat() if item.answer_by else None,
         },
         separators=(",", ":"),
     )
+    payload = item.payload_json or json.dumps(i.payload, separators=(",", ":"))
+    return f'{head[:-1]},"payload":{payload}}}'
 
 
 def decode_item(encoded: str) -> InboxItem:

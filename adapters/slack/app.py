@@ -150,8 +150,9 @@ async def create_slack_app(
     app = AsyncApp(
         client=client,
         signing_secret=signing_secret or "",
-        # Socket Mode needs no signing secret: its envelopes arrive on an authenticated socket.
-        request_verification_enabled=bool(signing_secret),
+        # HTTP requests are verified once, in requests.read, before bolt sees them; Socket Mode
+        # envelopes arrive on an authenticated socket.
+        request_verification_enabled=False,
         process_before_response=True,
         logger=logging.getLogger("pipebot.slack.bolt"),
     )
