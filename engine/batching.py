@@ -48,15 +48,8 @@ class GroupCommit(Generic[T, R]):
         return future
 
     def push(self, item: T) -> None:
-        """Submit without waiting for the result (inline only: call on the event loop)."""
-        assert self.inline
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[R] = loop.create_future()
-        future.add_done_callback(_log_failure)
-        self._pending.append((item, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        """Queue ``item`` and forget it: nobody awaits the result, so a failure is logged."""
+        self.enqueue(item).add_done_callback(_log_failure)
 
     def _flush(self) -> None:
         self._scheduled = False

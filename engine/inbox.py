@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -353,21 +353,11 @@ class Inbox:
         if self.report is not None:
             return self._read_unhandled(limit, stale)
         with self.rows.write() as s:
+            unclaimed = InboxRow.claimed_at.is_(None)
             rows = s.scalars(
-                select(InboxRow)
-                .where(
-                    InboxRow.handled_at.is_(None),
-                    InboxRow.platform.in_(list(self.handlers)),
-                    InboxRow.id.not_in(self._running) if self._running else InboxRow.id.is_not(None),
-                    or_(
-                        InboxRow.claimed_at.is_(None),
-                        InboxRow.claimed_by == self.partner,
-                        InboxRow.claimed_at < stale,
-                    ),
+                self._unhandled(limit, stale, set(self._running), unclaimed).with_for_update(
+                    skip_locked=True  # PostgreSQL: replicas claim disjoint rows
                 )
-                .order_by(InboxRow.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)  # PostgreSQL: replicas claim disjoint rows
             ).all()
             if not rows:
                 return []
@@ -382,18 +372,24 @@ class Inbox:
         One machine, one engine process: nobody else handles them, so no claim is written."""
         skip = set(self._running) | set(self._reported)  # (copies: this runs in a thread)
         with self.rows.read() as s:
-            rows = s.scalars(
-                select(InboxRow)
-                .where(
-                    InboxRow.handled_at.is_(None),
-                    InboxRow.platform.in_(list(self.handlers)),
-                    InboxRow.id.not_in(skip) if skip else InboxRow.id.is_not(None),
-                    or_(InboxRow.claimed_by == self.partner, InboxRow.claimed_at < stale),
-                )
-                .order_by(InboxRow.id)
-                .limit(limit)
-            ).all()
-            return [_item(r) for r in rows]
+            return [_item(r) for r in s.scalars(self._unhandled(limit, stale, skip)).all()]
+
+    def _unhandled(
+        self, limit: int, stale: datetime, skip: set[int], *also: ColumnElement[bool]
+    ) -> Select[InboxRow]:
+        """Rows of this process's platforms not handled yet, recorded by its front or claimed
+        before `stale` (or matching `also`), oldest first, except those in `skip`."""
+        return (
+            select(InboxRow)
+            .where(
+                InboxRow.handled_at.is_(None),
+                InboxRow.platform.in_(list(self.handlers)),
+                InboxRow.id.not_in(skip) if skip else InboxRow.id.is_not(None),
+                or_(*also, InboxRow.claimed_by == self.partner, InboxRow.claimed_at < stale),
+            )
+            .order_by(InboxRow.id)
+            .limit(limit)
+        )
 
     def prune(self) -> int:
         before = self.clock() - KEEP
