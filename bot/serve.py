@@ -171,7 +171,9 @@ class EngineProcess:
         self.settings, self.engine = settings, engine
         self.proc: asyncio.subprocess.Process | None = None
         self.failed = 0  # the engine process's exit code when it died first
-        self._metrics: list[asyncio.Future[Families]] = []  # scrapes waiting, in order
+        # The one question for the engine's samples in flight: scrapes at the same time share it
+        # (/metrics is on the public port: a flood of scrapes must not become a flood of work).
+        self._metrics: asyncio.Future[Families] | None = None
 
     async def _reports(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -179,8 +181,8 @@ class EngineProcess:
             parts = line.split(maxsplit=2)
             if len(parts) == 3 and parts[0] == b"handled":
                 self.engine.inbox.finished(int(parts[1]), json.loads(parts[2]))
-            elif parts and parts[0] == b"metrics" and self._metrics:
-                waiter = self._metrics.pop(0)
+            elif parts and parts[0] == b"metrics" and self._metrics is not None:
+                waiter, self._metrics = self._metrics, None
                 if not waiter.done():
                     waiter.set_result(json.loads(line[len(b"metrics ") :]))
             elif len(parts) == 2 and parts[0] == b"drained":
@@ -203,12 +205,13 @@ class EngineProcess:
         proc = self.proc
         if proc is None or proc.stdin is None or proc.stdin.is_closing():
             return None
-        waiter: asyncio.Future[Families] = asyncio.get_running_loop().create_future()
-        self._metrics.append(waiter)
-        proc.stdin.write(b"metrics\n")
+        if self._metrics is None or self._metrics.done():
+            self._metrics = asyncio.get_running_loop().create_future()
+            proc.stdin.write(b"metrics\n")
         try:
-            return await asyncio.wait_for(waiter, timeout)
+            return await asyncio.wait_for(asyncio.shield(self._metrics), timeout)
         except TimeoutError:
+            self._metrics = None  # unanswered: the next scrape asks again
             return None
 
     async def supervise(self, stop: asyncio.Event) -> None:

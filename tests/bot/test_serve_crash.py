@@ -182,6 +182,8 @@ async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.1)
             text = await scrape()
+            # Scrapes at the same time share one question to the engine process; each gets its samples.
+            many = await asyncio.gather(*(scrape() for _ in range(20)))
         finally:
             serve.send_signal(signal.SIGTERM)
             # Waited for off the loop: the fake Slack on this loop must answer the calls that
@@ -191,6 +193,7 @@ async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
     assert (sample_value(text, 'pipebot_deliveries_total{process="engine",result="delivered"}') or 0) >= 1
     assert sample_value(text, 'pipebot_deliveries_total{process="front"}') is None  # none delivered there
     assert sample_value(text, 'process_cpu_seconds_total{process="engine"}') is not None
+    assert all(sample_value(t, 'process_cpu_seconds_total{process="engine"}') is not None for t in many)
     assert sample_value(text, 'process_cpu_seconds_total{process="front"}') is not None
     families = [line for line in text.splitlines() if line.startswith("# TYPE pipebot_deliveries_total")]
     assert len(families) <= 1  # one family, both processes' samples in it
