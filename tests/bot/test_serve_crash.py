@@ -94,11 +94,15 @@ def rows(base: Path) -> list[InboxRow]:
         store.dispose()
 
 
-async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) -> None:
-    base = tmp_path / "pipelines"
+def with_blog_post(base: Path) -> Path:
     engine = Engine.open(base)
     engine.import_pipeline(EXAMPLES / "blog-post.yaml")
     engine.close()
+    return base
+
+
+async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) -> None:
+    base = with_blog_post(tmp_path / "pipelines")
     async with FakeSlack() as fake, SlackClientSim(SECRET, fake) as sim:
         port = free_port()
         url = f"http://127.0.0.1:{port}/slack/events"
@@ -154,10 +158,7 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
 async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
     """/metrics is served by the front, but decisions and deliveries happen in the engine process:
     both processes' samples are there, each labelled with its process."""
-    base = tmp_path / "pipelines"
-    engine = Engine.open(base)
-    engine.import_pipeline(EXAMPLES / "blog-post.yaml")
-    engine.close()
+    base = with_blog_post(tmp_path / "pipelines")
     async with FakeSlack() as fake, SlackClientSim(SECRET, fake) as sim:
         port = free_port()
         url = f"http://127.0.0.1:{port}/slack/events"

@@ -9,6 +9,8 @@ from engine.api import Engine
 from engine.sandbox import SandboxConfig, unavailable
 from engine.tx import Tx
 from engine.worker import Worker, WorkerConfig
+from tests.conftest import HERE, person
+from tests.engine.helpers import current
 
 SUMMARY = "# Summary\n\nFirst draft by the script.\n"
 SCORES = '{"score": 3, "label": "ok"}'
@@ -64,3 +66,13 @@ def history(engine: Engine, run: str, name: str) -> list[tuple[int, str, str, by
         ]
 
     return engine._read(q)
+
+
+async def waiting(engine: Engine, tmp_path: Path, required: int = 1) -> tuple[str, int]:
+    """A digest run (approvers ana and bob, started by eve) waiting for approval of its result."""
+    import_digest(engine, tmp_path, "console:ana, console:bob", required=required)
+    run = engine.start_run("digest", person("eve"), HERE).name
+    assert await script_worker(engine).drain() == 1
+    ex, status = current(engine, run)
+    assert status == "waiting_approval_to_complete"
+    return run, ex

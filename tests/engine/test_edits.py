@@ -11,20 +11,17 @@ from engine.api import Engine
 from engine.errors import AlreadyDone, EditInvalid, NotAllowed, Refused
 from engine.models import EventRow
 from engine.seen import Seen
-from tests.conftest import HERE, person
-from tests.engine.edit_helpers import SCORES, SUMMARY, artifact_text, history, import_digest, script_worker
+from tests.conftest import person
+from tests.engine.edit_helpers import (
+    SCORES,
+    SUMMARY,
+    artifact_text,
+    history,
+    waiting,
+)
 from tests.engine.helpers import current, interactions
 
 ANA, BOB, EVE = person("ana"), person("bob"), person("eve")
-
-
-async def waiting(engine: Engine, tmp_path: Path, required: int = 1) -> tuple[str, int]:
-    import_digest(engine, tmp_path, "console:ana, console:bob", required=required)
-    run = engine.start_run("digest", EVE, HERE).name
-    assert await script_worker(engine).drain() == 1
-    ex, status = current(engine, run)
-    assert status == "waiting_approval_to_complete"
-    return run, ex
 
 
 def saw(engine: Engine, ex: int) -> Seen:

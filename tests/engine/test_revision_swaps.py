@@ -20,21 +20,11 @@ from engine.models import ArtifactRevisionRow, ArtifactRow
 from engine.seen import Seen
 from engine.tx import Tx
 from engine.workspace import sha256_of
-from tests.conftest import HERE, person
-from tests.engine.edit_helpers import SUMMARY, artifact_text, history, import_digest, script_worker
-from tests.engine.helpers import current
+from tests.conftest import person
+from tests.engine.edit_helpers import SUMMARY, artifact_text, history, waiting
 
 ANA, BOB, EVE = person("ana"), person("bob"), person("eve")
 ROOT = Path(__file__).resolve().parents[2]
-
-
-async def waiting(engine: Engine, tmp_path: Path, required: int = 1) -> tuple[str, int]:
-    import_digest(engine, tmp_path, "console:ana, console:bob", required=required)
-    run = engine.start_run("digest", EVE, HERE).name
-    assert await script_worker(engine).drain() == 1
-    ex, status = current(engine, run)
-    assert status == "waiting_approval_to_complete"
-    return run, ex
 
 
 def files(engine: Engine) -> dict[str, bytes]:
