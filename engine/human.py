@@ -28,7 +28,7 @@ from engine.states import move_execution, move_run
 from engine.tx import Tx
 from engine.workspace import Workspace, safe_filename
 
-# A user id on every platform (Slack U…/W…, Discord snowflakes, console names): one person.
+# A user id as the platforms spell them (letters, digits, a few marks): one person, never a group.
 ONE_PERSON = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
