@@ -509,7 +509,13 @@ class Engine:
         then: list[Outcome] = []
         # A burst of deadlines must not wait for the file work of the ones before it (removing a
         # work folder takes milliseconds on some disks): the outbox is woken at each commit.
-        fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then), files_later=True)
+        try:
+            fired = self._write(lambda tx: timers.fire_due(tx, self.ws, limit, then), files_later=True)
+        except Exception:  # one of the batch is moot or broken: again, each timer on its own
+            then.clear()
+            fired = self._write(
+                lambda tx: timers.fire_due(tx, self.ws, limit, then, isolate=True), files_later=True
+            )
         for outcome in then:
             self._roll_back_rejected(outcome, DEADLINE)
         return fired

@@ -45,9 +45,7 @@ def _slug(row: ArtifactRow) -> str:
     return Path(row.path).parts[0]  # workspace-relative paths start with the pipeline folder
 
 
-def _store(
-    tx: Tx, ws: Workspace, row: ArtifactRow, number: int, sha: str, write: bytes | Path
-) -> Path:
+def _store(tx: Tx, ws: Workspace, row: ArtifactRow, number: int, sha: str, write: bytes | Path) -> Path:
     """Write one revision's copy (before the commit that names it: a failed commit removes it;
     a process that dies first leaves an unnamed file, never a named file half-made)."""
     folder = ws.revisions_dir(_slug(row), row.execution_id) / safe_filename(row.name, "artifact")

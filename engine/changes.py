@@ -114,11 +114,7 @@ def _against_version(
 ) -> tuple[list[ArtifactChange], list[str], str]:
     base_run = tx.session.get(RunRow, run.extends_run_id)
     assert base_run is not None
-    base = {
-        r.name: r
-        for r in artifacts.of_runs(tx, [base_run.id])
-        if r.checkpoint_id == ex.checkpoint_id
-    }
+    base = {r.name: r for r in artifacts.of_runs(tx, [base_run.id]) if r.checkpoint_id == ex.checkpoint_id}
     items, diffs = [], []
     for row in rows:
         data = _read(ws, row.path)

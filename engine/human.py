@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Select, insert, select, update
 
 from engine import artifacts, edits, flow, messages, seen
 from engine.actors import Actor
@@ -68,20 +68,38 @@ STAGES = {
 }
 
 
-def load(tx: Tx, execution_id: int) -> tuple[ExecutionRow, RunRow, Checkpoint]:
+def _rows(ids: list[int]) -> Select[tuple[ExecutionRow, RunRow]]:
+    return (
+        select(ExecutionRow, RunRow)
+        .join(RunRow, RunRow.id == ExecutionRow.run_id)
+        .where(ExecutionRow.id.in_(ids))
+        .order_by(ExecutionRow.id)  # locked in one order: two batches of one table cannot deadlock
+        .with_for_update()
+    )
+
+
+def _loaded(tx: Tx) -> dict[int, tuple[ExecutionRow, RunRow]]:
     # In one transaction the rows are the session's own, locked by the first load: loading them
     # again (a deadline checks its wait, then approves through the same command) need not query.
     loaded: dict[int, tuple[ExecutionRow, RunRow]] = tx.session.info.setdefault("loaded", {})
+    return loaded
+
+
+def preload(tx: Tx, execution_ids: list[int]) -> None:
+    """Load (and lock) many executions with their runs in one query: a batch of timers."""
+    ids = sorted(set(execution_ids) - set(_loaded(tx)))
+    if ids:
+        for ex, run in tx.session.execute(_rows(ids)):
+            _loaded(tx)[ex.id] = (ex, run)
+
+
+def load(tx: Tx, execution_id: int) -> tuple[ExecutionRow, RunRow, Checkpoint]:
+    loaded = _loaded(tx)
     known = loaded.get(execution_id)
     if known is not None and all(obj in tx.session for obj in known):
         ex, run = known
         return ex, run, flow.checkpoint_of(tx, run, ex)
-    row = tx.session.execute(
-        select(ExecutionRow, RunRow)
-        .join(RunRow, RunRow.id == ExecutionRow.run_id)
-        .where(ExecutionRow.id == execution_id)
-        .with_for_update()
-    ).first()
+    row = tx.session.execute(_rows([execution_id])).first()
     if row is None:
         raise NotFound(f"There is no checkpoint execution {execution_id}.")
     ex, run = row

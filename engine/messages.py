@@ -52,6 +52,8 @@ CHANGE_STATUS = {
 
 def change_line(name: str, status: str, added: int, removed: int, note: str) -> str:
     return CHANGE_STATUS[status].format(name=name, added=added, removed=removed, note=note)
+
+
 SANDBOX_MISSING = (
     "Scripts run in a bubblewrap sandbox, and it cannot run here ({reason}): install the bubblewrap "
     "package (apt-get install bubblewrap), or set PIPEBOT_SCRIPT_SANDBOX=none to run scripts unsandboxed."

@@ -151,34 +151,51 @@ def next_due(tx: Tx) -> datetime | None:
     )
 
 
-def fire_due(tx: Tx, ws: Workspace, limit: int = 100, then: list[Outcome] | None = None) -> int:
+def fire_due(
+    tx: Tx, ws: Workspace, limit: int = 100, then: list[Outcome] | None = None, *, isolate: bool = False
+) -> int:
     """Fire up to ``limit`` due timers in this transaction, oldest first; return how many fired.
 
-    ``then`` collects what must follow the commit (a rejection's rollback)."""
+    ``then`` collects what must follow the commit (a rejection's rollback). Without ``isolate``
+    the batch is one unit (one flush, no savepoint per timer: a burst of deadlines costs half as
+    much) and any failure raises, so that the caller fires the batch again with ``isolate``:
+    each timer in a savepoint of its own, a moot or broken one set aside."""
+    from engine import human
+
     stmt = _due(tx.now()).limit(limit)
     if tx.session.get_bind().dialect.name != "sqlite":
         stmt = stmt.with_for_update(skip_locked=True, of=TimerRow)  # several processes share the rows
     rows = list(tx.session.scalars(stmt))
+    human.preload(tx, [t.execution_id for t in rows])
     for t in rows:
-        # An earlier timer of this batch may have ended this one's wait: _fire then finds the
-        # execution in another state (or revision) and does nothing.
-        marks = (len(tx.notes), len(tx.logs), len(tx.after_commit))
-        try:
-            with tx.session.begin_nested():
-                outcome = _fire(tx, ws, t)
+        if isolate:
+            _fire_isolated(tx, ws, t, then)
+        else:
+            outcome = _fire(tx, ws, t)
             if outcome is not None and outcome.rollback_to and then is not None:
                 then.append(outcome)
-        except PipebotError as exc:  # the wait ended meanwhile (a person decided): nothing to do
-            log.info("timer %s moot: %s", t.id, exc)
-            _forget(tx, marks)
-        except Exception:
-            log.exception("timer %s failed", t.id)
-            _forget(tx, marks)
-            t.state = "error"
         if t.state == "open":
             t.state = "fired"
         t.closed_at = tx.now()
     return len(rows)
+
+
+def _fire_isolated(tx: Tx, ws: Workspace, t: TimerRow, then: list[Outcome] | None) -> None:
+    # An earlier timer of this batch may have ended this one's wait: _fire then finds the
+    # execution in another state (or revision) and does nothing.
+    marks = (len(tx.notes), len(tx.logs), len(tx.after_commit))
+    try:
+        with tx.session.begin_nested():
+            outcome = _fire(tx, ws, t)
+        if outcome is not None and outcome.rollback_to and then is not None:
+            then.append(outcome)
+    except PipebotError as exc:  # the wait ended meanwhile (a person decided): nothing to do
+        log.info("timer %s moot: %s", t.id, exc)
+        _forget(tx, marks)
+    except Exception:
+        log.exception("timer %s failed", t.id)
+        _forget(tx, marks)
+        t.state = "error"
 
 
 def _forget(tx: Tx, marks: tuple[int, int, int]) -> None:

@@ -7,13 +7,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.api import Engine
 from engine.clock import ManualClock
 from engine.definitions import parse_pipeline
 from engine.errors import DefinitionProblem, PipebotError
-from engine.models import InteractionRow, OutboxRow, TimerRow
+from engine.models import ExecutionRow, InteractionRow, OutboxRow, RunRow, TimerRow
 from tests.conftest import HERE, person
 from tests.engine.helpers import current
 
@@ -159,3 +159,29 @@ def test_pending_shows_deadlines_nearest_first(gated: Engine, clock: ManualClock
     gated.resume("gate#v1", CAROL)
     first = gated.pending(ALICE)[0]
     assert first.run == "gate#v1" and first.overdue and first.due == "overdue by 10 s"
+
+
+def test_a_broken_timer_in_a_burst_holds_up_none_of_the_others(gated: Engine, clock: ManualClock) -> None:
+    # A burst fires as one unit; when one of it fails, the batch is fired again timer by timer.
+    names = [gated.start_run("gate", CAROL, HERE).name for _ in range(3)]
+    executions = [current(gated, name)[0] for name in names]
+    with gated.store.write() as s:  # the middle run's checkpoint left its pipeline
+        s.execute(update(ExecutionRow).where(ExecutionRow.id == executions[1]).values(checkpoint_id="gone"))
+        s.execute(update(TimerRow).where(TimerRow.kind == "reminder").values(state="cancelled"))
+    clock.advance(30)
+    assert gated.fire_timers() == 3
+    with gated.store.read() as s:
+        statuses = list(s.scalars(select(RunRow.status).order_by(RunRow.id)))
+        states = dict(
+            s.execute(select(TimerRow.execution_id, TimerRow.state).where(TimerRow.kind == "deadline")).all()
+        )
+        automatic = list(
+            s.scalars(
+                select(OutboxRow.run_id).where(OutboxRow.payload_json.contains("Rejected automatically"))
+            )
+        )
+    assert statuses == ["failed", "in_progress", "failed"]
+    assert [decisions(gated, ex) for ex in executions] == [["deadline"], [], ["deadline"]]
+    assert states == {executions[0]: "fired", executions[1]: "error", executions[2]: "fired"}
+    assert sorted(set(automatic)) == [1, 3]  # the broken one's half-made messages were dropped
+    assert gated.fire_timers() == 0
