@@ -68,7 +68,7 @@ STAGES = {
 }
 
 
-def _rows(ids: list[int]) -> Select[tuple[ExecutionRow, RunRow]]:
+def _rows(ids: list[int]) -> Select[ExecutionRow, RunRow]:
     return (
         select(ExecutionRow, RunRow)
         .join(RunRow, RunRow.id == ExecutionRow.run_id)
