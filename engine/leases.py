@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import hashlib
 import logging
 import os
@@ -25,7 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, create_engine, delete, text, update
+from sqlalchemy import Connection, bindparam, create_engine, delete, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
@@ -59,29 +60,14 @@ class Leases:
                 return self.acquire(names, s)
         now = self.clock()
         stale = now - timedelta(seconds=self.stale_after)
-        dialect = postgresql if not self.store.is_sqlite else sqlite
-        stmt = dialect.insert(LeaseRow).values(
-            [
-                {"name": n, "holder": self.holder, "heartbeat_at": now, "acquired_at": now}
-                for n in sorted(names)  # one locking order for every process
-            ]
-        )
-        table = LeaseRow.__table__.c
-        ours = table.holder == self.holder
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={
-                "holder": stmt.excluded.holder,
-                "heartbeat_at": stmt.excluded.heartbeat_at,
-                # acquired_at only moves when the lease changes hands
-                "acquired_at": text(
-                    "CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at "
-                    "ELSE excluded.acquired_at END"
-                ),
-            },
-            where=ours | (table.heartbeat_at < stale),
-        ).returning(LeaseRow.name, LeaseRow.acquired_at)
-        rows = session.execute(stmt).all()
+        params = [
+            {"name": n, "holder": self.holder, "heartbeat_at": now, "acquired_at": now, "stale": stale}
+            for n in sorted(names)  # one locking order for every process
+        ]
+        # One statement for any number of names (executemany with RETURNING): compiled once, where
+        # a VALUES list of its own for each count of names compiled anew at every claim.
+        stmt = _upsert(self.store.is_sqlite)
+        rows = session.connection().execute(stmt, params).all()
         fresh = sum(1 for r in rows if r.acquired_at == now)
         if fresh:
             metrics.LEASE_CHANGES.inc(fresh)
@@ -100,6 +86,26 @@ class Leases:
                 s.execute(
                     delete(LeaseRow).where(LeaseRow.name.in_(list(names)), LeaseRow.holder == self.holder)
                 )
+
+
+@functools.cache
+def _upsert(is_sqlite: bool) -> Any:
+    """Take a lease that is free, ours, or stale (its holder died)."""
+    stmt = (sqlite if is_sqlite else postgresql).insert(LeaseRow)
+    table = LeaseRow.__table__.c
+    return stmt.on_conflict_do_update(
+        index_elements=["name"],
+        set_={
+            "holder": stmt.excluded.holder,
+            "heartbeat_at": stmt.excluded.heartbeat_at,
+            # acquired_at only moves when the lease changes hands
+            "acquired_at": text(
+                "CASE WHEN leases.holder = excluded.holder"
+                " THEN leases.acquired_at ELSE excluded.acquired_at END"
+            ),
+        },
+        where=(table.holder == stmt.excluded.holder) | (table.heartbeat_at < bindparam("stale")),
+    ).returning(LeaseRow.name, LeaseRow.acquired_at)
 
 
 class _Lock(Protocol):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import String, cast, func, literal, select, update
+from sqlalchemy import Connection, String, cast, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,22 +52,45 @@ class Delivery:
     sending_since: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An undelivered outbox row, as delivering it needs it (plain values: a burst claims
+    thousands, and ORM objects cost ten times as much to load)."""
+
+    id: int
+    run_id: int
+    platform: str
+    message_key: str
+    payload_json: str
+    not_before: datetime | None
+    attempts: int
+    sending_at: datetime | None  # an earlier attempt's mark (as claimed)
+
+
+_PENDING = tuple(getattr(OutboxRow, f) for f in Pending.__dataclass_fields__)
+
+
 @dataclass
 class Claimed:
-    """A leased run's undelivered rows (in order), its conversation and its messages so far."""
+    """A leased run's undelivered rows (in order), its conversation and its messages so far.
+
+    The rows were marked sending when claimed (``at``); ``since`` holds, per row, when an
+    earlier attempt marked it (it may be on the platform already) or None."""
 
     where: Conversation
-    rows: list[OutboxRow] = field(default_factory=list)
+    at: datetime
+    rows: list[Pending] = field(default_factory=list)
     refs: dict[str, MessageRef] = field(default_factory=dict)
+    since: dict[int, datetime | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _Op:
     """One row's bookkeeping: begin (mark sending), delivered, superseded (a later edit replaces
-    it) or failed."""
+    it), failed, or unsent (marked sending when claimed, never sent: a failure before it)."""
 
     kind: str
-    row: OutboxRow
+    row: Pending
     ref: MessageRef | None = None
     before: MessageRef | None = None  # the key's message before this delivery
     error: Exception | None = None
@@ -240,8 +263,8 @@ class Dispatcher:
             run_ids = [r for r in candidates if lease_name(r) in held]
             if not run_ids:
                 return {}
-            rows = s.scalars(
-                select(OutboxRow)
+            rows = s.execute(
+                select(*_PENDING)
                 .where(
                     OutboxRow.run_id.in_(run_ids),
                     OutboxRow.delivered_at.is_(None),
@@ -250,16 +273,42 @@ class Dispatcher:
                 )
                 .order_by(OutboxRow.id)
             ).all()
-            runs = {r.id: r for r in s.scalars(select(RunRow).where(RunRow.id.in_(run_ids)))}
-            refs = s.scalars(select(MessageRefRow).where(MessageRefRow.run_id.in_(run_ids))).all()
+            pending = [Pending(*row) for row in rows]
+            runs = {
+                r.id: Conversation(r.platform, r.channel, r.thread)
+                for r in s.execute(
+                    select(RunRow.id, RunRow.platform, RunRow.channel, RunRow.thread).where(
+                        RunRow.id.in_(run_ids)
+                    )
+                )
+            }
+            refs = s.execute(
+                select(
+                    MessageRefRow.run_id,
+                    MessageRefRow.message_key,
+                    MessageRefRow.channel,
+                    MessageRefRow.message_id,
+                    MessageRefRow.thread_id,
+                ).where(MessageRefRow.run_id.in_(run_ids))
+            ).all()
+            # Every claimed row is marked sending here, under the lease just taken, instead of in a
+            # transaction of its own before each call: a burst's deliveries wait for no write.
+            now = self.clock()
+            if pending:
+                s.connection().execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_([r.id for r in pending]))
+                    .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
+                )
         claimed = {
-            run_id: Claimed(Conversation(runs[run_id].platform, runs[run_id].channel, runs[run_id].thread))
+            run_id: Claimed(runs[run_id], now)
             for run_id in run_ids  # a run with nothing left hands its lease back at the end of the drain
         }
         for ref in refs:
             claimed[ref.run_id].refs[ref.message_key] = MessageRef(ref.channel, ref.message_id, ref.thread_id)
-        for row in rows:
+        for row in pending:
             claimed[row.run_id].rows.append(row)
+            claimed[row.run_id].since[row.id] = row.sending_at
         return claimed
 
     async def _deliver_run(self, claimed: Claimed, book: GroupCommit[_Op, object]) -> int:
@@ -272,7 +321,7 @@ class Dispatcher:
         records: list[asyncio.Future[object]] = []  # committed with the next rows' (awaited at the end)
         done = 0
         try:
-            for row in rows:
+            for i, row in enumerate(rows):
                 if row.id in sent_early:
                     continue
                 newest = latest[row.message_key]
@@ -284,12 +333,16 @@ class Dispatcher:
                 parent = None if row.message_key == "run" else refs.get("run")
                 existing = refs.get(row.message_key)
                 # Marked (and the lease checked) before the call: a crash after it leaves the row
-                # "sending", and whoever delivers it next looks for the message first. The records
-                # queued before it commit with it (or earlier).
-                since = await book.submit(_Op("begin", row))
-                if isinstance(since, LeaseLost):
-                    raise since
-                assert since is None or isinstance(since, datetime)
+                # "sending", and whoever delivers it next looks for the message first. Marked when
+                # claimed; marked again (the lease checked anew) once a slow drain nears the time
+                # after which another process may take the run over.
+                since = claimed.since[row.id]
+                if self.clock() - claimed.at > timedelta(seconds=self.leases.stale_after / 2):
+                    again = await book.submit(_Op("begin", row))
+                    if isinstance(again, LeaseLost):
+                        raise again
+                    assert again is None or isinstance(again, datetime)
+                    since = claimed.since[row.id] = again
                 since = since if existing is None else None
                 delivery = Delivery(note, where, existing, parent, row.id, since)
                 try:
@@ -298,6 +351,11 @@ class Dispatcher:
                     outcome = "retry_later" if isinstance(exc, RetryLater) else "failed"
                     metrics.DELIVERIES.labels(outcome).inc()
                     await book.submit(_Op("failed", row, error=exc))
+                    # The rows after it were never sent: no lookup before sending them next time.
+                    later = [
+                        r for r in rows[i + 1 :] if r.id not in sent_early and claimed.since[r.id] is None
+                    ]
+                    records.extend(book.enqueue(_Op("unsent", r)) for r in later)
                     break
                 if self.crash_after_post and existing is None and not (ref is not None and ref.adopted):
                     self.crash_after_post -= 1
@@ -326,7 +384,9 @@ class Dispatcher:
         returns LeaseLost (nothing written for it)."""
         now = self.clock()
         out: list[object] = [None] * len(ops)
-        with self.store.write() as s:
+        with self.store.write() as session:
+            # Plain statements: an ORM update would look each row up in the session afterwards.
+            s = session.connection()
             delivered = [op for op in ops if op.kind == "delivered"]
             moved = {(op.row.run_id, op.row.message_key): op for op in delivered if op.ref != op.before}
             if moved:  # a new message (or one found elsewhere): later rows of its key edit it
@@ -340,29 +400,37 @@ class Dispatcher:
             superseded = [op.row.id for op in ops if op.kind == "superseded"]
             if superseded:
                 s.execute(update(OutboxRow).where(OutboxRow.id.in_(superseded)).values(delivered_at=now))
+            unsent = [op.row.id for op in ops if op.kind == "unsent"]
+            if unsent:
+                s.execute(
+                    update(OutboxRow)
+                    .where(OutboxRow.id.in_(unsent), OutboxRow.sending_by == self.holder)
+                    .values(sending_at=None, sending_by=None)
+                )
             for op in ops:
                 if op.kind == "failed":
                     assert op.error is not None
                     self._failed(s, op.row, op.error)
             begins = [i for i, op in enumerate(ops) if op.kind == "begin"]
             if begins:
-                marks = self._begin(s, [ops[i].row for i in begins], now)
+                marks = self._begin(session, [ops[i].row for i in begins], now)
                 for i, result in zip(begins, marks, strict=True):
                     out[i] = result
         return out
 
-    def _begin(self, s: Session, rows: list[OutboxRow], now: datetime) -> list[datetime | LeaseLost | None]:
+    def _begin(self, s: Session, rows: list[Pending], now: datetime) -> list[datetime | LeaseLost | None]:
         """Mark ``rows`` as sending where this process still holds their run's lease; for each,
         when an earlier attempt marked it (it may be on the platform already), else None."""
         ids = [r.id for r in rows]
         earlier = select(OutboxRow.id, OutboxRow.sending_at).where(OutboxRow.id.in_(ids))
-        before = dict(s.execute(earlier).all())
+        c = s.connection()
+        before = dict(c.execute(earlier).all())
         lease = select(LeaseRow.name).where(
             LeaseRow.name == literal("outbox:", String) + cast(OutboxRow.run_id, String),
             LeaseRow.holder == self.holder,
         )
         marked = set(
-            s.scalars(
+            c.scalars(
                 update(OutboxRow)
                 .where(OutboxRow.id.in_(ids), OutboxRow.delivered_at.is_(None), lease.exists())
                 .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
@@ -371,7 +439,7 @@ class Dispatcher:
         )
         return [before[r.id] if r.id in marked else LeaseLost(f"run {r.run_id}") for r in rows]
 
-    def _save_refs(self, s: Session, ops: list[_Op], now: datetime) -> None:
+    def _save_refs(self, s: Connection, ops: list[_Op], now: datetime) -> None:
         """Each row's message reference, new or moved (one upsert; one op per key)."""
         values = [
             {
@@ -401,7 +469,7 @@ class Dispatcher:
             )
         )
 
-    def _failed(self, s: Session, row: OutboxRow, exc: Exception) -> None:
+    def _failed(self, s: Connection, row: Pending, exc: Exception) -> None:
         attempts = row.attempts + 1
         delay = exc.retry_after if isinstance(exc, RetryLater) else min(2.0**attempts, 300.0)
         dead = attempts >= self.max_attempts and not isinstance(exc, RetryLater)

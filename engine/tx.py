@@ -75,7 +75,11 @@ class Tx:
         """Write queued notifications, each showing the run as the transaction leaves it;
         read the run_info.json of each run whose state changed."""
         moved: dict[int, RunRow] = self.session.info.pop("moved_runs", {})
-        self.run_files = [run_info_file(self.session, self._run_info(run), run) for run in moved.values()]
+        pauses = pause_times(self.session, list(moved))
+        self.run_files = [
+            run_info_file(self.session, self._run_info(run), run, pauses.get(run.id, (None, None)))
+            for run in moved.values()
+        ]
         if not self.notes:
             return
         infos = {run.id: self._run_info(run) for run, _ in self.notes}
@@ -117,25 +121,36 @@ class Tx:
         )
 
 
-def run_info_file(session: Session, info: RunInfo, run: RunRow) -> tuple[str, int, dict[str, object]]:
-    """(slug, version, content) of .pipeline_system/runs/v{N}/run_info.json."""
-
-    # The latest pause and resume, in one query (a run pauses rarely: few rows).
-    paused_at = resumed_at = None
-    for to_state, from_state, at in session.execute(
-        select(EventRow.to_state, EventRow.from_state, EventRow.created_at)
+def pause_times(session: Session, run_ids: list[int]) -> dict[int, tuple[str | None, str | None]]:
+    """Per run, its latest pause and resume (ISO times): one query for many runs, since a
+    burst of deadlines finishes many runs in one transaction (and a run pauses rarely)."""
+    out: dict[int, tuple[str | None, str | None]] = {}
+    if not run_ids:
+        return out
+    for run_id, to_state, from_state, at in session.execute(
+        select(EventRow.run_id, EventRow.to_state, EventRow.from_state, EventRow.created_at)
         .where(
-            EventRow.run_id == run.id,
+            EventRow.run_id.in_(run_ids),
             EventRow.entity == "run",
             or_(EventRow.to_state == "paused", EventRow.from_state == "paused"),
         )
         .order_by(EventRow.id.desc())
     ):
+        paused_at, resumed_at = out.get(run_id, (None, None))
         if to_state == "paused" and paused_at is None:
             paused_at = at.isoformat(timespec="seconds")
         if from_state == "paused" and to_state == "in_progress" and resumed_at is None:
             resumed_at = at.isoformat(timespec="seconds")
+        out[run_id] = (paused_at, resumed_at)
+    return out
 
+
+def run_info_file(
+    session: Session, info: RunInfo, run: RunRow, pauses: tuple[str | None, str | None]
+) -> tuple[str, int, dict[str, object]]:
+    """(slug, version, content) of .pipeline_system/runs/v{N}/run_info.json; ``pauses``: the
+    run's latest pause and resume (pause_times)."""
+    paused_at, resumed_at = pauses
     extends = session.get(RunRow, run.extends_run_id) if run.extends_run_id else None
     return (
         run.pipeline_slug,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from sqlalchemy import func, select
+
 from engine.api import Engine
 from engine.clock import ManualClock
+from engine.leases import Leases
+from engine.models import OutboxRow
 from engine.notifications import ApprovalCard, FormCard
-from engine.outbox import Delivery, MessageRef, RetryLater
+from engine.outbox import Delivery, MessageRef, RetryLater, lease_name
 from tests.conftest import HERE, person
 from tests.engine.helpers import current
 from tests.fakes.deliverers import RecordingDeliverer
@@ -97,3 +101,38 @@ async def test_a_waiting_run_does_not_starve_the_others(engine: Engine, clock: M
     await engine.outbox.drain()  # v1 fails and waits
     assert await engine.outbox.drain() == 3  # v2 is delivered meanwhile
     assert {d.note.run.name for d in sink.deliveries} == {"blog-post#v2"}
+
+
+async def test_rows_after_a_failure_are_sent_without_a_lookup(engine: Engine, clock: ManualClock) -> None:
+    # A drain marks every claimed row "sending" (it may be on the platform after a crash); a
+    # failure puts back the marks of the rows it never tried, so they are not looked up first.
+    sink = RecordingDeliverer(fail_times=1)
+    engine.outbox.register("console", sink)
+    engine.start_run("blog-post", person("ana"), HERE)
+    assert await engine.outbox.drain() == 0
+    clock.advance(2.5)
+    assert await engine.outbox.drain() == 3
+    assert [d.sending_since is not None for d in sink.deliveries] == [True, False, False]
+
+
+async def test_a_drain_that_lost_its_lease_stops(engine: Engine, clock: ManualClock) -> None:
+    # A drain stalled past half the lease's life checks the lease again before each row: another
+    # process that took the run over (our lease looked dead) delivers the rest, not both of us.
+    other = Leases(engine.store, clock, "other-process", engine.outbox.leases.stale_after)
+
+    class Stalls(RecordingDeliverer):
+        async def deliver(self, delivery: Delivery) -> MessageRef:
+            ref = await super().deliver(delivery)
+            if len(self.deliveries) == 1:
+                clock.advance(engine.outbox.leases.stale_after + 1)
+                assert other.acquire([lease_name(delivery.note.run.run_id)])
+            return ref
+
+    sink = Stalls()
+    engine.outbox.register("console", sink)
+    engine.start_run("blog-post", person("ana"), HERE)
+    await engine.outbox.drain()
+    assert len(sink.deliveries) == 1
+    with engine.store.read() as s:
+        left = s.scalar(select(func.count()).select_from(OutboxRow).where(OutboxRow.delivered_at.is_(None)))
+    assert left == 2  # the new holder's to deliver
