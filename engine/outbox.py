@@ -8,12 +8,13 @@ stored so a later notification with the same key edits the same message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, String, cast, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -98,6 +99,21 @@ class _Op:
 
 class Deliverer(Protocol):
     async def deliver(self, delivery: Delivery) -> MessageRef | None: ...
+
+
+@functools.cache
+def _save_refs(is_sqlite: bool) -> Any:
+    """Insert a message reference, or move an existing key's to the new message."""
+    stmt = (sqlite if is_sqlite else postgresql).insert(MessageRefRow)
+    return stmt.on_conflict_do_update(
+        index_elements=["run_id", "message_key"],
+        set_={
+            "channel": stmt.excluded.channel,
+            "message_id": stmt.excluded.message_id,
+            "thread_id": stmt.excluded.thread_id,
+            "updated_at": stmt.excluded.updated_at,
+        },
+    )
 
 
 def lease_name(run_id: int) -> str:
@@ -456,18 +472,7 @@ class Dispatcher:
         ]
         if not values:
             return
-        stmt = (sqlite if self.store.is_sqlite else postgresql).insert(MessageRefRow).values(values)
-        s.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_id", "message_key"],
-                set_={
-                    "channel": stmt.excluded.channel,
-                    "message_id": stmt.excluded.message_id,
-                    "thread_id": stmt.excluded.thread_id,
-                    "updated_at": stmt.excluded.updated_at,
-                },
-            )
-        )
+        s.execute(_save_refs(self.store.is_sqlite), values)  # executemany: compiled once
 
     def _failed(self, s: Connection, row: Pending, exc: Exception) -> None:
         attempts = row.attempts + 1

@@ -82,6 +82,12 @@ class Tx:
         ]
         if not self.notes:
             return
+        # A message shown twice in one transaction (a run's status card after each of its moves)
+        # is written once: where it first appeared, as it was last shown (what the outbox would
+        # deliver of the two rows anyway).
+        latest: dict[tuple[int, str], tuple[RunRow, Notification]] = {}
+        for run, note in self.notes:
+            latest[(run.id, note.key)] = (run, note)
         infos = {run.id: self._run_info(run) for run, _ in self.notes}
         now = self.now()
         rows = [
@@ -94,7 +100,7 @@ class Tx:
                 ).decode(),
                 "created_at": now,
             }
-            for run, note in self.notes
+            for run, note in latest.values()
         ]
         self.session.connection().execute(_OUTBOX, rows)
         self.notified = [run.id for run, _ in self.notes]
