@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Select, insert, select, update
 
-from engine import artifacts, edits, flow, messages, seen
+from engine import artifacts, edits, flow, messages, queued_writes, seen
 from engine.actors import Actor
 from engine.definitions import Checkpoint
 from engine.errors import AlreadyDone, NotFound, Refused
@@ -142,7 +142,8 @@ def _record(
 ) -> None:
     extra = "" if outcome == "accepted" else f" ({outcome})"
     tx.log(run, f"{kind} by {actor.name} on {ex.checkpoint_id}{extra}")
-    tx.session.connection().execute(
+    queued_writes.queue(  # sent before anything reads it (engine.queued_writes)
+        tx.session.connection(),
         _INTERACTIONS,
         {
             "run_id": run.id,

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
+from engine import queued_writes
 from engine.clock import Clock
 from engine.errors import IllegalTransition
 from engine.models import EventRow, ExecutionRow, RunRow, TimerRow
@@ -146,8 +147,10 @@ def _event(
     reason: str | None,
     now: datetime,
 ) -> None:
-    # A plain table insert: events are history, never loaded back into the session.
-    session.connection().execute(
+    # A plain table insert: events are history, never loaded back into the session. Queued: a
+    # burst's events go out as one statement (engine.queued_writes).
+    queued_writes.queue(
+        session.connection(),
         _EVENTS,
         {
             "run_id": run_id,
@@ -163,6 +166,11 @@ def _event(
 
 
 _EVENTS = insert(EventRow)
+_CANCEL_TIMERS = (
+    update(TimerRow)
+    .where(TimerRow.execution_id == bindparam("execution"), TimerRow.state == "open")
+    .values(state="cancelled", closed_at=bindparam("now"))
+)
 
 
 def move_run(
@@ -202,11 +210,7 @@ def move_execution(
     _event(session, ex.run_id, "execution", ex.id, ex.status, to, actor, reason, now)
     if ex.status in WAITING:
         # Whatever ends a wait makes its deadline and reminders moot, in the same transaction.
-        session.connection().execute(
-            update(TimerRow)
-            .where(TimerRow.execution_id == ex.id, TimerRow.state == "open")
-            .values(state="cancelled", closed_at=now)
-        )
+        queued_writes.queue(session.connection(), _CANCEL_TIMERS, {"execution": ex.id, "now": now})
     ex.status = to
     ex.updated_at = now
     if to in EXEC_FINAL:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from engine import messages
+from engine import messages, queued_writes
 from engine.checkpoints import Checkpointer
 from engine.errors import NotFound
 from engine.models import Base
@@ -63,6 +63,7 @@ class Store:
             self._checkpoints = Checkpointer(self.sqlite_path(), self)
         else:
             self._writer = self._reader = create_engine(url, pool_pre_ping=True)
+        queued_writes.install(self._writer)
         self._write_sessions = sessionmaker(self._writer, expire_on_commit=False)
         # SQLite: this process's writers queue on a lock, woken when it is released, instead of in
         # SQLite's busy handler, which sleeps and polls: there a thread that writes again at once
