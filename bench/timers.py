@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import select, text, update
 
 from bench.machine import describe, percentile
+from bot.serve import freeze_heap
 from engine import runs, timers
 from engine.actors import Actor, Conversation
 from engine.api import Engine
@@ -59,6 +60,7 @@ class Recorder:
 
 def fill(engine: Engine, n: int) -> list[int]:
     """n runs waiting for approval (each with a deadline and a reminder row), delivered as if posted."""
+
     # Setup, not measured: the engine's start command, many runs per transaction (one commit per
     # run made the fill take minutes on a loaded machine).
     def start(tx: Tx, count: int) -> None:
@@ -141,6 +143,9 @@ def main() -> None:
         fill_s = time.perf_counter() - started
         with engine.store.read() as s:
             open_timers = s.scalar(text("SELECT count(*) FROM timers WHERE state = 'open'"))
+        # What `pipebot serve` does once started (bot.serve.freeze_startup_objects): without it,
+        # each full collection walks every module's objects (100 ms here) in the middle of a burst.
+        freeze_heap()
         idle = asyncio.run(idle_cost(engine, args.idle))
         burst = asyncio.run(lag(engine, executions, args.due))
         engine.close()

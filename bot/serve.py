@@ -284,6 +284,10 @@ async def freeze_startup_objects(stop: asyncio.Event, after: float = 2.0) -> Non
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), after)
         return
+    freeze_heap()
+
+
+def freeze_heap() -> None:
     gc.collect()
     gc.freeze()
 
