@@ -62,6 +62,8 @@ class Interaction:
     payload: dict[str, Any]  # what the adapter needs to handle and answer it (its own format)
     dedup_key: str | None = None  # one delivery on the platform (≤ 64 chars); None: a unique one
     answer_within: float | None = None  # seconds the platform accepts an answer in place
+    # The payload as compact JSON, when the adapter has made it already (else made on recording).
+    payload_json: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,7 @@ class Inbox:
             "actor_groups": json.dumps(sorted(i.actor.groups)) if i.actor.groups else None,
             "channel": i.conversation.channel if i.conversation else None,
             "thread": i.conversation.thread if i.conversation else None,
-            "payload_json": json.dumps(i.payload, separators=(",", ":")),
+            "payload_json": i.payload_json or json.dumps(i.payload, separators=(",", ":")),
             "dedup_key": i.dedup_key or uuid.uuid4().hex,
             "received_at": now,
             "answer_by": now + timedelta(seconds=i.answer_within) if i.answer_within is not None else None,

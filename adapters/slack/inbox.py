@@ -113,6 +113,7 @@ def interaction(
         actor=Actor(PLATFORM, user_id, name),
         conversation=Conversation(PLATFORM, channel) if channel else None,
         payload=body,
+        payload_json=request.context.get(requests.PAYLOAD_JSON) if request is not None else None,
         dedup_key=key or dedup_key(body, request),
         answer_within=answer_within,
     )

@@ -37,6 +37,7 @@ from engine.inbox import Interaction, digest
 
 log = logging.getLogger("pipebot.slack")
 ENVELOPE_HEADER = "x-pipebot-envelope-id"  # set by our Socket Mode handler only
+PAYLOAD_JSON = "pipebot_payload_json"  # request context: the payload as the inbox records it
 # What reading a payload of the wrong shape raises in a listener: a client error, not ours.
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
@@ -60,11 +61,14 @@ async def read(request: web.Request, verifier: SignatureVerifier | None) -> Asyn
     except (*SHAPE_ERRORS, json.JSONDecodeError) as exc:
         log.warning("slack: unreadable request: %r", exc)
         return web.Response(status=400, text="unreadable request")
-    # Checked before bolt dispatches: its own middleware reads some of these fields too.
-    problem = shape_problem(bolt_req.body)
+    # Checked before bolt dispatches: its own middleware reads some of these fields too. The
+    # payload's JSON is made once here: the check reads it, and it is what the inbox records.
+    dumped = json.dumps(bolt_req.body, separators=(",", ":")) if isinstance(bolt_req.body, dict) else None
+    problem = shape_problem(bolt_req.body, dumped)
     if problem:
         log.warning("slack: malformed request: %s", problem)
         return web.Response(status=400, text=problem)
+    bolt_req.context[PAYLOAD_JSON] = dumped
     return bolt_req
 
 
@@ -84,9 +88,14 @@ def _obj(d: Mapping[str, Any], key: str, *, required: bool = True) -> str | None
     return None if isinstance(value, dict) else f"{key} is not an object"
 
 
-def _unicode(body: Any) -> bool:
+def _unicode(body: Any, dumped: str | None = None) -> bool:
     """JSON may escape lone surrogates ("\\ud800"): no text field, file or database can hold them,
-    so every command given one would fail inside the engine instead of being refused."""
+    so every command given one would fail inside the engine instead of being refused.
+
+    ``dumped``: the body as json.dumps writes it (ASCII, every surrogate escaped as \\udXXX):
+    without such an escape it holds no surrogate at all, and the full check is skipped."""
+    if dumped is not None and "\\ud" not in dumped:
+        return True
     try:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
@@ -94,11 +103,11 @@ def _unicode(body: Any) -> bool:
     return True
 
 
-def shape_problem(body: Any) -> str | None:
-    """What is wrong with the fields the listeners read, or None."""
+def shape_problem(body: Any, dumped: str | None = None) -> str | None:
+    """What is wrong with the fields the listeners read, or None (``dumped``: see _unicode)."""
     if not isinstance(body, dict):
         return "the payload is not an object"
-    if not _unicode(body):
+    if not _unicode(body, dumped):
         return "the payload holds text that is not Unicode (a lone surrogate)"
     kind = body.get("type")
     if "command" in body:  # a slash command: form fields, all strings
