@@ -74,15 +74,12 @@ _PENDING = tuple(getattr(OutboxRow, f) for f in Pending.__dataclass_fields__)
 @dataclass
 class Claimed:
     """A leased run's undelivered rows (in order), its conversation and its messages so far.
-
-    The rows were marked sending when claimed (``at``); ``since`` holds, per row, when an
-    earlier attempt marked it (it may be on the platform already) or None."""
+    The rows were marked sending when claimed, at ``at``."""
 
     where: Conversation
     at: datetime
     rows: list[Pending] = field(default_factory=list)
     refs: dict[str, MessageRef] = field(default_factory=dict)
-    since: dict[int, datetime | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -311,11 +308,7 @@ class Dispatcher:
             # transaction of its own before each call: a burst's deliveries wait for no write.
             now = self.clock()
             if pending:
-                s.connection().execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_([r.id for r in pending]))
-                    .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
-                )
+                s.connection().execute(self._mark_sending([r.id for r in pending], now))
         claimed = {
             run_id: Claimed(runs[run_id], now)
             for run_id in run_ids  # a run with nothing left hands its lease back at the end of the drain
@@ -324,7 +317,6 @@ class Dispatcher:
             claimed[ref.run_id].refs[ref.message_key] = MessageRef(ref.channel, ref.message_id, ref.thread_id)
         for row in pending:
             claimed[row.run_id].rows.append(row)
-            claimed[row.run_id].since[row.id] = row.sending_at
         return claimed
 
     async def _deliver_run(self, claimed: Claimed, book: GroupCommit[_Op, object]) -> int:
@@ -350,16 +342,14 @@ class Dispatcher:
                 existing = refs.get(row.message_key)
                 # Marked (and the lease checked) before the call: a crash after it leaves the row
                 # "sending", and whoever delivers it next looks for the message first. Marked when
-                # claimed; marked again (the lease checked anew) once a slow drain nears the time
-                # after which another process may take the run over.
-                since = claimed.since[row.id]
+                # claimed; the lease checked anew once a slow drain nears the time after which
+                # another process may take the run over. `sending_at` is the mark of an attempt
+                # before this drain's (then the message may be on the platform already).
                 if self.clock() - claimed.at > timedelta(seconds=self.leases.stale_after / 2):
-                    again = await book.submit(_Op("begin", row))
-                    if isinstance(again, LeaseLost):
-                        raise again
-                    assert again is None or isinstance(again, datetime)
-                    since = claimed.since[row.id] = again
-                since = since if existing is None else None
+                    lost = await book.submit(_Op("begin", row))
+                    if isinstance(lost, LeaseLost):
+                        raise lost
+                since = row.sending_at if existing is None else None
                 delivery = Delivery(note, where, existing, parent, row.id, since)
                 try:
                     ref = await self.deliverers[row.platform].deliver(delivery)
@@ -368,9 +358,7 @@ class Dispatcher:
                     metrics.DELIVERIES.labels(outcome).inc()
                     await book.submit(_Op("failed", row, error=exc))
                     # The rows after it were never sent: no lookup before sending them next time.
-                    later = [
-                        r for r in rows[i + 1 :] if r.id not in sent_early and claimed.since[r.id] is None
-                    ]
+                    later = [r for r in rows[i + 1 :] if r.id not in sent_early and r.sending_at is None]
                     records.extend(book.enqueue(_Op("unsent", r)) for r in later)
                     break
                 if self.crash_after_post and existing is None and not (ref is not None and ref.adopted):
@@ -434,26 +422,24 @@ class Dispatcher:
                     out[i] = result
         return out
 
-    def _begin(self, s: Session, rows: list[Pending], now: datetime) -> list[datetime | LeaseLost | None]:
-        """Mark ``rows`` as sending where this process still holds their run's lease; for each,
-        when an earlier attempt marked it (it may be on the platform already), else None."""
-        ids = [r.id for r in rows]
-        earlier = select(OutboxRow.id, OutboxRow.sending_at).where(OutboxRow.id.in_(ids))
-        c = s.connection()
-        before = dict(c.execute(earlier).all())
+    def _mark_sending(self, ids: list[int], now: datetime, *where: Any) -> Any:
+        """Mark rows as sending by this process (an earlier attempt's mark is kept)."""
+        return (
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(ids), *where)
+            .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
+        )
+
+    def _begin(self, s: Session, rows: list[Pending], now: datetime) -> list[LeaseLost | None]:
+        """Mark ``rows`` as sending again where this process still holds their run's lease;
+        LeaseLost for each of the others."""
         lease = select(LeaseRow.name).where(
             LeaseRow.name == literal("outbox:", String) + cast(OutboxRow.run_id, String),
             LeaseRow.holder == self.holder,
         )
-        marked = set(
-            c.scalars(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids), OutboxRow.delivered_at.is_(None), lease.exists())
-                .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
-                .returning(OutboxRow.id)
-            )
-        )
-        return [before[r.id] if r.id in marked else LeaseLost(f"run {r.run_id}") for r in rows]
+        mark = self._mark_sending([r.id for r in rows], now, OutboxRow.delivered_at.is_(None), lease.exists())
+        marked = set(s.connection().scalars(mark.returning(OutboxRow.id)))
+        return [None if r.id in marked else LeaseLost(f"run {r.run_id}") for r in rows]
 
     def _save_refs(self, s: Connection, ops: list[_Op], now: datetime) -> None:
         """Each row's message reference, new or moved (one upsert; one op per key)."""
