@@ -69,6 +69,8 @@ async def test_forged_edit_modals_change_nothing(fake: FakeDiscord, bot: Bot, tm
     extra["component"]["custom_id"] = "../../x.0.n"
     opened["components"].append(extra)
     values = {"../../x.0.n": "pwned", "summary.0.n": SUMMARY, "scores.0.n": SCORES}
+    # Other tests' folders sit beside this one (an `x.json` of theirs is no escape of ours).
+    beside = set(tmp_path.parent.rglob("x.*"))
     await answer(fake, await fake.submit_modal(card.channel_id, opened["custom_id"], values, ALICE))
     await bot.drain()
-    assert not list(tmp_path.rglob("x")) and not list(tmp_path.parent.rglob("x.*"))
+    assert not list(tmp_path.rglob("x")) and set(tmp_path.parent.rglob("x.*")) == beside
