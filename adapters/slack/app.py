@@ -1,9 +1,10 @@
-"""Build pipebot's slack_bolt AsyncApp: Web API client, listeners, and the HTTP entry point.
+"""Build pipebot's Slack app: Web API client, the entry points (HTTP, Socket Mode), bolt's listeners.
 
-Bolt runs each listener before answering (``process_before_response``); every listener acks at
-once and hands the work to `SlackContext.spawn`, so Slack gets its answer in milliseconds and the
-work is not started from a fire-and-forget future that could be garbage collected. Modal
-submissions are the exception: their answer (validation errors) is the result of the work.
+A request is verified and read once (adapters.slack.requests). Commands, clicks and form
+submissions, nearly every request, are recorded in the inbox and acked (adapters.slack.inbox.take);
+the work runs from the row. Everything else (events, the workflow step) goes to bolt's AsyncApp,
+which runs its listeners before answering (``process_before_response``); they ack at once and hand
+their work to `SlackContext.spawn`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from adapters.slack.context import SlackContext
 from adapters.slack.deliver import DEFAULT_MAX_ARTIFACT_BYTES, SlackDeliverer
 from adapters.slack.directory import PLATFORM, Directory
 from engine.api import Engine
+from engine.inbox import digest
 
 log = logging.getLogger("pipebot.slack")
 MAX_INLINE_WAIT = 5.0  # longer Retry-After waits are left to the outbox (RetryLater)
@@ -113,11 +115,17 @@ class SlackApp:
         """POST /slack/events: slash commands, interactivity and events all arrive here."""
         self.ctx.acks_first.begin()
         try:
-            bolt_request = await requests.read(request, self.verifier)
-            if isinstance(bolt_request, web.Response):
-                return bolt_request
-            bolt_response = await self.app.async_dispatch(bolt_request)
-            return await to_aiohttp_response(bolt_response)
+            incoming = await requests.read(request, self.verifier)
+            if isinstance(incoming, web.Response):
+                return incoming
+            try:
+                answer = await inbox.take(self.ctx, incoming.body, incoming.key, incoming.payload_json)
+            except requests.SHAPE_ERRORS as exc:
+                log.warning("slack: request of an unexpected shape: %r", exc)
+                return web.Response(status=400, text="unexpected shape")
+            if answer is None:  # not a command, click or form of ours: bolt's listeners
+                answer = await self.app.async_dispatch(incoming.for_bolt())
+            return await to_aiohttp_response(answer)
         finally:
             self.ctx.acks_first.end()
 
@@ -165,22 +173,33 @@ async def create_slack_app(
 
 
 class SocketModeHandler(AsyncSocketModeHandler):
-    """Bolt's Socket Mode handler, passing each envelope's id on, so a re-sent envelope is
-    acked without acting on it twice (see adapters.slack.requests)."""
+    """Bolt's Socket Mode handler, recording commands, clicks and forms under their envelope's
+    id, so a re-sent envelope is acked without acting on it twice (see adapters.slack.requests)."""
+
+    def __init__(self, slack: SlackApp, app_token: str) -> None:
+        super().__init__(slack.app, app_token)  # type: ignore[no-untyped-call]
+        self.ctx = slack.ctx
 
     async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
         started = time.time()
-        headers: dict[str, str | Sequence[str]] = {requests.ENVELOPE_HEADER: req.envelope_id}
+        headers: dict[str, str | Sequence[str]] = {}
         if req.retry_attempt is not None:
             headers["x-slack-retry-num"] = str(req.retry_attempt)
+        answer: BoltResponse | None = BoltResponse(status=200, body="")
         problem = requests.shape_problem(req.payload)
         if problem:  # acked and dropped: a non-200 is not acked, and Slack would send it again
             log.warning("slack: malformed envelope %s: %s", req.envelope_id, problem)
-            await send_async_response(client, req, BoltResponse(status=200, body=""), started)
-            return
-        bolt_req = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=headers)
-        bolt_resp = await self.app.async_dispatch(bolt_req)
-        await send_async_response(client, req, bolt_resp, started)
+        else:
+            key = digest(f"slack-envelope:{req.envelope_id}") if req.envelope_id else None
+            try:
+                answer = await inbox.take(self.ctx, req.payload, key)
+            except requests.SHAPE_ERRORS as exc:
+                log.warning("slack: envelope %s of an unexpected shape: %r", req.envelope_id, exc)
+                answer = BoltResponse(status=200, body="")
+        if answer is None:
+            bolt_req = AsyncBoltRequest(mode="socket_mode", body=req.payload, headers=headers)
+            answer = await self.app.async_dispatch(bolt_req)
+        await send_async_response(client, req, answer, started)
 
 
 async def create_slack_handler(
@@ -199,7 +218,7 @@ async def create_slack_handler(
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
-    inbox.register(app, ctx)
+    """Bolt's listeners: what is not a command, click or form of ours (those: inbox.take)."""
     home.register(app, ctx)
     workflow.register(app, ctx)
 

@@ -1,6 +1,6 @@
 """Slack requests as inbox rows, and their handling from those rows.
 
-The listeners (commands, actions) only turn a payload into an `Interaction`, record it and ack;
+`take` only turns a payload into an `Interaction`, records it and acks;
 `handle` does the work, in this process or in the engine process of `pipebot serve`, and also
 for rows left by a crash. A click that opens a modal must do so within 3 s of the click (its
 trigger_id expires): past that, the person is told privately to click again.
@@ -12,16 +12,14 @@ import hashlib
 import json
 from typing import Any
 
-from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.context.ack.async_ack import AsyncAck
-from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 
 from adapters.actions import decode
-from adapters.slack import actions, commands, forms, requests
+from adapters.slack import actions, commands, forms
 from adapters.slack.context import SlackContext
 from adapters.slack.directory import PLATFORM
-from engine import messages
+from engine import logctx, messages
 from engine.actors import Actor, Conversation
 from engine.inbox import InboxItem, Interaction
 
@@ -38,49 +36,54 @@ BUTTON_LABELS = {
 }
 
 
-def register(app: AsyncApp, ctx: SlackContext) -> None:
-    """Commands, clicks and form submissions: recorded, then acked; the work runs from the row."""
+SUBMISSIONS = frozenset(
+    (forms.FORM_CALLBACK, forms.FEEDBACK_CALLBACK, forms.EDIT_CALLBACK, *forms.DECISION_CALLBACKS)
+)
 
-    async def record(kind: str, body: dict[str, Any], request: AsyncBoltRequest) -> int | None:
-        key = request.context.get(requests.KEY)  # set by requests.once: a replay's key is the same
-        return await ctx.engine.inbox.accept(interaction(kind, body, request, key))
 
-    async def on_command(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
-        await record("command", body, request)
-        await ack()
+def kind_of(body: dict[str, Any]) -> str | None:
+    """Which of pipebot's own interactions a payload is (shape-checked by requests.shape_problem),
+    or None: not ours, bolt's listeners take it (events, the workflow step)."""
+    if "command" in body:
+        return "command" if body["command"] == commands.COMMAND else None
+    kind = body.get("type")
+    if kind == "block_actions":
+        return "click" if actions.BUTTON_ACTION.search(body["actions"][0]["action_id"]) else None
+    if kind == "view_submission":
+        return "submission" if body["view"].get("callback_id") in SUBMISSIONS else None
+    return None
 
-    async def on_click(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
-        await record("click", body, request)
-        await ack()
 
-    async def on_submission(ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
-        # Values of the wrong shape are the client's error (400, see requests.on_error): read
-        # them here, before they become a row.
+async def take(
+    ctx: SlackContext, body: dict[str, Any], key: str | None, payload_json: str | None = None
+) -> BoltResponse | None:
+    """Record a command, click or form submission and answer Slack: the ack, or for a form its
+    answer (errors under the fields), waited for briefly. None: not one of ours.
+
+    No bolt dispatch here: recording and acking is all there is to do, and bolt's middleware
+    and listener matching cost more than the rest of an ack together (bench/README.md)."""
+    kind = kind_of(body)
+    if kind is None:
+        return None
+    if kind == "submission":
+        # Values of the wrong shape are the client's error (400): read them before they become a row.
         forms.raw_values(body["view"]["state"]["values"])
-        # The answer to a submission is its result (errors under the fields): wait for it, briefly.
-        row_id = await record("submission", body, request)
-        found = await ctx.engine.inbox.result(row_id, ANSWER_WAIT) if row_id is not None else None
-        answer = json.loads(found) if found and found.startswith("{") else None
-        await (ack(**answer) if answer else ack())
-
-    app.command(commands.COMMAND)(on_command)
-    app.action(actions.BUTTON_ACTION)(on_click)
-    app.view(forms.FORM_CALLBACK)(on_submission)
-    app.view(forms.FEEDBACK_CALLBACK)(on_submission)
-    app.view(forms.EDIT_CALLBACK)(on_submission)
-    for callback in forms.DECISION_CALLBACKS:
-        app.view(callback)(on_submission)
+    with logctx.bound(platform="slack", user=_user(body)[0]):  # the ids follow the handling
+        row_id = await ctx.engine.inbox.accept(interaction(kind, body, key, payload_json))
+    if kind != "submission" or row_id is None:
+        return BoltResponse(status=200, body="")
+    found = await ctx.engine.inbox.result(row_id, ANSWER_WAIT)
+    answer = json.loads(found) if found and found.startswith("{") else None
+    return BoltResponse(status=200, body=answer or "")
 
 
-def dedup_key(body: dict[str, Any], request: AsyncBoltRequest | None) -> str:
-    """One delivery: its trigger_id (unique per user action, the same in a retry or replay),
-    else the request's signature and timestamp."""
+def dedup_key(body: dict[str, Any]) -> str:
+    """One delivery, where the transport gives no key: its trigger_id (unique per user action,
+    the same in a retry or replay), else the payload itself."""
     trigger = str(body.get("trigger_id") or "")
     if trigger:
         return _digest("slack-trigger", trigger)
-    headers = request.headers if request is not None else {}
-    parts = [str((headers.get(h) or [""])[0]) for h in ("x-slack-request-timestamp", "x-slack-signature")]
-    return _digest("slack-request", *parts, json.dumps(body, sort_keys=True))
+    return _digest("slack-request", json.dumps(body, sort_keys=True))
 
 
 def _digest(*parts: str) -> str:
@@ -100,7 +103,7 @@ def _channel(body: dict[str, Any]) -> str | None:
 
 
 def interaction(
-    kind: str, body: dict[str, Any], request: AsyncBoltRequest | None, key: str | None = None
+    kind: str, body: dict[str, Any], key: str | None = None, payload_json: str | None = None
 ) -> Interaction:
     user_id, name = _user(body)
     channel = _channel(body)
@@ -113,8 +116,8 @@ def interaction(
         actor=Actor(PLATFORM, user_id, name),
         conversation=Conversation(PLATFORM, channel) if channel else None,
         payload=body,
-        payload_json=request.context.get(requests.PAYLOAD_JSON) if request is not None else None,
-        dedup_key=key or dedup_key(body, request),
+        payload_json=payload_json,
+        dedup_key=key or dedup_key(body),
         answer_within=answer_within,
     )
 

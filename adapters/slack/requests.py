@@ -1,18 +1,18 @@
-"""What a request must be before any listener sees it: signed, readable, of the shape the
-listeners read, and not seen before.
+"""What a request must be before anything acts on it: signed, readable, of the shape that is
+read, and not seen before.
 
 * Unreadable bodies (payload not JSON, a JSON list, broken JSON) are answered 400 here, not
-  left to bolt's parser to raise (a 500).
-* `shape_problem` checks the few fields bolt and the listeners rely on, before bolt dispatches;
-  a request without them is answered 400 (in Socket Mode it is acked and dropped, or Slack
-  would send it again).
-* Every request takes effect once: its key is the dedup key of its inbox row (engine.inbox; the
-  listeners record commands, clicks and submissions, this middleware records events), and a
-  replay or a retry of a recorded key is answered 200 without effect. Over HTTP the key is
-  the body's digest: the signature is an HMAC of timestamp and body, so a captured request
-  replayed byte for byte and Slack's own retry (re-signed, X-Slack-Retry-Num, same body) share
-  it, while two real requests never do (each carries its own trigger_id / action_ts /
-  event_id). In Socket Mode it is the envelope id; for events, the event id.
+  left to a parser to raise (a 500).
+* `shape_problem` checks the few fields bolt and pipebot's own code rely on, before either
+  reads them; a request without them is answered 400 (in Socket Mode it is acked and dropped,
+  or Slack would send it again).
+* Every request takes effect once: its key is the dedup key of its inbox row (engine.inbox;
+  adapters.slack.inbox records commands, clicks and submissions, the `once` middleware events),
+  and a replay or a retry of a recorded key is answered 200 without effect. Over HTTP the key
+  is the body's digest (`Incoming.key`): the signature is an HMAC of timestamp and body, so a
+  captured request replayed byte for byte and Slack's own retry (re-signed, X-Slack-Retry-Num,
+  same body) share it, while two real requests never do (each carries its own trigger_id /
+  action_ts / event_id). In Socket Mode it is the envelope id; for events, the event id.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_bolt_request
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
+from yarl import URL
 
 from adapters.slack.directory import PLATFORM
 from engine import logctx
@@ -36,18 +37,31 @@ from engine.api import Engine
 from engine.inbox import Interaction, digest
 
 log = logging.getLogger("pipebot.slack")
-ENVELOPE_HEADER = "x-pipebot-envelope-id"  # set by our Socket Mode handler only
-PAYLOAD_JSON = "pipebot_payload_json"  # request context: the payload as the inbox records it
 # What reading a payload of the wrong shape raises in a listener: a client error, not ours.
 SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
 
-class BadRequest(ValueError):
-    """The request is signed but cannot be read as the payload it claims to be."""
+@dataclass(frozen=True)
+class Incoming:
+    """A verified request, read once: its body as sent, the payload, and the payload's JSON text
+    as it came (what the inbox records; None where it cannot be reused as one line of JSON)."""
+
+    text: str
+    body: dict[str, Any]
+    payload_json: str | None
+    request: web.Request
+
+    @property
+    def key(self) -> str:
+        return digest("slack-request:" + hashlib.sha256(self.text.encode()).hexdigest())
+
+    def for_bolt(self) -> AsyncBoltRequest:
+        """The request as bolt reads it (events and what else is not recorded here: rare)."""
+        return AsyncBoltRequest(body=self.text, query=self.request.query_string, headers=self.request.headers)  # type: ignore[arg-type]
 
 
-async def read(request: web.Request, verifier: SignatureVerifier | None) -> AsyncBoltRequest | web.Response:
-    """The bolt request, or the answer to a request that is unsigned (401) or unreadable (400)."""
+async def read(request: web.Request, verifier: SignatureVerifier | None) -> Incoming | web.Response:
+    """The request, or the answer to a request that is unsigned (401) or unreadable (400)."""
     raw = await request.read()
     if verifier is not None:
         try:
@@ -57,19 +71,33 @@ async def read(request: web.Request, verifier: SignatureVerifier | None) -> Asyn
         if not valid:
             return web.Response(status=401, text="invalid signature")
     try:
-        bolt_req = await to_bolt_request(request)
-    except (*SHAPE_ERRORS, json.JSONDecodeError) as exc:
+        text = raw.decode(request.charset or "utf-8")
+        body, payload_json = parse(text, request.content_type)
+    except (*SHAPE_ERRORS, LookupError, json.JSONDecodeError) as exc:
         log.warning("slack: unreadable request: %r", exc)
         return web.Response(status=400, text="unreadable request")
-    # Checked before bolt dispatches: its own middleware reads some of these fields too. The
-    # payload's JSON is made once here: the check reads it, and it is what the inbox records.
-    dumped = json.dumps(bolt_req.body, separators=(",", ":")) if isinstance(bolt_req.body, dict) else None
-    problem = shape_problem(bolt_req.body, dumped)
+    # Checked before anything reads it, bolt's own middleware included.
+    problem = shape_problem(body, payload_json)
     if problem:
         log.warning("slack: malformed request: %s", problem)
         return web.Response(status=400, text=problem)
-    bolt_req.context[PAYLOAD_JSON] = dumped
-    return bolt_req
+    return Incoming(text, body, payload_json, request)
+
+
+def parse(text: str, content_type: str | None) -> tuple[Any, str | None]:
+    """The payload and its JSON text, as bolt's parser reads a body (JSON, or a form whose
+    `payload` field is JSON) but with yarl's C decoder for the form: Python's own
+    (urllib.parse) took longer than everything else an ack does."""
+    if not text:
+        return {}, None
+    payload = text
+    if content_type != "application/json" and not text.startswith("{"):
+        fields = dict(URL.build(query_string=text, encoded=True).query.items())
+        if "payload" not in fields:  # a slash command: the fields themselves
+            return fields, None
+        payload = fields["payload"]
+    # The pipe to the engine process carries a row per line (see engine.inbox.encode_item).
+    return json.loads(payload), payload if "\n" not in payload else None
 
 
 def _text(d: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -88,13 +116,13 @@ def _obj(d: Mapping[str, Any], key: str, *, required: bool = True) -> str | None
     return None if isinstance(value, dict) else f"{key} is not an object"
 
 
-def _unicode(body: Any, dumped: str | None = None) -> bool:
+def _unicode(body: Any, source: str | None = None) -> bool:
     """JSON may escape lone surrogates ("\\ud800"): no text field, file or database can hold them,
     so every command given one would fail inside the engine instead of being refused.
 
-    ``dumped``: the body as json.dumps writes it (ASCII, every surrogate escaped as \\udXXX):
-    without such an escape it holds no surrogate at all, and the full check is skipped."""
-    if dumped is not None and "\\ud" not in dumped:
+    ``source``: the JSON text the body was read from (decoded from UTF-8, which cannot hold a
+    surrogate): without a \\ud escape it holds none, and the full check is skipped."""
+    if source is not None and "\\ud" not in source and "\\uD" not in source:
         return True
     try:
         json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -103,11 +131,11 @@ def _unicode(body: Any, dumped: str | None = None) -> bool:
     return True
 
 
-def shape_problem(body: Any, dumped: str | None = None) -> str | None:
-    """What is wrong with the fields the listeners read, or None (``dumped``: see _unicode)."""
+def shape_problem(body: Any, source: str | None = None) -> str | None:
+    """What is wrong with the fields the listeners read, or None (``source``: see _unicode)."""
     if not isinstance(body, dict):
         return "the payload is not an object"
-    if not _unicode(body, dumped):
+    if not _unicode(body, source):
         return "the payload holds text that is not Unicode (a lone surrogate)"
     kind = body.get("type")
     if "command" in body:  # a slash command: form fields, all strings
@@ -147,17 +175,6 @@ def shape_problem(body: Any, dumped: str | None = None) -> str | None:
     return None
 
 
-def request_key(req: AsyncBoltRequest) -> str | None:
-    """The key that makes this request take effect once (see the module docstring)."""
-    body = req.body
-    if body.get("type") == "event_callback":
-        return f"slack-event:{body['event_id']}"
-    if req.mode == "socket_mode":
-        envelope = (req.headers.get(ENVELOPE_HEADER) or [""])[0]
-        return f"slack-envelope:{envelope}" if envelope else None
-    return "slack-request:" + hashlib.sha256(req.raw_body.encode()).hexdigest()
-
-
 def retry_num(req: AsyncBoltRequest) -> int:
     # Socket Mode mirrors retry_attempt into this header too, as "0" on the first delivery.
     values = req.headers.get("x-slack-retry-num") or ["0"]
@@ -170,24 +187,16 @@ def retry_num(req: AsyncBoltRequest) -> int:
 Middleware = Callable[..., Awaitable[BoltResponse | None]]
 
 
-KEY = "pipebot_request_key"  # where the listeners find the request's dedup key (bolt's context)
-
-
 def once(engine: Engine) -> Middleware:
-    """A middleware: ack replays and retries without acting on them.
-
-    Commands, clicks and submissions are recorded by their listeners (adapters.slack.inbox),
-    under the key computed here; an event's row is recorded here, as handled, only for its key.
-    """
+    """A middleware for what bolt dispatches (events): each event takes effect once. Its row is
+    recorded here, as handled, only for its key (the event id); retries are acked at once."""
 
     async def middleware(
         req: AsyncBoltRequest, resp: BoltResponse, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        if req.body.get("type") == "event_callback" and retry_num(req) > 0:
-            return BoltResponse(status=200, body="")  # Slack re-sends events it thinks were missed
-        key = request_key(req)
-        req.context[KEY] = digest(key) if key is not None else None
-        if key is not None and req.body.get("type") == "event_callback":
+        if req.body.get("type") == "event_callback":
+            if retry_num(req) > 0:
+                return BoltResponse(status=200, body="")  # Slack re-sends events it thinks were missed
             event = req.body.get("event") or {}
             row = Interaction(
                 PLATFORM,
@@ -195,10 +204,10 @@ def once(engine: Engine) -> Middleware:
                 Actor(PLATFORM, str(event.get("user") or ""), ""),
                 None,
                 {"event_id": req.body.get("event_id"), "type": event.get("type")},
-                dedup_key=digest(key),
+                dedup_key=digest(f"slack-event:{req.body['event_id']}"),
             )
             if await engine.inbox.accept(row, handled="event") is None:
-                log.info("slack: %s seen before: acked without effect", key[:40])
+                log.info("slack: event %s seen before: acked without effect", req.body["event_id"])
                 return BoltResponse(status=200, body="")
         with logctx.bound(platform="slack", user=req.context.user_id):
             await next()  # the ids follow the work the handlers spawn (contextvars)

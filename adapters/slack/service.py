@@ -113,7 +113,7 @@ async def run_slack(
         engine.turn_sinks[PLATFORM] = SlackTurns(slack.deliverer.client)
     try:
         if settings.slack_app_token:
-            handler = SocketModeHandler(slack.app, settings.slack_app_token)
+            handler = SocketModeHandler(slack, settings.slack_app_token)
             await handler.connect_async()  # type: ignore[no-untyped-call]
             log.info("slack: connected in Socket Mode")
             try:

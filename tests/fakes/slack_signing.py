@@ -57,6 +57,7 @@ class Delivery(TypedDict, total=False):
     retry_reason: str  # default "http_timeout"
     timestamp: int  # signing timestamp, e.g. int(time.time()) - 600 for a replay
     forge_signature: bool  # sign with a wrong secret
+    pretty: bool  # the payload's JSON indented over many lines, non-ASCII text unescaped
 
 
 @dataclass
@@ -143,7 +144,11 @@ class SlackClientSim:
     async def _post_payload(
         self, url: str, payload: dict[str, Any], **delivery: Unpack[Delivery]
     ) -> SimResponse:
-        body = urlencode({"payload": json.dumps(payload)}).encode()
+        if delivery.get("pretty"):  # what any JSON encoder may write: Slack does not promise a style
+            text = json.dumps(payload, indent=2, ensure_ascii=False)
+        else:
+            text = json.dumps(payload)
+        body = urlencode({"payload": text}).encode()
         return await self.post(url, body, "application/x-www-form-urlencoded", payload, **delivery)
 
     # -- shared payload parts ---------------------------------------------------------------------

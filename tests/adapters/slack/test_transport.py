@@ -57,7 +57,7 @@ def click_payload(fake: FakeSlack, user: str, channel: str, ts: str, action_id: 
 async def test_socket_mode_over_a_loopback_websocket(engine: Engine, fake: FakeSlack) -> None:
     slack = await create_slack_app(engine, token=fake.token, signing_secret=None, api_url=fake.api_url)
     engine.outbox.register(PLATFORM, slack.deliverer)
-    handler = SocketModeHandler(slack.app, fake.app_token)
+    handler = SocketModeHandler(slack, fake.app_token)
     await handler.connect_async()  # type: ignore[no-untyped-call]
     try:
         assert [c.method for c in fake.calls][:1] == ["apps.connections.open"]
