@@ -20,6 +20,8 @@ import time
 import aiohttp
 from aiohttp import web
 
+from bench.machine import quiet_heap
+
 HEADER = "X-Fake-Arrived"
 # Hop-by-hop or recomputed headers: not forwarded either way.
 SKIP = {"content-length", "transfer-encoding", "connection", "keep-alive", "host", "date", "server"}
@@ -45,6 +47,7 @@ async def serve(port: int, upstream: str) -> None:
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
+    quiet_heap()  # no collection pauses in what stamps the arrivals
     print("ready", flush=True)
     try:
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)

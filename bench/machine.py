@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import platform
 from pathlib import Path
@@ -36,3 +38,23 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     k = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[k]
+
+
+def as_in_production() -> None:
+    """The app under test's scheduling policy, set in the child before it runs: the driver (the
+    fake platform) is SCHED_BATCH, and a child inherits that, but `pipebot serve` (and any app)
+    runs as SCHED_OTHER in production, where it preempts batch work when a request wakes it.
+    The benchmark's clients and the fake's helpers stay SCHED_BATCH: they play the platform,
+    which is elsewhere too."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
+def quiet_heap() -> None:
+    """No garbage collection from here on in this process (the client, the fake platform: harness,
+    not the apps measured). Their full collections took 80-370 ms each, several per level, and
+    were timed as the measured app's latency, whichever app it was. Their memory is bounded by the
+    run."""
+    gc.collect()
+    gc.freeze()
+    gc.disable()

@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
 import json
-import os
 import re
 import socket
 import subprocess
@@ -44,7 +41,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bench.machine import describe, percentile
+from bench.machine import as_in_production, describe, percentile, quiet_heap
 
 SECRET = "bench-signing-secret"
 START_UP = 3.0  # seconds from an app's READY to its first measured click
@@ -150,25 +147,6 @@ async def serve_pipebot(kind: str, base: Path, api_url: str, token: str) -> None
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until the driver closes it
     stop.set()
     await server
-
-
-def as_in_production() -> None:
-    """The app under test's scheduling policy, set in the child before it runs: this process
-    (the fake Slack) is SCHED_BATCH, and a child inherits that, but `pipebot serve` (and any app)
-    runs as SCHED_OTHER in production, where it preempts batch work when a request wakes it.
-    The client stays SCHED_BATCH: it plays Slack sending requests, which is elsewhere too."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-
-
-def quiet_heap() -> None:
-    """No garbage collection from here on in this process (the client, the fake Slack: harness,
-    not the apps measured). Their full collections took 80-370 ms each, several per level, and
-    were timed as the measured app's latency, whichever app it was. Their memory is bounded by the
-    run."""
-    gc.collect()
-    gc.freeze()
-    gc.disable()
 
 
 def free_port() -> int:

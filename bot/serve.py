@@ -77,6 +77,8 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         engine.inbox.on_acked.append(child.acked)
         health.engine_metrics = child.metrics
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
+        engine.store.checkpoint_elsewhere()  # the engine process checkpoints both SQLite files
+        engine.inbox.rows.checkpoint_elsewhere()
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
     else:
         # Engine commands and the outbox's database work run in threads; a shorter GIL switch

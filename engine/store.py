@@ -97,6 +97,13 @@ class Store:
         with _no_overflow(), self._read_sessions() as session, session.begin():
             yield session
 
+    def checkpoint_elsewhere(self) -> None:
+        """Leave this file's WAL checkpoints to another process (`pipebot serve`'s front leaves
+        them to its engine process: its only work is answering requests)."""
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
+            self._checkpoints = None
+
     def sqlite_path(self) -> Path:
         return Path(make_url(self.url).database or "pipebot.db").resolve()
 
