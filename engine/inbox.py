@@ -62,7 +62,8 @@ class Interaction:
     payload: dict[str, Any]  # what the adapter needs to handle and answer it (its own format)
     dedup_key: str | None = None  # one delivery on the platform (≤ 64 chars); None: a unique one
     answer_within: float | None = None  # seconds the platform accepts an answer in place
-    # The payload as compact JSON, when the adapter has made it already (else made on recording).
+    # The payload's JSON text, when the adapter has it already (as it came; else made on
+    # recording). One line: the front hands rows to the engine process a line each.
     payload_json: str | None = field(default=None, compare=False)
 
 

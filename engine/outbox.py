@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, String, cast, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from engine import logctx, metrics
 from engine.actors import Conversation
@@ -417,7 +416,7 @@ class Dispatcher:
                     self._failed(s, op.row, op.error)
             begins = [i for i, op in enumerate(ops) if op.kind == "begin"]
             if begins:
-                marks = self._begin(session, [ops[i].row for i in begins], now)
+                marks = self._begin(s, [ops[i].row for i in begins], now)
                 for i, result in zip(begins, marks, strict=True):
                     out[i] = result
         return out
@@ -430,7 +429,7 @@ class Dispatcher:
             .values(sending_at=func.coalesce(OutboxRow.sending_at, now), sending_by=self.holder)
         )
 
-    def _begin(self, s: Session, rows: list[Pending], now: datetime) -> list[LeaseLost | None]:
+    def _begin(self, s: Connection, rows: list[Pending], now: datetime) -> list[LeaseLost | None]:
         """Mark ``rows`` as sending again where this process still holds their run's lease;
         LeaseLost for each of the others."""
         lease = select(LeaseRow.name).where(
@@ -438,7 +437,7 @@ class Dispatcher:
             LeaseRow.holder == self.holder,
         )
         mark = self._mark_sending([r.id for r in rows], now, OutboxRow.delivered_at.is_(None), lease.exists())
-        marked = set(s.connection().scalars(mark.returning(OutboxRow.id)))
+        marked = set(s.scalars(mark.returning(OutboxRow.id)))
         return [None if r.id in marked else LeaseLost(f"run {r.run_id}") for r in rows]
 
     def _save_refs(self, s: Connection, ops: list[_Op], now: datetime) -> None:

@@ -8,7 +8,6 @@ trigger_id expires): past that, the person is told privately to click again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -21,7 +20,7 @@ from adapters.slack.context import SlackContext
 from adapters.slack.directory import PLATFORM
 from engine import logctx, messages
 from engine.actors import Actor, Conversation
-from engine.inbox import InboxItem, Interaction
+from engine.inbox import InboxItem, Interaction, digest
 
 ANSWER_WAIT = 2.0  # a form's ack waits this long for its answer (errors under the fields)
 TRIGGER_SECONDS = 3.0  # a trigger_id opens a modal this long after the click
@@ -82,12 +81,8 @@ def dedup_key(body: dict[str, Any]) -> str:
     the same in a retry or replay), else the payload itself."""
     trigger = str(body.get("trigger_id") or "")
     if trigger:
-        return _digest("slack-trigger", trigger)
-    return _digest("slack-request", json.dumps(body, sort_keys=True))
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+        return digest("slack-trigger", trigger)
+    return digest("slack-request", json.dumps(body, sort_keys=True))
 
 
 def _user(body: dict[str, Any]) -> tuple[str, str]:

@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -76,6 +78,22 @@ async def gone(pgid: int) -> None:
     pytest.fail("the engine process outlived the front")
 
 
+@asynccontextmanager
+async def serving(base: Path, fake: FakeSlack, port: int, hold: float = 0) -> AsyncIterator[None]:
+    """`pipebot serve` up and healthy for the block; then stopped with SIGTERM (a clean stop), and
+    gone, engine process included."""
+    serve = start_serve(base, fake, port, hold)
+    try:
+        await wait_healthy(port)
+        yield
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        # Waited for off the loop: the fake Slack on this loop must answer the calls that
+        # pipebot finishes while it stops.
+        await asyncio.to_thread(serve.wait, 30)
+    await gone(serve.pid)
+
+
 def effects(base: Path) -> set[str]:
     store = Store(sqlite_url(base))  # no migration: the file is serve's
     try:
@@ -127,8 +145,7 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
         acked = rows(base)
         assert len(acked) == 20 and all(r.handled_at is None for r in acked)
 
-        serve = start_serve(base, fake, port, hold=0)
-        try:
+        async with serving(base, fake, port):
             await fake.wait_for(
                 lambda: len(fake.messages_in(CHANNEL)) >= 20 or None, timeout=30, what="20 run messages"
             )
@@ -136,12 +153,6 @@ async def test_kill_9_after_20_acks_then_each_takes_effect_once(tmp_path: Path) 
                 lambda: all(r.handled_at for r in rows(base)) or None, timeout=30, what="handled"
             )
             await asyncio.sleep(0.3)  # anything extra would show now
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            # Waited for off the loop: the fake Slack on this loop must answer the calls that
-            # pipebot finishes while it stops.
-            await asyncio.to_thread(serve.wait, 30)
-        await gone(serve.pid)
     done = rows(base)
     assert len(done) == 20 and effects(base) == {r.dedup_key for r in done}
     engine = Engine.open(base)
@@ -162,9 +173,7 @@ async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
     async with FakeSlack() as fake, SlackClientSim(SECRET, fake) as sim:
         port = free_port()
         url = f"http://127.0.0.1:{port}/slack/events"
-        serve = start_serve(base, fake, port, hold=0)
-        try:
-            await wait_healthy(port)
+        async with serving(base, fake, port):
             resp = await sim.slash_command(url, text="run blog-post", user_id="U0METRIC", channel_id=CHANNEL)
             assert resp.status == 200
             await fake.wait_for(lambda: fake.messages_in(CHANNEL) or None, timeout=30, what="the run message")
@@ -185,12 +194,6 @@ async def test_metrics_show_the_engine_process_counters(tmp_path: Path) -> None:
             text = await scrape()
             # Scrapes at the same time share one question to the engine process; each gets its samples.
             many = await asyncio.gather(*(scrape() for _ in range(20)))
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            # Waited for off the loop: the fake Slack on this loop must answer the calls that
-            # pipebot finishes while it stops.
-            await asyncio.to_thread(serve.wait, 30)
-        await gone(serve.pid)
     assert (sample_value(text, 'pipebot_deliveries_total{process="engine",result="delivered"}') or 0) >= 1
     assert sample_value(text, 'pipebot_deliveries_total{process="front"}') is None  # none delivered there
     assert sample_value(text, 'process_cpu_seconds_total{process="engine"}') is not None

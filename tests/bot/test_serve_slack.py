@@ -5,22 +5,12 @@ per row: such a payload must still arrive whole, and the form's answer come back
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 from pathlib import Path
 
 import pytest
 
-from tests.bot.test_serve_crash import (
-    CHANNEL,
-    SECRET,
-    free_port,
-    gone,
-    start_serve,
-    wait_healthy,
-    with_blog_post,
-)
+from tests.bot.test_serve_crash import CHANNEL, SECRET, free_port, serving, with_blog_post
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.slack_signing import SlackClientSim
 
@@ -33,9 +23,7 @@ async def test_pretty_printed_unicode_payloads_reach_the_engine_process(tmp_path
     async with FakeSlack() as fake, SlackClientSim(SECRET, fake) as sim:
         port = free_port()
         url = f"http://127.0.0.1:{port}/slack/events"
-        serve = start_serve(base, fake, port, hold=0)
-        try:
-            await wait_healthy(port)
+        async with serving(base, fake, port):
             resp = await sim.slash_command(url, text="run blog-post", user_id="U0ANA", channel_id=CHANNEL)
             assert resp.status == 200
 
@@ -70,8 +58,4 @@ async def test_pretty_printed_unicode_payloads_reach_the_engine_process(tmp_path
                 what="the brief's artifact",
             )
             assert json.loads(brief.content)["topic"] == TOPIC
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(serve.wait, 30)
-        await gone(serve.pid)
     fake.assert_all_ok()
