@@ -504,7 +504,7 @@ def report(results: dict[str, Any], command: str) -> str:
 
 
 def main() -> int:
-    from bot.engine_process import throughput_only
+    from bot.scheduling import throughput_only
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--clicks", default="200,320,640", help="clicks at concurrency 1,16,64")
@@ -528,7 +528,7 @@ def main() -> int:
     machine = describe()
     # This process plays Slack's servers, which are not on the bot's machine in real life: its
     # CPU must not take the front's. SCHED_BATCH lets a waking process (the front, the client)
-    # run first without starving this one (see bot.engine_process.throughput_only).
+    # run first without starving this one (see bot.scheduling.throughput_only).
     throughput_only()
     results = asyncio.run(drive(clicks, args.latency_clicks, args.apps.split(",")))
     results["machine"] = machine

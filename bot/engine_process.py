@@ -22,6 +22,7 @@ import sys
 import threading
 
 from bot import logs, process_metrics
+from bot.scheduling import throughput_only
 from bot.serve import SWITCH_INTERVAL, engine_tasks, freeze_startup_objects, open_engine
 from bot.settings import Settings
 from engine.api import Engine
@@ -75,14 +76,6 @@ async def run(settings: Settings, lines: asyncio.StreamReader) -> None:
         listening.set()
         await asyncio.gather(*tasks, return_exceptions=True)
         engine.close()
-
-
-def throughput_only() -> None:
-    """Tell the kernel this process is throughput work (SCHED_BATCH, Linux): it never preempts a
-    process that wakes up, so the front answers a request the moment it arrives, and it still
-    gets its full share of the CPU (unlike a high nice value, which starves it on a busy box)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def _report_handled(row_id: int, result: str | None) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
 from bot.process_metrics import Families
+from bot.scheduling import latency_first
 from bot.settings import Settings
 from engine import timers
 from engine.api import Engine
@@ -77,6 +78,7 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         engine.inbox.on_acked.append(child.acked)
         health.engine_metrics = child.metrics
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
+        latency_first()  # the engine process is throughput_only: see bot.scheduling
         engine.store.checkpoint_elsewhere()  # the engine process checkpoints both SQLite files
         engine.inbox.rows.checkpoint_elsewhere()
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]
@@ -190,11 +192,16 @@ class EngineProcess:
             elif len(parts) == 2 and parts[0] == b"drained":
                 self.engine.outbox.last_drain = float(parts[1])
 
-    def wake(self, item: InboxItem | None = None) -> None:
-        """A row was recorded: hand it over whole (no read of the file before it starts)."""
+    def wake(self, item: InboxItem | None = None, acked: bool = False) -> None:
+        """A row was recorded (and `acked`: its ack is out): hand it over whole (no read of the
+        file before it starts), in one write."""
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
-            proc.stdin.write(b"\n" if item is None else b"row " + encode_item(item).encode() + b"\n")
+            if item is None:
+                proc.stdin.write(b"\n")
+                return
+            word = b"row " + encode_item(item).encode() + b"\n"
+            proc.stdin.write(word + b"acked %d\n" % item.id if acked else word)
 
     def acked(self, row_id: int) -> None:
         """A row's ack reached the platform: its handler may answer through it (Inbox.until_acked)."""

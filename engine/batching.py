@@ -83,3 +83,55 @@ class GroupCommit(Generic[T, R]):
 def _log_failure(future: asyncio.Future[R]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("a group commit failed", exc_info=future.exception())
+
+
+class WhenQuiet(Generic[T]):
+    """Writes that may wait (bookkeeping nobody awaits): collected, and written in one call on the
+    event loop once nothing urgent has happened for ``quiet`` seconds (`busy` marks the urgent,
+    such as an interaction to acknowledge), and at most ``longest`` seconds after the first.
+
+    A front's loop answers one request at a time: a commit that lands just as a request comes in
+    delays its answer by the commit, and bookkeeping arrives at just such moments (a row's
+    "handled" report comes as its answer leaves, when the next click is on its way)."""
+
+    def __init__(
+        self, fn: Callable[[list[T]], object], *, quiet: float = 0.005, longest: float = 1.0
+    ) -> None:
+        self.fn, self.quiet, self.longest = fn, quiet, longest
+        self._pending: list[T] = []
+        self._first = self._busy = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, item: T) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            self._first = loop.time()
+        self._pending.append(item)
+        if self._timer is None:
+            self._timer = loop.call_later(self.quiet, self._due)
+
+    def busy(self) -> None:
+        """Something urgent is under way: hold the writes back a little (cheap: called per request)."""
+        if self._timer is not None:
+            self._busy = asyncio.get_running_loop().time()
+
+    def _due(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._busy < self.quiet and now - self._first < self.longest:
+            self._timer = loop.call_at(self._busy + self.quiet, self._due)
+            return
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what is pending now (also on close); a failure is logged, not raised."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            try:
+                self.fn(batch)
+            except Exception:
+                log.exception("%d deferred writes failed", len(batch))

@@ -31,7 +31,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.actors import Actor, Conversation
-from engine.batching import GroupCommit
+from engine.batching import GroupCommit, WhenQuiet
 from engine.clock import Clock
 from engine.journal import SqliteAppender
 from engine.models import InboxEffectRow, InboxRow
@@ -133,11 +133,13 @@ class Inbox:
     # Insert on the event loop (a front process whose loop only answers requests), not in a thread.
     inline_records: bool = False
     handlers: dict[str, Handler] = field(default_factory=dict)
-    # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
-    on_recorded: list[Callable[[InboxItem], None]] = field(default_factory=list)
+    # Called after a row is recorded that another process handles (a cheap cross-process wake-up),
+    # with True when its ack is out already (see `accept_soon`'s ``after_ack``).
+    on_recorded: list[Callable[[InboxItem, bool], None]] = field(default_factory=list)
     # Called with a row's id once its ack reached the platform, for the process that handles it.
     on_acked: list[Callable[[int], None]] = field(default_factory=list)
     _acked: dict[int, asyncio.Event] = field(default_factory=dict)
+    _unacked: dict[int, InboxItem] = field(default_factory=dict)  # handed over once acked
     # The handling side of a front whose journal is a SQLite file (the engine process): rows are
     # only read here, and each handled row is reported to the front, the file's one writer.
     report: Callable[[int, str | None], None] | None = None
@@ -149,6 +151,7 @@ class Inbox:
     _limit: asyncio.Semaphore | None = None
     _recorder: GroupCommit[tuple[Interaction, bool, str | None], InboxItem | None] | None = None
     _finisher: GroupCommit[tuple[int, str | None], None] | None = None
+    _later: WhenQuiet[tuple[int, str | None]] | None = None  # the front's "handled" writes
     _reported: dict[int, float] = field(default_factory=dict)  # id -> when, until the front wrote it
     _waiting: dict[int, asyncio.Future[str | None]] = field(default_factory=dict)
     _pruned_at: float = 0.0
@@ -161,6 +164,8 @@ class Inbox:
         )
 
     def close(self) -> None:
+        if self._later is not None:
+            self._later.flush()
         if self._appender is not None:
             self._appender.close()
 
@@ -176,28 +181,57 @@ class Inbox:
         handling starts now; otherwise the handling process is woken. ``handled``: the ack
         itself was the whole answer (the row is recorded as handled, with this result).
         """
+        return await self.accept_soon(interaction, handled)
+
+    def accept_soon(
+        self, interaction: Interaction, handled: str | None = None, after_ack: bool = False
+    ) -> Coroutine[Any, Any, int | None]:
+        """`accept`, the row queued now, in call order: a front that takes requests in a loop
+        step of its own (a gateway's reader) queues them there, and the insert of all queued in
+        that step runs first thing in the next, before the awaiting tasks resume (no loop turns
+        between a request and its insert, nor between the insert and the ack).
+
+        ``after_ack``: the front calls `tell_acked` for this row, and its handler answers only
+        once acked (`until_acked`): the process that handles it is told of the row then, in the
+        same word, and not before (its wake-up would compete with the ack for a CPU, to wait).
+        """
+        if self._later is not None:
+            self._later.busy()
         local = interaction.platform in self.handlers
         if self._recorder is None:
             self._recorder = GroupCommit(self.record_many, inline=self.inline_records)
-        item = await self._recorder.submit((interaction, local, handled))
+        recorded = self._recorder.enqueue((interaction, local, handled))
+        return self._accepted(recorded, local, handled, after_ack)
+
+    async def _accepted(
+        self, recorded: asyncio.Future[InboxItem | None], local: bool, handled: str | None, after_ack: bool
+    ) -> int | None:
+        item = await recorded
         if item is None:
             return None
         if handled is not None:
             return item.id
         if local:
             self._start(item)
+        elif after_ack:
+            self._unacked[item.id] = item
         else:
             for signal in self.on_recorded:
-                signal(item)
+                signal(item, False)
         return item.id
 
     def tell_acked(self, row_id: int, platform: str) -> None:
         """The front: row `row_id`'s ack reached the platform (see `until_acked`)."""
         if platform in self.handlers:
             self.acked(row_id)
-        else:
-            for signal in self.on_acked:
-                signal(row_id)
+            return
+        item = self._unacked.pop(row_id, None)
+        if item is not None:  # recorded `after_ack`: the row and its ack in one word
+            for recorded in self.on_recorded:
+                recorded(item, True)
+            return
+        for signal in self.on_acked:
+            signal(row_id)
 
     def acked(self, row_id: int) -> None:
         """Row `row_id`, handled here, was acked: its handler may answer through the ack."""
@@ -302,17 +336,21 @@ class Inbox:
         return None if row is None or row[0] is None else (row[0], row[1])
 
     def finished(self, row_id: int, result: str | None) -> None:
-        """The front: the engine process handled `row_id` (its report). Record it, answer whoever
-        waits for it, and now and then prune old rows: this process is the journal's writer."""
+        """The front: the engine process handled `row_id` (its report). Answer whoever waits for
+        it now; record it (and now and then prune old rows: this process is the journal's
+        writer) once the front is between requests. Until then a restart would hand the row
+        over again, which its effect's key makes a no-op (`AlreadyApplied`)."""
         waiter = self._waiting.get(row_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(result)
-        if self._finisher is None:
-            self._finisher = GroupCommit(self._finish_many, inline=True)
-        self._finisher.push((row_id, result))
-        loop_time = asyncio.get_running_loop().time()
-        if self._appender is not None and loop_time - self._pruned_at > 60:
-            self._pruned_at = loop_time
+        if self._later is None:
+            self._later = WhenQuiet(self._write_finished)
+        self._later.add((row_id, result))
+
+    def _write_finished(self, batch: list[tuple[int, str | None]]) -> None:
+        self._finish_many(batch)
+        if self._appender is not None and time.monotonic() - self._pruned_at > 60:
+            self._pruned_at = time.monotonic()
             self._appender.prune(self.clock() - KEEP)
 
     # -- the handling side -------------------------------------------------------------------

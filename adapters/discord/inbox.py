@@ -136,19 +136,24 @@ class Front:
         if kind is None:
             self._dispatch(data)  # autocomplete, other apps' components: discord.py as before
             return
-        task = asyncio.get_running_loop().create_task(self.accept(kind, data), name=f"discord-{kind}")
+        try:  # queued here, in the gateway reader's step: see Inbox.accept_soon
+            # The modal is its own ack (sent by the handler): no deferral to wait for.
+            recorded = self.engine.inbox.accept_soon(interaction_row(kind, data), after_ack=kind != "modal")
+        except Exception:
+            log.exception("discord %s %s could not be recorded", kind, data.get("id"))
+            return
+        task = asyncio.get_running_loop().create_task(
+            self.accept(kind, data, recorded), name=f"discord-{kind}"
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def accept(self, kind: str, data: dict[str, Any]) -> None:
+    async def accept(self, kind: str, data: dict[str, Any], recorded: Awaitable[int | None]) -> None:
         inbox = self.engine.inbox
         try:
-            if kind == "modal":  # the handler's modal is the acknowledgement
-                await inbox.accept(interaction_row(kind, data))
-                return
-            row_id = await inbox.accept(interaction_row(kind, data))
-            if row_id is None:  # a repeated delivery: its first copy was deferred
-                return
+            row_id = await recorded
+            if kind == "modal" or row_id is None:  # the handler's modal is the acknowledgement;
+                return  # None: a repeated delivery, its first copy was deferred
             ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
             try:
                 await defer(self.client, data, ephemeral)

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from adapters.discord.inbox import ACK_WAIT
 from bot.serve import serve_async
 from bot.settings import Settings
 from engine.api import Engine
@@ -64,8 +65,14 @@ async def test_a_command_a_form_and_its_submission_through_the_engine_process(
         modal = await open_modal(fake, card, card.custom_ids()[0], ALICE)  # opened by the engine process
         page1 = {"topic": "Through serve", "words": "900", "urgent": ["no"], "tone": ["casual"]}
         thread = next(iter(fake.threads))
-        saved = await answer(fake, await fake.submit_modal(thread, modal["custom_id"], page1, ALICE))
+        submitted = await fake.submit_modal(thread, modal["custom_id"], page1, ALICE)
+        saved = await answer(fake, submitted)
         assert saved.content == "1/2 ✔"
+        # The engine process heard of the row together with its deferral, and answered at once
+        # (not after the ACK_WAIT it gives a deferral it never hears of).
+        record = fake.interactions[submitted]
+        assert record.responded_at is not None and record.answered_at is not None
+        assert record.answered_at - record.responded_at < ACK_WAIT / 2
     finally:
         stop.set()
         await asyncio.wait_for(serving, 60)

@@ -1,0 +1,72 @@
+"""`pipebot serve`'s place in the CPU scheduler: the front asks for short time slices (it
+preempts whatever runs when a request arrives), the engine process is niced throughput work."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bot.scheduling import FRONT_SLICE_NS
+from tests.bot.test_serve_crash import free_port, gone, start_serve, wait_healthy, with_blog_post
+from tests.fakes.slack_api import FakeSlack
+
+needs_slices = pytest.mark.skipif(
+    sys.platform != "linux"
+    or platform.machine() not in ("x86_64", "aarch64")
+    or "se.slice" not in Path("/proc/self/sched").read_text(),
+    reason="the kernel shows no per-task slice (Linux 6.12+, /proc/<pid>/sched)",
+)
+
+
+def slice_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/sched").read_text().splitlines():
+        if line.startswith("se.slice"):
+            return int(line.split(":")[1])
+    raise AssertionError("no se.slice")
+
+
+@needs_slices
+def test_latency_first_sets_the_calling_process_slice() -> None:
+    code = "from bot.scheduling import latency_first; print(latency_first())"
+    # In a process of its own: the test process keeps its scheduling.
+    script = code + "; print(open('/proc/self/sched').read())"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("True")
+    [line] = [x for x in out.splitlines() if x.startswith("se.slice")]
+    assert int(line.split(":")[1]) == FRONT_SLICE_NS
+    assert slice_of(os.getpid()) != FRONT_SLICE_NS  # (the default here)
+
+
+@needs_slices
+@pytest.mark.slow
+async def test_serve_front_has_short_slices_and_its_engine_process_is_batch_work(tmp_path: Path) -> None:
+    base = with_blog_post(tmp_path / "pipelines")
+    async with FakeSlack() as fake:
+        port = free_port()
+        serve = start_serve(base, fake, port, hold=0)
+        try:
+            await wait_healthy(port)
+            assert slice_of(serve.pid) == FRONT_SLICE_NS
+            assert os.sched_getscheduler(serve.pid) == os.SCHED_OTHER
+            engine = None
+            for _ in range(500):  # the engine process sets its own place once started
+                children = psutil.Process(serve.pid).children()
+                if children and os.sched_getscheduler(children[0].pid) == os.SCHED_BATCH:
+                    engine = children[0].pid
+                    break
+                await asyncio.sleep(0.02)
+            assert engine is not None, "the engine process never became SCHED_BATCH"
+            assert os.getpriority(os.PRIO_PROCESS, engine) == 10
+            assert slice_of(engine) != FRONT_SLICE_NS  # exec resets nothing: it must not inherit it
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(serve.wait, 30)
+        await gone(serve.pid)
