@@ -529,7 +529,7 @@ def main() -> int:
     # This process plays Slack's servers, which are not on the bot's machine in real life: its
     # CPU must not take the front's. SCHED_BATCH lets a waking process (the front, the client)
     # run first without starving this one (see bot.scheduling.throughput_only).
-    throughput_only()
+    throughput_only(0)  # (the kernel's default slice: 0)
     results = asyncio.run(drive(clicks, args.latency_clicks, args.apps.split(",")))
     results["machine"] = machine
     results["command"] = "python -m bench.slack_ack " + " ".join(sys.argv[1:])
