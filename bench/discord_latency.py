@@ -5,11 +5,12 @@
 
 Processes, as in production: the client under test (its own process); Discord's REST API, served
 by ``--doors`` front-door processes on one port (bench.discord_front_door: each request stamped
-with time.monotonic() as it arrives, then forwarded to the fake, which validates it as strictly
+with the kernel's time of its arrival, then forwarded to the fake, which validates it as strictly
 as in the tests); and this process, which holds the fake's state and its gateway
 (`tests.fakes.discord_fake`) and dispatches the button clicks (INTERACTION_CREATE) over the
 websocket, stamping each as it leaves. A click's ack time is callback arrival − dispatch, both
-stamped with CLOCK_MONOTONIC (one clock for every process of the machine): neither the fake's
+stamped with CLOCK_MONOTONIC (one clock for every process of the machine; the callback's stamp is
+the kernel's receive time of its bytes, see bench.discord_front_door): neither the fake's
 work on pipebot's follow-ups and edits nor this process's own loop is counted, as on Discord,
 whose gateway and REST API are separate, scaled-out services. The clients:
   * bare    — a discord.Client (GUILDS intent) whose only handler defers every component click
