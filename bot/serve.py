@@ -192,16 +192,11 @@ class EngineProcess:
             elif len(parts) == 2 and parts[0] == b"drained":
                 self.engine.outbox.last_drain = float(parts[1])
 
-    def wake(self, item: InboxItem | None = None, acked: bool = False) -> None:
-        """A row was recorded (and `acked`: its ack is out): hand it over whole (no read of the
-        file before it starts), in one write."""
+    def wake(self, item: InboxItem | None = None) -> None:
+        """A row was recorded: hand it over whole (no read of the file before it starts)."""
         proc = self.proc
         if proc is not None and proc.stdin is not None and not proc.stdin.is_closing():
-            if item is None:
-                proc.stdin.write(b"\n")
-                return
-            word = b"row " + encode_item(item).encode() + b"\n"
-            proc.stdin.write(word + b"acked %d\n" % item.id if acked else word)
+            proc.stdin.write(b"\n" if item is None else b"row " + encode_item(item).encode() + b"\n")
 
     def acked(self, row_id: int) -> None:
         """A row's ack reached the platform: its handler may answer through it (Inbox.until_acked)."""

@@ -133,13 +133,11 @@ class Inbox:
     # Insert on the event loop (a front process whose loop only answers requests), not in a thread.
     inline_records: bool = False
     handlers: dict[str, Handler] = field(default_factory=dict)
-    # Called after a row is recorded that another process handles (a cheap cross-process wake-up),
-    # with True when its ack is out already (see `accept_soon`'s ``after_ack``).
-    on_recorded: list[Callable[[InboxItem, bool], None]] = field(default_factory=list)
+    # Called after a row is recorded that another process handles (a cheap cross-process wake-up).
+    on_recorded: list[Callable[[InboxItem], None]] = field(default_factory=list)
     # Called with a row's id once its ack reached the platform, for the process that handles it.
     on_acked: list[Callable[[int], None]] = field(default_factory=list)
     _acked: dict[int, asyncio.Event] = field(default_factory=dict)
-    _unacked: dict[int, InboxItem] = field(default_factory=dict)  # handed over once acked
     # The handling side of a front whose journal is a SQLite file (the engine process): rows are
     # only read here, and each handled row is reported to the front, the file's one writer.
     report: Callable[[int, str | None], None] | None = None
@@ -184,16 +182,12 @@ class Inbox:
         return await self.accept_soon(interaction, handled)
 
     def accept_soon(
-        self, interaction: Interaction, handled: str | None = None, after_ack: bool = False
+        self, interaction: Interaction, handled: str | None = None
     ) -> Coroutine[Any, Any, int | None]:
         """`accept`, the row queued now, in call order: a front that takes requests in a loop
         step of its own (a gateway's reader) queues them there, and the insert of all queued in
         that step runs first thing in the next, before the awaiting tasks resume (no loop turns
         between a request and its insert, nor between the insert and the ack).
-
-        ``after_ack``: the front calls `tell_acked` for this row, and its handler answers only
-        once acked (`until_acked`): the process that handles it is told of the row then, in the
-        same word, and not before (its wake-up would compete with the ack for a CPU, to wait).
         """
         if self._later is not None:
             self._later.busy()
@@ -201,10 +195,10 @@ class Inbox:
         if self._recorder is None:
             self._recorder = GroupCommit(self.record_many, inline=self.inline_records)
         recorded = self._recorder.enqueue((interaction, local, handled))
-        return self._accepted(recorded, local, handled, after_ack)
+        return self._accepted(recorded, local, handled)
 
     async def _accepted(
-        self, recorded: asyncio.Future[InboxItem | None], local: bool, handled: str | None, after_ack: bool
+        self, recorded: asyncio.Future[InboxItem | None], local: bool, handled: str | None
     ) -> int | None:
         item = await recorded
         if item is None:
@@ -213,22 +207,15 @@ class Inbox:
             return item.id
         if local:
             self._start(item)
-        elif after_ack:
-            self._unacked[item.id] = item
-        else:
+        else:  # woken now: it starts on the row (a transaction, say) while the ack is on its way
             for signal in self.on_recorded:
-                signal(item, False)
+                signal(item)
         return item.id
 
     def tell_acked(self, row_id: int, platform: str) -> None:
         """The front: row `row_id`'s ack reached the platform (see `until_acked`)."""
         if platform in self.handlers:
             self.acked(row_id)
-            return
-        item = self._unacked.pop(row_id, None)
-        if item is not None:  # recorded `after_ack`: the row and its ack in one word
-            for recorded in self.on_recorded:
-                recorded(item, True)
             return
         for signal in self.on_acked:
             signal(row_id)

@@ -137,8 +137,7 @@ class Front:
             self._dispatch(data)  # autocomplete, other apps' components: discord.py as before
             return
         try:  # queued here, in the gateway reader's step: see Inbox.accept_soon
-            # The modal is its own ack (sent by the handler): no deferral to wait for.
-            recorded = self.engine.inbox.accept_soon(interaction_row(kind, data), after_ack=kind != "modal")
+            recorded = self.engine.inbox.accept_soon(interaction_row(kind, data))
         except Exception:
             log.exception("discord %s %s could not be recorded", kind, data.get("id"))
             return
@@ -154,8 +153,8 @@ class Front:
             row_id = await recorded
             if kind == "modal" or row_id is None:  # the handler's modal is the acknowledgement;
                 return  # None: a repeated delivery, its first copy was deferred
-            ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
             try:
+                ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
                 await defer(self.client, data, ephemeral)
             finally:  # deferred or not (then the answer fails and the person is told): go on
                 inbox.tell_acked(row_id, PLATFORM)
