@@ -187,8 +187,7 @@ class Inbox:
         """`accept`, the row queued now, in call order: a front that takes requests in a loop
         step of its own (a gateway's reader) queues them there, and the insert of all queued in
         that step runs first thing in the next, before the awaiting tasks resume (no loop turns
-        between a request and its insert, nor between the insert and the ack).
-        """
+        between a request and its insert, nor between the insert and the ack)."""
         if self._later is not None:
             self._later.busy()
         local = interaction.platform in self.handlers
@@ -216,9 +215,9 @@ class Inbox:
         """The front: row `row_id`'s ack reached the platform (see `until_acked`)."""
         if platform in self.handlers:
             self.acked(row_id)
-            return
-        for signal in self.on_acked:
-            signal(row_id)
+        else:
+            for signal in self.on_acked:
+                signal(row_id)
 
     def acked(self, row_id: int) -> None:
         """Row `row_id`, handled here, was acked: its handler may answer through the ack."""
