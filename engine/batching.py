@@ -47,10 +47,6 @@ class GroupCommit(Generic[T, R]):
             self._task = asyncio.create_task(self._drain())
         return future
 
-    def push(self, item: T) -> None:
-        """Queue ``item`` and forget it: nobody awaits the result, so a failure is logged."""
-        self.enqueue(item).add_done_callback(_log_failure)
-
     def _flush(self) -> None:
         self._scheduled = False
         batch, self._pending = self._pending, []
@@ -78,11 +74,6 @@ class GroupCommit(Generic[T, R]):
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-
-
-def _log_failure(future: asyncio.Future[R]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("a group commit failed", exc_info=future.exception())
 
 
 class WhenQuiet(Generic[T]):
