@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.machine import as_in_production, describe, percentile, quiet_heap
+from bot.scheduling import realtime
 from tests.fakes.discord_rest import API_PREFIX
 
 GUILD = 920000000000000001
@@ -79,6 +80,8 @@ async def serve_bare(api_url: str, gateway_url: str) -> None:
             if interaction.type is discord.InteractionType.component:
                 await interaction.response.defer(ephemeral=True, thinking=True)
 
+    # The same place in the CPU scheduler as pipebot's front (PIPEBOT_FRONT_REALTIME below).
+    realtime()
     client = Bare(intents=discord.Intents(guilds=True))
     async with client:
         runner = asyncio.create_task(client.start(TOKEN))
@@ -98,6 +101,7 @@ async def serve_pipebot(base: Path, api_url: str, gateway_url: str) -> None:
         discord_api_url=api_url,
         discord_gateway_url=gateway_url,
         pipebot_http_port=free_port(),  # /healthz: not the default 3000, which a test may hold
+        pipebot_front_realtime=True,  # where allowed (root, CAP_SYS_NICE): the bare client too
     )
     stop = asyncio.Event()
     server = asyncio.create_task(serve_async(settings, stop))
@@ -261,6 +265,13 @@ async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> d
     from tests.fakes.discord_fake import FakeChannel, FakeDiscord, FakeUser
 
     machine = describe()  # the load average before the run
+    probe = "from bot.scheduling import realtime; print(realtime())"
+    machine["clients_realtime"] = (
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        == "True"
+    )  # SCHED_FIFO allowed: both clients' fronts run so
     users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(max(BURSTS))]
     needed = rounds * WARMUP + sum(counts.values())  # pipebot approves each message once
     records: dict[str, dict[str, list[Any]]] = {

@@ -26,7 +26,7 @@ from typing import Any
 from bot.cli import engine_config, make_worker
 from bot.health import Health, OpsServer
 from bot.process_metrics import Families
-from bot.scheduling import latency_first
+from bot.scheduling import latency_first, realtime
 from bot.settings import Settings
 from engine import timers
 from engine.api import Engine
@@ -78,7 +78,14 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         engine.inbox.on_acked.append(child.acked)
         health.engine_metrics = child.metrics
         engine.inbox.inline_records = True  # this loop does nothing but answer: see GroupCommit
-        latency_first()  # the engine process is throughput_only: see bot.scheduling
+        # The engine process is throughput_only; the front answers first: see bot.scheduling.
+        if not (settings.pipebot_front_realtime and realtime()):
+            if settings.pipebot_front_realtime:
+                log.warning(
+                    "PIPEBOT_FRONT_REALTIME: the system refused SCHED_FIFO (grant CAP_SYS_NICE or"
+                    " RLIMIT_RTPRIO 1, e.g. LimitRTPRIO=1 in the systemd unit); using short time slices"
+                )
+            latency_first()
         engine.store.checkpoint_elsewhere()  # the engine process checkpoints both SQLite files
         engine.inbox.rows.checkpoint_elsewhere()
         tasks: list[asyncio.Task[Any]] = [asyncio.create_task(child.supervise(stop), name="engine-process")]

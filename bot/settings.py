@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     # answering the platforms never waits for engine work (false: one process for everything).
     pipebot_engine_process: bool = True
     pipebot_engine_nice: int = 10  # the engine process's niceness over the front's
+    # The front as a real-time thread (SCHED_FIFO, lowest priority) when the system allows it
+    # (CAP_SYS_NICE, or RLIMIT_RTPRIO >= 1: systemd's LimitRTPRIO=1): see bot.scheduling.realtime.
+    pipebot_front_realtime: bool = False
     pipebot_inbox_hold_seconds: float = 0.0  # test hook: inbox rows wait this long before handling
     # What this replica runs (comma-separated): slack, discord, outbox, worker, schedule. Discord's
     # gateway and the schedule are held by one replica at a time whatever this says.
