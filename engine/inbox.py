@@ -138,6 +138,7 @@ class Inbox:
     # Called with a row's id once its ack reached the platform, for the process that handles it.
     on_acked: list[Callable[[int], None]] = field(default_factory=list)
     _acked: dict[int, asyncio.Event] = field(default_factory=dict)
+    _held: dict[int, InboxItem] = field(default_factory=dict)  # accepted, not yet announced
     # The handling side of a front whose journal is a SQLite file (the engine process): rows are
     # only read here, and each handled row is reported to the front, the file's one writer.
     report: Callable[[int, str | None], None] | None = None
@@ -182,22 +183,27 @@ class Inbox:
         return await self.accept_soon(interaction, handled)
 
     def accept_soon(
-        self, interaction: Interaction, handled: str | None = None
+        self, interaction: Interaction, handled: str | None = None, *, announce: bool = True
     ) -> Coroutine[Any, Any, int | None]:
         """`accept`, the row queued now, in call order: a front that takes requests in a loop
         step of its own (a gateway's reader) queues them there, and the insert of all queued in
         that step runs first thing in the next, before the awaiting tasks resume (no loop turns
-        between a request and its insert, nor between the insert and the ack)."""
+        between a request and its insert, nor between the insert and the ack).
+
+        ``announce=False``: the handling process hears of the row only when the front calls
+        `announce` (once its ack is on the wire: telling the other process wakes it, and the ack
+        should not share the CPU with that wake-up). A row never announced is still found by
+        that process's next look at the inbox."""
         if self._later is not None:
             self._later.busy()
         local = interaction.platform in self.handlers
         if self._recorder is None:
             self._recorder = GroupCommit(self.record_many, inline=self.inline_records)
         recorded = self._recorder.enqueue((interaction, local, handled))
-        return self._accepted(recorded, local, handled)
+        return self._accepted(recorded, local, handled, announce)
 
     async def _accepted(
-        self, recorded: asyncio.Future[InboxItem | None], local: bool, handled: str | None
+        self, recorded: asyncio.Future[InboxItem | None], local: bool, handled: str | None, announce: bool
     ) -> int | None:
         item = await recorded
         if item is None:
@@ -206,10 +212,20 @@ class Inbox:
             return item.id
         if local:
             self._start(item)
-        else:  # woken now: it starts on the row (a transaction, say) while the ack is on its way
+        elif announce:  # woken now: it starts on the row (a transaction, say) while the ack is on its way
             for signal in self.on_recorded:
                 signal(item)
+        else:
+            self._held[item.id] = item
         return item.id
+
+    def announce(self, row_id: int) -> None:
+        """Tell the handling process of a row accepted with ``announce=False`` (once; a no-op for
+        a row already announced, or handled here)."""
+        item = self._held.pop(row_id, None)
+        if item is not None:
+            for signal in self.on_recorded:
+                signal(item)
 
     def tell_acked(self, row_id: int, platform: str) -> None:
         """The front: row `row_id`'s ack reached the platform (see `until_acked`)."""

@@ -137,7 +137,8 @@ class Front:
             self._dispatch(data)  # autocomplete, other apps' components: discord.py as before
             return
         try:  # queued here, in the gateway reader's step: see Inbox.accept_soon
-            recorded = self.engine.inbox.accept_soon(interaction_row(kind, data))
+            # The engine process hears of a deferred row once its deferral is written (accept).
+            recorded = self.engine.inbox.accept_soon(interaction_row(kind, data), announce=kind == "modal")
         except Exception:
             log.exception("discord %s %s could not be recorded", kind, data.get("id"))
             return
@@ -153,10 +154,13 @@ class Front:
             row_id = await recorded
             if kind == "modal" or row_id is None:  # the handler's modal is the acknowledgement;
                 return  # None: a repeated delivery, its first copy was deferred
+            # Runs once this task waits for the deferral's answer: its request is on the wire.
+            asyncio.get_running_loop().call_soon(inbox.announce, row_id)
             try:
                 ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
                 await defer(self.client, data, ephemeral)
             finally:  # deferred or not (then the answer fails and the person is told): go on
+                inbox.announce(row_id)  # (if the deferral failed before it waited)
                 inbox.tell_acked(row_id, PLATFORM)
         except Exception:
             log.exception("discord %s %s could not be acknowledged", kind, data.get("id"))
