@@ -5,11 +5,11 @@ INTERACTION_CREATE before discord.py dispatches them. Each is recorded first (it
 one insert per event-loop iteration for all that came in during it), then deferred (the
 "thinking" acknowledgement, within Discord's 3 s): a crash after the ack finds the row. The work
 runs from the row through the interaction token (valid 15 min), in this process or in `pipebot
-serve`'s engine process (woken as the row is recorded), and after a crash too. Its answers go
-through the token, which needs the deferral done first: the handler waits for the front's word
-that it is (`Inbox.until_acked`; through the engine process's pipe), except for rows from before
-a restart (if such a row's deferral never left, the answer fails and the person is told
-privately).
+serve`'s engine process (told of the row once its deferral is on the wire), and after a crash
+too. Its answers go through the token, which needs the deferral done first: the handler waits
+for the front's word that it is (`Inbox.until_acked`; through the engine process's pipe), except
+for rows from before a restart (if such a row's deferral never left, the answer fails and the
+person is told privately).
 
 A click that opens a modal is not deferred: the modal *is* its acknowledgement, and what it
 shows is the engine's (the form, the permission check). Its row is recorded here and handled
@@ -154,8 +154,10 @@ class Front:
             row_id = await recorded
             if kind == "modal" or row_id is None:  # the handler's modal is the acknowledgement;
                 return  # None: a repeated delivery, its first copy was deferred
-            # Runs once this task waits for the deferral's answer: its request is on the wire.
-            asyncio.get_running_loop().call_soon(inbox.announce, row_id)
+            # Once the deferral's request is on the wire: aiohttp writes it from a task of its own
+            # (Python < 3.12), scheduled as this task starts waiting; hence two loop turns.
+            loop = asyncio.get_running_loop()
+            loop.call_soon(loop.call_soon, inbox.announce, row_id)
             try:
                 ephemeral = kind != "command" or _subcommand(data)[0] not in PUBLIC
                 await defer(self.client, data, ephemeral)
