@@ -1,12 +1,15 @@
 """`pipebot serve`'s place in the CPU scheduler: the front asks for short time slices (it
-preempts whatever runs when a request arrives), the engine process is niced throughput work
-that yields within a short slice."""
+preempts whatever runs when a request arrives), or with PIPEBOT_FRONT_REALTIME is a real-time
+thread where the system allows it; the engine process is niced throughput work that yields
+within a short slice."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import platform
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +69,85 @@ async def test_serve_front_has_short_slices_and_its_engine_process_is_batch_work
             assert engine is not None, "the engine process never became SCHED_BATCH"
             assert os.getpriority(os.PRIO_PROCESS, engine) == 10
             assert slice_of(engine) == SLICE_NS  # short too: it yields to a waking front at once
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(serve.wait, 30)
+        await gone(serve.pid)
+
+
+def _realtime_allowed() -> bool:
+    probe = "from bot.scheduling import realtime; print(realtime())"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip() == "True"
+
+
+needs_realtime = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not _realtime_allowed(),
+    reason="SCHED_FIFO is not allowed here (no CAP_SYS_NICE, RLIMIT_RTPRIO 0)",
+)
+# What the real-time thread reports: its own policy, a thread's and a child process's.
+REPORT = """
+import os, subprocess, sys, threading
+from bot.scheduling import realtime
+print(realtime())
+print(os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)
+seen = []
+t = threading.Thread(target=lambda: seen.append(os.sched_getscheduler(0)))
+t.start(); t.join()
+print(seen[0])
+code = "import os; print(os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0))"
+child = [sys.executable, "-c", code]
+print(subprocess.run(child, capture_output=True, text=True, check=True).stdout.strip())
+"""
+
+
+@needs_realtime
+def test_realtime_makes_the_thread_fifo_and_what_it_starts_ordinary() -> None:
+    out = subprocess.run([sys.executable, "-c", REPORT], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "True"
+    # The lowest real-time priority, reset in what it starts (the flag is part of the policy).
+    assert lines[1] == f"{os.SCHED_FIFO | os.SCHED_RESET_ON_FORK} 1"
+    assert lines[2] == str(os.SCHED_OTHER)  # its threads (a to_thread worker) are ordinary
+    assert lines[3] == f"{os.SCHED_OTHER} 0"  # so is the engine process it starts
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux scheduling")
+def test_realtime_refused_without_the_privilege_leaves_the_thread_as_it_was() -> None:
+    def no_rtprio() -> None:
+        resource.setrlimit(resource.RLIMIT_RTPRIO, (0, 0))
+
+    cmd = [sys.executable, "-c", REPORT]
+    if os.geteuid() == 0:  # root: take CAP_SYS_NICE away too
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("setpriv (util-linux) is needed to drop CAP_SYS_NICE")
+        cmd = [setpriv, "--inh-caps=-sys_nice", "--bounding-set=-sys_nice", *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, preexec_fn=no_rtprio)
+    lines = out.stdout.splitlines()
+    assert lines[0] == "False"
+    assert lines[1] == f"{os.SCHED_OTHER} 0"
+
+
+@needs_realtime
+@pytest.mark.slow
+async def test_serve_front_is_realtime_when_asked_and_its_engine_process_is_not(tmp_path: Path) -> None:
+    base = with_blog_post(tmp_path / "pipelines")
+    async with FakeSlack() as fake:
+        port = free_port()
+        serve = start_serve(base, fake, port, hold=0, PIPEBOT_FRONT_REALTIME="true")
+        try:
+            await wait_healthy(port)
+            assert os.sched_getscheduler(serve.pid) == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+            engine = None
+            for _ in range(500):
+                children = psutil.Process(serve.pid).children()
+                if children and os.sched_getscheduler(children[0].pid) == os.SCHED_BATCH:
+                    engine = children[0].pid
+                    break
+                await asyncio.sleep(0.02)
+            assert engine is not None, "the engine process never became SCHED_BATCH"
+            assert os.getpriority(os.PRIO_PROCESS, engine) == 10  # not the front's real-time place
         finally:
             serve.send_signal(signal.SIGTERM)
             await asyncio.to_thread(serve.wait, 30)

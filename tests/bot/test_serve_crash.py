@@ -37,7 +37,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_serve(base: Path, fake: FakeSlack, port: int, hold: float) -> subprocess.Popen[bytes]:
+def start_serve(
+    base: Path, fake: FakeSlack, port: int, hold: float, **extra: str
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_", "PIPEBOT_"))}
     env.update(
         BASE_PIPELINES_PATH=str(base),
@@ -47,6 +49,7 @@ def start_serve(base: Path, fake: FakeSlack, port: int, hold: float) -> subproce
         PIPEBOT_HTTP_PORT=str(port),
         PIPEBOT_INBOX_HOLD_SECONDS=str(hold),
         LOG_LEVEL="WARNING",
+        **extra,
     )
     cmd = [sys.executable, "-m", "bot.cli", "serve"]
     return subprocess.Popen(

@@ -60,6 +60,20 @@ async def test_the_handling_process_hears_of_a_row_at_once_and_of_its_ack_after(
     assert told == [row_id]
 
 
+async def test_a_row_held_back_is_announced_once_when_the_front_says_so(front: Engine) -> None:
+    told: list[int] = []
+    front.inbox.on_recorded.append(lambda item: told.append(item.id))
+    row_id = await front.inbox.accept_soon(click(2), announce=False)
+    assert row_id is not None and handled_at(front, row_id) is None  # durable before any word
+    assert told == []  # the ack goes out first (the Discord front's deferral)
+    front.inbox.announce(row_id)
+    front.inbox.announce(row_id)  # the front's fallback after a failed deferral: no second word
+    assert told == [row_id]
+    assert await front.inbox.accept_soon(click(2), announce=False) is None  # a replay
+    front.inbox.announce(row_id)
+    assert told == [row_id]
+
+
 async def test_rows_queued_in_one_loop_step_are_recorded_in_call_order(front: Engine) -> None:
     pending = [front.inbox.accept_soon(click(n)) for n in range(5)]  # as a gateway reader's step would
     ids = [i for i in await asyncio.gather(*pending) if i is not None]
