@@ -265,13 +265,6 @@ async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> d
     from tests.fakes.discord_fake import FakeChannel, FakeDiscord, FakeUser
 
     machine = describe()  # the load average before the run
-    probe = "from bot.scheduling import realtime; print(realtime())"
-    machine["clients_realtime"] = (
-        subprocess.run(
-            [sys.executable, "-c", probe], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        == "True"
-    )  # SCHED_FIFO allowed: both clients' fronts run so
     users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(max(BURSTS))]
     needed = rounds * WARMUP + sum(counts.values())  # pipebot approves each message once
     records: dict[str, dict[str, list[Any]]] = {

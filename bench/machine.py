@@ -6,6 +6,8 @@ import contextlib
 import gc
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,11 @@ def describe() -> dict[str, Any]:
         load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     except OSError:
         load = "unknown"
+    probe = "from bot.scheduling import realtime; print(realtime())"
+    allowed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
     return {
+        # SCHED_FIFO allowed (root, CAP_SYS_NICE): both clients' fronts run so (PIPEBOT_FRONT_REALTIME)
+        "clients_realtime": allowed.stdout.strip() == "True",
         "load": load,
         "cpus": os.cpu_count(),
         "cpu": cpu,

@@ -42,6 +42,7 @@ import aiohttp
 from aiohttp import web
 
 from bench.machine import as_in_production, describe, percentile, quiet_heap
+from bot.scheduling import realtime
 
 SECRET = "bench-signing-secret"
 START_UP = 3.0  # seconds from an app's READY to its first measured click
@@ -90,6 +91,8 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     if kind in PIPEBOT:
         await serve_pipebot(kind, base, api_url, token)
         return
+    # The same place in the CPU scheduler as pipebot's front (PIPEBOT_FRONT_REALTIME below).
+    realtime()
     session = aiohttp.ClientSession()
     client = AsyncWebClient(token=token, base_url=api_url, session=session)
     bare = AsyncApp(client=client, signing_secret=SECRET, process_before_response=kind == "bare_pbr")
@@ -131,6 +134,7 @@ async def serve_pipebot(kind: str, base: Path, api_url: str, token: str) -> None
         slack_api_url=api_url,
         pipebot_http_port=port,
         pipebot_engine_process=kind == "pipebot",
+        pipebot_front_realtime=True,  # where allowed (root, CAP_SYS_NICE): the bare apps too
         log_level="ERROR",
     )
     stop = asyncio.Event()
