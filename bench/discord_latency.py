@@ -44,7 +44,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.machine import as_in_production, describe, percentile, quiet_heap
+from bench.machine import (
+    as_in_production,
+    choose_realtime,
+    describe,
+    percentile,
+    quiet_heap,
+    realtime_wanted,
+)
 from bot.scheduling import realtime
 from tests.fakes.discord_rest import API_PREFIX
 
@@ -80,8 +87,8 @@ async def serve_bare(api_url: str, gateway_url: str) -> None:
             if interaction.type is discord.InteractionType.component:
                 await interaction.response.defer(ephemeral=True, thinking=True)
 
-    # The same place in the CPU scheduler as pipebot's front (PIPEBOT_FRONT_REALTIME below).
-    realtime()
+    if realtime_wanted():  # the same place in the CPU scheduler as pipebot's front (below)
+        realtime()
     client = Bare(intents=discord.Intents(guilds=True))
     async with client:
         runner = asyncio.create_task(client.start(TOKEN))
@@ -101,7 +108,7 @@ async def serve_pipebot(base: Path, api_url: str, gateway_url: str) -> None:
         discord_api_url=api_url,
         discord_gateway_url=gateway_url,
         pipebot_http_port=free_port(),  # /healthz: not the default 3000, which a test may hold
-        pipebot_front_realtime=True,  # where allowed (root, CAP_SYS_NICE): the bare client too
+        pipebot_front_realtime=realtime_wanted(),  # bench --realtime: the bare client's too
     )
     stop = asyncio.Event()
     server = asyncio.create_task(serve_async(settings, stop))
@@ -259,12 +266,15 @@ async def quiet(fake: Any, since: int, answered: float, for_seconds: float = 0.5
     return round(max(0.0, last - answered), 3)
 
 
-async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> dict[str, Any]:
+async def drive(
+    counts: dict[str, int], rounds: int, doors: int, out: Path, realtime_on: bool = True
+) -> dict[str, Any]:
     """``counts``: clicks per level, per client; each level is split over the rounds."""
     from bench.discord_front_door import HEADER
     from tests.fakes.discord_fake import FakeChannel, FakeDiscord, FakeUser
 
     machine = describe()  # the load average before the run
+    machine["realtime"] = realtime_on and machine["clients_realtime"]  # what the clients ran as
     users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(max(BURSTS))]
     needed = rounds * WARMUP + sum(counts.values())  # pipebot approves each message once
     records: dict[str, dict[str, list[Any]]] = {
@@ -372,6 +382,12 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternations bare / pipebot")
     parser.add_argument("--doors", type=int, default=2, help="processes serving Discord's REST API")
     parser.add_argument("--out", type=Path, default=Path("bench/results/discord.json"))
+    parser.add_argument(
+        "--realtime",
+        choices=["on", "off"],
+        default="on",
+        help="both clients' fronts SCHED_FIFO where allowed (pipebot: PIPEBOT_FRONT_REALTIME)",
+    )
     parser.add_argument("--serve", choices=["bare", "pipebot"], help=argparse.SUPPRESS)
     parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--api-url", help=argparse.SUPPRESS)
@@ -384,6 +400,7 @@ def main() -> int:
     if args.serve == "pipebot":
         asyncio.run(serve_pipebot(args.base, args.api_url, args.gateway_url))
         return 0
+    realtime_on = choose_realtime(args.realtime)
     rounds = max(1, args.rounds)
     counts = {
         "isolated": max(rounds, args.isolated),
@@ -391,7 +408,7 @@ def main() -> int:
         "burst_16": max(16 * rounds, args.burst),
         "burst_64": max(64 * rounds, args.burst_64),
     }
-    report = asyncio.run(drive(counts, rounds, max(1, args.doors), args.out))
+    report = asyncio.run(drive(counts, rounds, max(1, args.doors), args.out, realtime_on))
     for kind, levels in report["results"].items():
         for level, figures in levels.items():
             print(f"{kind:8} {level:13} " + "  ".join(f"{k}={v}" for k, v in figures.items()))

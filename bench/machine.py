@@ -64,3 +64,18 @@ def quiet_heap() -> None:
     gc.collect()
     gc.freeze()
     gc.disable()
+
+
+REALTIME = "PIPEBOT_FRONT_REALTIME"  # the benches hand their --realtime choice to the clients by it
+
+
+def realtime_wanted() -> bool:
+    """In a client process: whether its front should ask for SCHED_FIFO (bench --realtime)."""
+    return os.environ.get(REALTIME, "true").lower() in ("1", "true", "yes", "on")
+
+
+def choose_realtime(choice: str) -> bool:
+    """In the driver: both clients' fronts as real-time threads (``on``, where the system allows
+    it) or as ordinary ones (``off``); the clients, started later, inherit the choice."""
+    os.environ[REALTIME] = "true" if choice == "on" else "false"
+    return choice == "on"

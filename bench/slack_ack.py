@@ -41,7 +41,14 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import web
 
-from bench.machine import as_in_production, describe, percentile, quiet_heap
+from bench.machine import (
+    as_in_production,
+    choose_realtime,
+    describe,
+    percentile,
+    quiet_heap,
+    realtime_wanted,
+)
 from bot.scheduling import realtime
 
 SECRET = "bench-signing-secret"
@@ -91,8 +98,8 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     if kind in PIPEBOT:
         await serve_pipebot(kind, base, api_url, token)
         return
-    # The same place in the CPU scheduler as pipebot's front (PIPEBOT_FRONT_REALTIME below).
-    realtime()
+    if realtime_wanted():  # the same place in the CPU scheduler as pipebot's front (below)
+        realtime()
     session = aiohttp.ClientSession()
     client = AsyncWebClient(token=token, base_url=api_url, session=session)
     bare = AsyncApp(client=client, signing_secret=SECRET, process_before_response=kind == "bare_pbr")
@@ -134,7 +141,7 @@ async def serve_pipebot(kind: str, base: Path, api_url: str, token: str) -> None
         slack_api_url=api_url,
         pipebot_http_port=port,
         pipebot_engine_process=kind == "pipebot",
-        pipebot_front_realtime=True,  # where allowed (root, CAP_SYS_NICE): the bare apps too
+        pipebot_front_realtime=realtime_wanted(),  # bench --realtime: the bare apps' too
         log_level="ERROR",
     )
     stop = asyncio.Event()
@@ -514,6 +521,12 @@ def main() -> int:
     parser.add_argument("--clicks", default="200,320,640", help="clicks at concurrency 1,16,64")
     parser.add_argument("--latency-clicks", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("bench/results/slack.json"))
+    parser.add_argument(
+        "--realtime",
+        choices=["on", "off"],
+        default="on",
+        help="both apps' fronts SCHED_FIFO where allowed (pipebot: PIPEBOT_FRONT_REALTIME)",
+    )
     parser.add_argument("--apps", default=DEFAULT_APPS, help=f"which of {','.join(APPS)}, in this order")
     parser.add_argument("--serve", choices=APPS, help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
@@ -530,6 +543,7 @@ def main() -> int:
     counts = [int(c) for c in args.clicks.split(",")]
     clicks = dict(zip(LEVELS, counts, strict=True))
     machine = describe()
+    machine["realtime"] = choose_realtime(args.realtime) and machine["clients_realtime"]
     # This process plays Slack's servers, which are not on the bot's machine in real life: its
     # CPU must not take the front's. SCHED_BATCH lets a waking process (the front, the client)
     # run first without starving this one (see bot.scheduling.throughput_only).
