@@ -6,6 +6,7 @@ within a short slice."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import platform
 import resource
@@ -13,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -37,6 +39,16 @@ def slice_of(pid: int) -> int:
     raise AssertionError("no se.slice")
 
 
+async def batch_engine_process(front: int) -> int:
+    """The pid of `front`'s engine process, once it has set its own place (SCHED_BATCH)."""
+    for _ in range(500):
+        children = psutil.Process(front).children()
+        if children and os.sched_getscheduler(children[0].pid) == os.SCHED_BATCH:
+            return int(children[0].pid)
+        await asyncio.sleep(0.02)
+    raise AssertionError("the engine process never became SCHED_BATCH")
+
+
 @needs_slices
 def test_latency_first_sets_the_calling_process_slice() -> None:
     code = "from bot.scheduling import latency_first; print(latency_first(234_000))"
@@ -48,31 +60,31 @@ def test_latency_first_sets_the_calling_process_slice() -> None:
     assert int(line.split(":")[1]) == 234_000  # (not a value it could have inherited)
 
 
-@needs_slices
-@pytest.mark.slow
-async def test_serve_front_has_short_slices_and_its_engine_process_is_batch_work(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, **env: str) -> AsyncIterator[int]:
+    """A real `pipebot serve` (Slack, on the fake), healthy; its pid."""
     base = with_blog_post(tmp_path / "pipelines")
     async with FakeSlack() as fake:
         port = free_port()
-        serve = start_serve(base, fake, port, hold=0)
+        serve = start_serve(base, fake, port, hold=0, **env)
         try:
             await wait_healthy(port)
-            assert slice_of(serve.pid) == SLICE_NS
-            assert os.sched_getscheduler(serve.pid) == os.SCHED_OTHER
-            engine = None
-            for _ in range(500):  # the engine process sets its own place once started
-                children = psutil.Process(serve.pid).children()
-                if children and os.sched_getscheduler(children[0].pid) == os.SCHED_BATCH:
-                    engine = children[0].pid
-                    break
-                await asyncio.sleep(0.02)
-            assert engine is not None, "the engine process never became SCHED_BATCH"
-            assert os.getpriority(os.PRIO_PROCESS, engine) == 10
-            assert slice_of(engine) == SLICE_NS  # short too: it yields to a waking front at once
+            yield serve.pid
         finally:
             serve.send_signal(signal.SIGTERM)
             await asyncio.to_thread(serve.wait, 30)
         await gone(serve.pid)
+
+
+@needs_slices
+@pytest.mark.slow
+async def test_serve_front_has_short_slices_and_its_engine_process_is_batch_work(tmp_path: Path) -> None:
+    async with serving(tmp_path) as front:
+        assert slice_of(front) == SLICE_NS
+        assert os.sched_getscheduler(front) == os.SCHED_OTHER
+        engine = await batch_engine_process(front)
+        assert os.getpriority(os.PRIO_PROCESS, engine) == 10
+        assert slice_of(engine) == SLICE_NS  # short too: it yields to a waking front at once
 
 
 def _realtime_allowed() -> bool:
@@ -132,23 +144,7 @@ def test_realtime_refused_without_the_privilege_leaves_the_thread_as_it_was() ->
 @needs_realtime
 @pytest.mark.slow
 async def test_serve_front_is_realtime_when_asked_and_its_engine_process_is_not(tmp_path: Path) -> None:
-    base = with_blog_post(tmp_path / "pipelines")
-    async with FakeSlack() as fake:
-        port = free_port()
-        serve = start_serve(base, fake, port, hold=0, PIPEBOT_FRONT_REALTIME="true")
-        try:
-            await wait_healthy(port)
-            assert os.sched_getscheduler(serve.pid) == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
-            engine = None
-            for _ in range(500):
-                children = psutil.Process(serve.pid).children()
-                if children and os.sched_getscheduler(children[0].pid) == os.SCHED_BATCH:
-                    engine = children[0].pid
-                    break
-                await asyncio.sleep(0.02)
-            assert engine is not None, "the engine process never became SCHED_BATCH"
-            assert os.getpriority(os.PRIO_PROCESS, engine) == 10  # not the front's real-time place
-        finally:
-            serve.send_signal(signal.SIGTERM)
-            await asyncio.to_thread(serve.wait, 30)
-        await gone(serve.pid)
+    async with serving(tmp_path, PIPEBOT_FRONT_REALTIME="true") as front:
+        assert os.sched_getscheduler(front) == os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+        engine = await batch_engine_process(front)
+        assert os.getpriority(os.PRIO_PROCESS, engine) == 10  # not the front's real-time place
