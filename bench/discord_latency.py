@@ -46,13 +46,13 @@ from typing import Any
 
 from bench.machine import (
     as_in_production,
+    bare_front,
     choose_realtime,
     describe,
     percentile,
     quiet_heap,
     realtime_wanted,
 )
-from bot.scheduling import realtime
 from tests.fakes.discord_rest import API_PREFIX
 
 GUILD = 920000000000000001
@@ -87,8 +87,7 @@ async def serve_bare(api_url: str, gateway_url: str) -> None:
             if interaction.type is discord.InteractionType.component:
                 await interaction.response.defer(ephemeral=True, thinking=True)
 
-    if realtime_wanted():  # the same place in the CPU scheduler as pipebot's front (below)
-        realtime()
+    bare_front()
     client = Bare(intents=discord.Intents(guilds=True))
     async with client:
         runner = asyncio.create_task(client.start(TOKEN))
@@ -266,15 +265,12 @@ async def quiet(fake: Any, since: int, answered: float, for_seconds: float = 0.5
     return round(max(0.0, last - answered), 3)
 
 
-async def drive(
-    counts: dict[str, int], rounds: int, doors: int, out: Path, realtime_on: bool = True
-) -> dict[str, Any]:
+async def drive(counts: dict[str, int], rounds: int, doors: int, out: Path) -> dict[str, Any]:
     """``counts``: clicks per level, per client; each level is split over the rounds."""
     from bench.discord_front_door import HEADER
     from tests.fakes.discord_fake import FakeChannel, FakeDiscord, FakeUser
 
     machine = describe()  # the load average before the run
-    machine["realtime"] = realtime_on and machine["clients_realtime"]  # what the clients ran as
     users = [FakeUser(720000000000000000 + i, f"user{i}") for i in range(max(BURSTS))]
     needed = rounds * WARMUP + sum(counts.values())  # pipebot approves each message once
     records: dict[str, dict[str, list[Any]]] = {
@@ -400,7 +396,7 @@ def main() -> int:
     if args.serve == "pipebot":
         asyncio.run(serve_pipebot(args.base, args.api_url, args.gateway_url))
         return 0
-    realtime_on = choose_realtime(args.realtime)
+    choose_realtime(args.realtime)
     rounds = max(1, args.rounds)
     counts = {
         "isolated": max(rounds, args.isolated),
@@ -408,7 +404,7 @@ def main() -> int:
         "burst_16": max(16 * rounds, args.burst),
         "burst_64": max(64 * rounds, args.burst_64),
     }
-    report = asyncio.run(drive(counts, rounds, max(1, args.doors), args.out, realtime_on))
+    report = asyncio.run(drive(counts, rounds, max(1, args.doors), args.out))
     for kind, levels in report["results"].items():
         for level, figures in levels.items():
             print(f"{kind:8} {level:13} " + "  ".join(f"{k}={v}" for k, v in figures.items()))

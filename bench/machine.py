@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bot.scheduling import realtime
+
 
 def describe() -> dict[str, Any]:
     cpu = "unknown"
@@ -27,9 +29,11 @@ def describe() -> dict[str, Any]:
         load = "unknown"
     probe = "from bot.scheduling import realtime; print(realtime())"
     allowed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    allowed_here = allowed.stdout.strip() == "True"  # SCHED_FIFO (root, CAP_SYS_NICE)
     return {
-        # SCHED_FIFO allowed (root, CAP_SYS_NICE): both clients' fronts run so (PIPEBOT_FRONT_REALTIME)
-        "clients_realtime": allowed.stdout.strip() == "True",
+        "clients_realtime": allowed_here,
+        # What the clients' fronts ran as (--realtime, see `choose_realtime`; call that first).
+        "realtime": allowed_here and realtime_wanted(),
         "load": load,
         "cpus": os.cpu_count(),
         "cpu": cpu,
@@ -71,11 +75,17 @@ REALTIME = "PIPEBOT_FRONT_REALTIME"  # the benches hand their --realtime choice 
 
 def realtime_wanted() -> bool:
     """In a client process: whether its front should ask for SCHED_FIFO (bench --realtime)."""
-    return os.environ.get(REALTIME, "true").lower() in ("1", "true", "yes", "on")
+    return os.environ.get(REALTIME, "false").lower() in ("1", "true", "yes", "on")
 
 
-def choose_realtime(choice: str) -> bool:
+def choose_realtime(choice: str) -> None:
     """In the driver: both clients' fronts as real-time threads (``on``, where the system allows
     it) or as ordinary ones (``off``); the clients, started later, inherit the choice."""
     os.environ[REALTIME] = "true" if choice == "on" else "false"
-    return choice == "on"
+
+
+def bare_front() -> None:
+    """In a bare client: the same place in the CPU scheduler as pipebot's front (whose setting
+    the driver's choice is)."""
+    if realtime_wanted():
+        realtime()

@@ -43,13 +43,13 @@ from aiohttp import web
 
 from bench.machine import (
     as_in_production,
+    bare_front,
     choose_realtime,
     describe,
     percentile,
     quiet_heap,
     realtime_wanted,
 )
-from bot.scheduling import realtime
 
 SECRET = "bench-signing-secret"
 START_UP = 3.0  # seconds from an app's READY to its first measured click
@@ -98,8 +98,7 @@ async def serve(kind: str, base: Path, api_url: str, token: str) -> None:
     if kind in PIPEBOT:
         await serve_pipebot(kind, base, api_url, token)
         return
-    if realtime_wanted():  # the same place in the CPU scheduler as pipebot's front (below)
-        realtime()
+    bare_front()
     session = aiohttp.ClientSession()
     client = AsyncWebClient(token=token, base_url=api_url, session=session)
     bare = AsyncApp(client=client, signing_secret=SECRET, process_before_response=kind == "bare_pbr")
@@ -542,8 +541,8 @@ def main() -> int:
         return 0
     counts = [int(c) for c in args.clicks.split(",")]
     clicks = dict(zip(LEVELS, counts, strict=True))
+    choose_realtime(args.realtime)
     machine = describe()
-    machine["realtime"] = choose_realtime(args.realtime) and machine["clients_realtime"]
     # This process plays Slack's servers, which are not on the bot's machine in real life: its
     # CPU must not take the front's. SCHED_BATCH lets a waking process (the front, the client)
     # run first without starving this one (see bot.scheduling.throughput_only).
