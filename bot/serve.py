@@ -93,6 +93,8 @@ async def serve_async(settings: Settings, stop: asyncio.Event | None = None) -> 
         # Engine commands and the outbox's database work run in threads; a shorter GIL switch
         # interval lets the event loop answer the platforms' requests sooner while they run.
         sys.setswitchinterval(SWITCH_INTERVAL)
+        if settings.pipebot_front_realtime:  # the engine's work runs here: never at real-time priority
+            log.warning("PIPEBOT_FRONT_REALTIME is ignored with PIPEBOT_ENGINE_PROCESS=false")
         tasks = engine_tasks(engine, settings, stop, listening)
     slack_http = any(name == "slack" for name, _ in chosen) and not settings.slack_app_token
     for name, fn in chosen:
